@@ -34,7 +34,7 @@ class Registry(Generic[T]):
             if name in self._items:
                 raise ValueError(f"{self.kind} '{name}' registered twice")
             self._items[name] = obj
-            self._help[name] = help or (obj.__doc__ or "").strip().splitlines()[0] if obj.__doc__ or help else ""
+            self._help[name] = help or ((obj.__doc__ or "").strip().splitlines() or [""])[0]
             return obj
         return deco
 
