@@ -1,0 +1,130 @@
+"""The `ltd-bench` command line. Exit codes: 0 ok (a diverged run is a result), 1 failure, 2 bad usage
+or config (nothing written), 130 interrupted."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import ConfigError, load_config, resolved_yaml
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Long-term-dependency benchmarks for recurrent nets: clipping, Ω, RNN vs LSTM.")
+out_console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+SetOpt = typer.Option(None, "--set", help="Override a config field: dotted.key=value (YAML scalar). Repeatable.")
+OutOpt = typer.Option(Path("results"), "--out", help="Output folder; runs go to OUT/<name>/<run_id>/.")
+
+
+def fail_config(errors: list[str]) -> None:
+    for e in errors:
+        err_console.print(f"[red]error[/red] {e}", soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def run(config: Path = typer.Argument(..., help="Experiment config (YAML)."), out: Path = OutOpt,
+        set_: Optional[list[str]] = SetOpt,
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar (also off when not a terminal)."),
+        weights: bool = typer.Option(True, "--weights/--no-weights", help="Save the final weights (model.pt).")):
+    """Train one configured run and write OUT/<name>/<run_id>/."""
+    from .runner import execute
+
+    try:
+        cfg = load_config(config, set_ or [])
+    except ConfigError as e:
+        fail_config(e.errors)
+    show = not no_progress and out_console.is_terminal
+    summary, path = execute(cfg, out, progress=show, weights=weights, console=out_console)
+    print_summary(summary, path)
+    raise typer.Exit(130 if summary["status"] == "interrupted" else 0)
+
+
+def print_summary(s: dict, path: Path) -> None:
+    colour = {"solved": "green", "unsolved": "yellow", "diverged": "red", "interrupted": "magenta"}
+    t = Table(title=f"{s['name']} · {s['method']}", caption=str(path), show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column()
+    fmt = lambda v: "—" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
+    t.add_row("status", f"[{colour.get(s['status'], 'white')}]{s['status']}[/]")
+    for key in ("steps", "steps_to_solve", "test_error", "test_loss", "baseline_loss", "final_omega",
+                "diverged_at_step", "nonfinite_grad_steps", "wall_time_s", "run_id"):
+        if key in s:
+            t.add_row(key, fmt(s[key]))
+    out_console.print(t)
+
+
+@app.command()
+def validate(config: Path = typer.Argument(..., help="Experiment or sweep config (YAML)."),
+             set_: Optional[list[str]] = SetOpt):
+    """Print the resolved config (and its run id), or every error in it."""
+    from .sweep import is_sweep_file, load_sweep
+
+    try:
+        if is_sweep_file(config):
+            sw = load_sweep(config, set_ or [])
+            out_console.print(f"sweep {sw.name}: {len(sw.runs)} runs, all valid")
+            for r in sw.runs:
+                out_console.print(f"  {r.config.run_id}  {r.label}")
+            return
+        cfg = load_config(config, set_ or [])
+    except ConfigError as e:
+        fail_config(e.errors)
+    out_console.print(resolved_yaml(cfg), end="")
+    out_console.print(f"# run_id: {cfg.run_id}")
+
+
+@app.command("ls")
+def ls(what: str = typer.Argument("all", help="tasks | models | clipping | optimizers | inits | all")):
+    """List the registered tasks, models, clipping modes, optimizers and inits."""
+    from .catalog import catalog
+
+    tables = catalog()
+    if what != "all" and what not in tables:
+        from .registry import did_you_mean
+
+        err_console.print(f"[red]error[/red] unknown list {what!r}{did_you_mean(what, list(tables))} "
+                          f"(allowed: {', '.join(tables)}, all)")
+        raise typer.Exit(2)
+    for name, rows in tables.items():
+        if what in ("all", name):
+            t = Table(title=name, title_justify="left")
+            t.add_column("name", style="bold")
+            t.add_column("description")
+            for key, desc in rows:
+                t.add_row(key, desc)
+            out_console.print(t)
+
+
+@app.command()
+def report(results: Path = typer.Argument(Path("results"), help="Folder of runs (searched recursively)."),
+           csv: Optional[Path] = typer.Option(None, "--csv", help="Write the cell table (+ _runs.csv, _verdicts.csv)."),
+           markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write both tables as Markdown."),
+           plots: Optional[Path] = typer.Option(None, "--plots", help="Write PNG plots into this folder.")):
+    """Compare methods across runs: tables (terminal, CSV, Markdown) and plots."""
+    from .report import run_report
+
+    raise typer.Exit(run_report(results, csv=csv, markdown=markdown, plots=plots, console=out_console))
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as e:  # click usage errors and anything unexpected: one line, no traceback
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        err_console.print(f"[red]error[/red] {type(e).__name__}: {e}", soft_wrap=True)
+        sys.exit(1)

@@ -1,0 +1,158 @@
+"""The information-flow regularizer Ω (Pascanu, Mikolov, Bengio 2013 §3.3; Goodfellow et al. §10.11).
+
+With g_t = ∇_{h_t} L (total, through all later steps) and J_t = ∂h_t/∂h_{t-1}:
+    book:        Ω = Σ_t (‖g_t J_t‖/‖g_t‖ − 1)²                 summed over t, averaged over the batch
+    pascanu2013: Ω = mean over valid (t, b) of (‖g_t J_t‖²/‖g_t‖² − 1)²   (the original code)
+Terms with ‖g_t‖² < 1e-20 are left out (the original code's guard). g_t (and, for the RNN, h_t) are
+held constant; the gradient of Ω is taken w.r.t. W_hh only. Scaling with T: the book form grows
+with T (a sum), so α must shrink ~1/T to keep the same pull; pascanu2013 is a mean, so its α does not.
+
+Fast path (vanilla RNN). PyTorch's RNN is h_t = f(a_t), a_t = W_ih x_t + b + W_hh h_{t-1}, so with
+δ_t = ∂L/∂a_t = g_t ⊙ f'(a_t) (handed back by the one BPTT pass, models.forward_exposed):
+    g_t J_t = δ_t W_hh          and          g_{t-1} = d_{t-1} + δ_t W_hh
+(d_t the read-out's direct gradient). Every t is then one (L·B × H) @ (H × H) product: no loop
+over t, no double backward through the unrolled graph.
+
+Gated cells (LSTM, GRU; not in the paper). J_t is the cell's Jacobian w.r.t. h_{t-1}, with the
+inputs, c_{t-1} (LSTM) and the step's incoming state held constant; g_t J_t is one vector–Jacobian
+product of a single cell step batched over all t (create_graph, through one step only). The W_hh
+gradient then also flows through the gate activations' dependence on W_hh at fixed h_{t-1}.
+"""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+GUARD = 1e-20  # the original code's threshold on ‖g_t‖²
+
+
+def omega_terms(gj: torch.Tensor, g: torch.Tensor, form: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ω from g_t J_t and g_t, both (L, B, H) (g constant). Returns (Ω, mean ratio ‖g_t J_t‖/‖g_t‖)."""
+    gsq = g.square().sum(-1)
+    valid = gsq >= GUARD
+    safe_gsq = torch.where(valid, gsq, torch.ones_like(gsq))
+    vsq = gj.square().sum(-1)
+    ratio_sq = vsq / safe_gsq
+    n_valid = valid.sum().clamp(min=1)
+    if form == "pascanu2013":
+        omega = torch.where(valid, (ratio_sq - 1).square(), 0.0).sum() / n_valid
+    else:
+        # sqrt with a safe argument: d‖v‖/dv is undefined at v = 0 (a fully saturated step)
+        pos = ratio_sq > 0
+        ratio = torch.where(pos, torch.where(pos, ratio_sq, 1.0).sqrt(), 0.0)
+        omega = torch.where(valid, (ratio - 1).square(), 0.0).sum() / g.shape[1]
+    with torch.no_grad():
+        mean_ratio = torch.where(valid, ratio_sq.sqrt(), 0.0).sum() / n_valid
+    return omega, mean_ratio
+
+
+def total_grads_rnn(delta: torch.Tensor, direct: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
+    """g_t = d_t + δ_{t+1} W_hh for a vanilla RNN (δ, d: (L, B, H)); g_L = d_L."""
+    g = direct.clone()
+    g[:-1] += delta[1:] @ w_hh
+    return g
+
+
+def omega_rnn(delta: torch.Tensor, direct: torch.Tensor, w_hh: torch.Tensor, form: str):
+    """Ω for a vanilla RNN from one BPTT pass; differentiable w.r.t. w_hh only. Returns (Ω, ratio, g)."""
+    delta = delta.detach()
+    gj = delta @ w_hh  # g_t J_t for every t at once, the only op that carries W_hh's gradient
+    g = direct.detach().clone()
+    g[:-1] += gj[1:].detach()
+    omega, ratio = omega_terms(gj, g, form)
+    return omega, ratio, g
+
+
+# ------------------------------------------------------------------------------------- gated cells
+def _lstm_states(u: torch.Tensor, hs: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
+    """c_{t-1} for every t (c_0 = 0) from the fused forward's inputs and outputs: one batched gate
+    computation, then the elementwise scan c_t = f_t c_{t-1} + i_t ĝ_t."""
+    h_prev = torch.cat([torch.zeros_like(hs[:1]), hs[:-1]])
+    i, f, gg, _ = (u + h_prev @ w_hh.T + b_hh).chunk(4, -1)
+    i, f, gg = i.sigmoid(), f.sigmoid(), gg.tanh()
+    c = torch.zeros_like(hs[0])
+    cs = []
+    for t in range(hs.shape[0]):
+        cs.append(c)
+        c = f[t] * c + i[t] * gg[t]
+    return torch.stack(cs)
+
+
+def _cell_step(kind: str, u: torch.Tensor, h_prev: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
+               c_prev: torch.Tensor | None) -> torch.Tensor:
+    """h_t of one step for all (t, b) at once; u = W_ih x_t + b_ih."""
+    a = h_prev @ w_hh.T + b_hh
+    if kind == "lstm":
+        i, f, gg, o = (u + a).chunk(4, -1)
+        c = f.sigmoid() * c_prev + i.sigmoid() * gg.tanh()
+        return o.sigmoid() * c.tanh()
+    ur, uz, un = u.chunk(3, -1)
+    ar, az, an = a.chunk(3, -1)
+    r, z = (ur + ar).sigmoid(), (uz + az).sigmoid()
+    n = (un + r * an).tanh()
+    return (1 - z) * n + z * h_prev
+
+
+def total_grads_gated(kind: str, delta: torch.Tensor, direct: torch.Tensor, u: torch.Tensor,
+                      hs: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
+    """g_t for LSTM/GRU from δ = ∂L/∂u (gate pre-activations) of the fused BPTT pass."""
+    h = hs.shape[-1]
+    if kind == "lstm":  # h_t reaches the future only through the gates of step t+1
+        g = direct.clone()
+        g[:-1] += delta[1:] @ w_hh
+        return g
+    # GRU: h_t enters step t+1 through r, z (via W_hr, W_hz), n (via r ⊙ (W_hn h_t + b_hn)) and z ⊙ h_t
+    h_prev = torch.cat([torch.zeros_like(hs[:1]), hs[:-1]])
+    a = h_prev @ w_hh.T + b_hh
+    ur, uz, _ = u.chunk(3, -1)
+    r, z = (ur + a[..., :h]).sigmoid(), (uz + a[..., h:2 * h]).sigmoid()
+    dr, dz, dn = delta.chunk(3, -1)
+    through_gates = torch.cat([dr, dz, dn * r], -1) @ w_hh  # (L, B, H): part reaching h_{t-1}
+    g = torch.empty_like(direct)
+    nxt = torch.zeros_like(direct[0])
+    for t in range(direct.shape[0] - 1, -1, -1):  # elementwise scan: g_t = c_t + g_{t+1} ⊙ z_{t+1}
+        g[t] = nxt = direct[t] + (through_gates[t + 1] + nxt * z[t + 1] if t + 1 < len(direct) else 0.0)
+    return g
+
+
+def omega_gated(kind: str, delta, direct, u, hs, w_hh, b_hh, form: str):
+    """Ω for LSTM/GRU: g_t J_t as one VJP of a single cell step batched over t. Returns (Ω, ratio, g)."""
+    delta, direct, u, hs = delta.detach(), direct.detach(), u.detach(), hs.detach()
+    with torch.no_grad():
+        g = total_grads_gated(kind, delta, direct, u, hs, w_hh, b_hh)
+        c_prev = _lstm_states(u, hs, w_hh, b_hh) if kind == "lstm" else None
+    h_prev = torch.cat([torch.zeros_like(hs[:1]), hs[:-1]]).requires_grad_(True)
+    with torch.enable_grad():
+        h_t = _cell_step(kind, u, h_prev, w_hh, b_hh.detach(), c_prev)
+        (gj,) = torch.autograd.grad(h_t, h_prev, grad_outputs=g, create_graph=True)
+    omega, ratio = omega_terms(gj, g, form)
+    return omega, ratio, g
+
+
+def omega_for(model, delta: torch.Tensor, direct: torch.Tensor, u: torch.Tensor, hs: torch.Tensor, form: str):
+    """Ω of a `model.forward_exposed` pass, given δ = ∂L/∂u and d = ∂L/∂hs from its backward."""
+    r = model.rnn
+    if model.kind == "rnn":
+        return omega_rnn(delta, direct, r.weight_hh_l0, form)
+    return omega_gated(model.kind, delta, direct, u, hs, r.weight_hh_l0, r.bias_hh_l0, form)
+
+
+def naive_omega(model, x: torch.Tensor, y: torch.Tensor, loss_fn, form: str) -> torch.Tensor:
+    """Reference: unroll a tanh/relu RNN in Python, g_t by autograd with create_graph, J_t per step.
+    Differentiable w.r.t. W_hh with g_t and h_t constant. Slow by design: used by tests and `bench`."""
+    r = model.rnn
+    w_ih, w_hh, b = r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0 + r.bias_hh_l0
+    act = torch.tanh if r.nonlinearity == "tanh" else F.relu
+    h, hs = x.new_zeros(x.shape[1], model.hidden_size), []
+    for t in range(x.shape[0]):
+        h = act(x[t] @ w_ih.T + h @ w_hh.T + b)
+        hs.append(h)
+    loss = loss_fn(model.readout(torch.stack(hs)))
+    gs = torch.autograd.grad(loss, hs, create_graph=True)
+    terms = []
+    for t, (g, h) in enumerate(zip(gs, hs)):
+        g, h = g.detach(), h.detach()
+        dact = 1 - h.square() if r.nonlinearity == "tanh" else (h > 0).to(h.dtype)
+        terms.append((g * dact) @ w_hh)  # g_t J_t with J_t = diag(f'(a_t)) W_hh
+    gj, g = torch.stack(terms), torch.stack([g.detach() for g in gs])
+    return omega_terms(gj, g, form)[0]
