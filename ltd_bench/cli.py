@@ -79,6 +79,39 @@ def validate(config: Path = typer.Argument(..., help="Experiment or sweep config
     out_console.print(f"# run_id: {cfg.run_id}")
 
 
+@app.command()
+def sweep(sweep_file: Path = typer.Argument(..., help="Sweep config (YAML): base, methods, grid, zip."),
+          out: Path = OutOpt, set_: Optional[list[str]] = SetOpt,
+          workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Parallel runs (default: cores)."),
+          dry_run: bool = typer.Option(False, "--dry-run", help="List the runs without training."),
+          executor: str = typer.Option("local", "--executor", help="local (process pool) | dask"),
+          scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler tcp://HOST:PORT "
+                                                  "(default with --executor dask: a LocalCluster here)."),
+          no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar.")):
+    """Run a grid of configs, resumably and in parallel; finished runs are skipped."""
+    from .sweep import sweep_command
+
+    raise typer.Exit(sweep_command(sweep_file, out=out, overrides=set_ or [], workers=workers, dry_run=dry_run,
+                                   executor=executor, scheduler=scheduler, progress=not no_progress,
+                                   console=out_console, err_console=err_console))
+
+
+@app.command()
+def bench(seq_len: list[int] = typer.Option([200, 1000], "--seq-len", help="Sequence lengths T (repeatable)."),
+          hidden: int = typer.Option(50, "--hidden", min=1, help="Hidden units H."),
+          batch: int = typer.Option(20, "--batch", min=1, help="Minibatch size."),
+          device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto"),
+          repeats: int = typer.Option(7, "--repeats", min=1, help="Timed repeats per measure (median reported)."),
+          steps: int = typer.Option(20, "--steps", min=1, help="Training steps per repeat."),
+          csv: Optional[Path] = typer.Option(None, "--csv", help="Write the table as CSV."),
+          quick: bool = typer.Option(False, "--quick", help="Tiny sizes, for smoke tests.")):
+    """Time the plain step, the Ω step (both forms), the naive Ω and a bare PyTorch loop, side by side."""
+    from .bench import bench_command
+
+    raise typer.Exit(bench_command(seq_lens=seq_len, hidden=hidden, batch=batch, device=device, repeats=repeats,
+                                   steps=steps, csv=csv, quick=quick, console=out_console))
+
+
 @app.command("ls")
 def ls(what: str = typer.Argument("all", help="tasks | models | clipping | optimizers | inits | all")):
     """List the registered tasks, models, clipping modes, optimizers and inits."""
