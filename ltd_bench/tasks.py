@@ -212,10 +212,10 @@ class _TwoMarked(Task):
     def sample(self, batch_size, gen):
         L, B = self._length(gen), batch_size
         (lo0, hi0), (lo1, hi1) = self._windows(L)
-        vals = torch.rand(L, B, generator=gen, device=gen.device)
+        vals = torch.rand(L, B, generator=gen, device=gen.device, dtype=torch.float32)
         p0, p1 = _randint(lo0, hi0, (B,), gen), _randint(lo1, hi1, (B,), gen)
         ar = torch.arange(B, device=gen.device)
-        marker = torch.zeros(L, B, device=gen.device)
+        marker = torch.zeros(L, B, device=gen.device, dtype=torch.float32)
         marker[p0, ar] = 1.0
         marker[p1, ar] = 1.0
         return torch.stack([vals, marker], -1), self._combine(vals[p0, ar], vals[p1, ar])
@@ -284,7 +284,8 @@ class Parity(Task):
         if self.variant == "all":
             return bits.float().unsqueeze(-1), bits.sum(0) % 2
         # n_marked distinct positions per sequence: the first k of a uniform random permutation.
-        idx = torch.rand(T, B, generator=gen, device=gen.device).argsort(0)[: self.n_marked]
+        u = torch.rand(T, B, generator=gen, device=gen.device, dtype=torch.float32)
+        idx = u.argsort(0)[: self.n_marked]
         marker = torch.zeros(T, B, dtype=torch.long, device=gen.device).scatter_(0, idx, 1)
         return torch.stack([bits, marker], -1).float(), (bits * marker).sum(0) % 2
 

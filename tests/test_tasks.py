@@ -61,6 +61,19 @@ def test_deterministic_given_generator(name, variant):
     assert x1.shape != x3.shape or not torch.equal(x1, x3)
 
 
+@pytest.mark.parametrize("name,variant", CASES, ids=IDS)
+def test_float32_and_same_batch_under_any_default_dtype(name, variant):
+    task = make_task(name, T, variant)
+    x32, y32 = task.sample(4, gen(1))
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64 if old == torch.float32 else torch.float32)
+    try:
+        x, y = task.sample(4, gen(1))
+    finally:
+        torch.set_default_dtype(old)
+    assert x.dtype == torch.float32 and torch.equal(x, x32) and torch.equal(y, y32)
+
+
 # ----------------------------------------------------------------------------- structure per task
 
 B = 300
@@ -166,7 +179,7 @@ def trivial_out(task, x, y):
     """The best content-blind predictor fitted on the sample itself: the mean target (MSE), the class
     frequencies (CE at the last step), or per-step class frequencies (sequence targets)."""
     L, Bn = x.shape[:2]
-    out = torch.zeros(L, Bn, task.output_size)
+    out = torch.zeros(L, Bn, task.output_size, dtype=torch.float32)
     if task.loss_kind == "mse":
         out[-1, :, 0] = y.mean()
     elif task.target == "last":
@@ -215,7 +228,7 @@ def test_wrong_criterion(name, variant):
     L, C = x.shape[0], task.output_size
     hit = torch.arange(64) % 2 == 0  # sequences we spoil
     if task.loss_kind == "mse":
-        out = torch.randn(L, 64, 1)  # earlier steps must not matter
+        out = torch.randn(L, 64, 1, dtype=torch.float32)  # earlier steps must not matter
         out[-1, :, 0] = y
         assert not task.wrong(out, y).any() and float(task.loss(out, y)) == 0.0
         r = math.sqrt(task.threshold)
@@ -224,7 +237,7 @@ def test_wrong_criterion(name, variant):
             bad[-1, hit, 0] += scale * r
             assert torch.equal(task.wrong(bad, y), hit & flagged)
     elif task.target == "last":
-        out = torch.randn(L, 64, C)
+        out = torch.randn(L, 64, C, dtype=torch.float32)
         out[-1] = 50 * F.one_hot(y, C).float()
         assert not task.wrong(out, y).any() and float(task.loss(out, y)) < 1e-6
         bad = out.clone()
