@@ -7,7 +7,7 @@ from ltd_bench.config import ModelConfig
 from ltd_bench.models import build_model
 from ltd_bench.omega import naive_omega, omega_for
 
-torch.set_default_dtype(torch.float64)
+DT = torch.float64  # explicit everywhere: no global default-dtype change leaks into other tests
 L, B, I, H, O = 7, 3, 2, 4, 1
 
 
@@ -18,7 +18,7 @@ def _net(kind, nonlinearity="tanh", seed=0):
 
 def _data(seed=1):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(L, B, I, generator=g), torch.randn(B, generator=g)
+    return torch.randn(L, B, I, generator=g, dtype=DT), torch.randn(B, generator=g, dtype=DT)
 
 
 def loss_fn(out, y):
@@ -46,8 +46,8 @@ def reference(net, kind, x, y, form):
     """Unroll per example; g_t by autograd; J_t by jacobian(); Ω; gradient of Ω(W_hh) with g, h, c fixed."""
     w = net.rnn.weight_hh_l0.detach().clone()
     hs, cs = [], []
-    h = [torch.zeros(H, requires_grad=False) for _ in range(B)]
-    c = [torch.zeros(H) for _ in range(B)]
+    h = [torch.zeros(H, dtype=DT) for _ in range(B)]
+    c = [torch.zeros(H, dtype=DT) for _ in range(B)]
     states = []
     for t in range(L):
         row = []
@@ -135,9 +135,9 @@ def test_zero_gradient_terms_are_guarded():
     """A step with g_t = 0 contributes nothing and produces no NaN (the original code's guard)."""
     from ltd_bench.omega import omega_terms
 
-    g = torch.zeros(3, 2, H)
+    g = torch.zeros(3, 2, H, dtype=DT)
     g[0] = 1.0
-    gj = torch.zeros(3, 2, H, requires_grad=True)
+    gj = torch.zeros(3, 2, H, dtype=DT, requires_grad=True)
     val, ratio = omega_terms(gj, g, "book")
     val.backward()
     assert torch.isfinite(val) and torch.isfinite(gj.grad).all()
