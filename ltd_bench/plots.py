@@ -21,12 +21,13 @@ DECADES = 100  # log axis once the data spans two decades (steps 100..50k; thres
 MAX_SERIES = 8  # split series by the other swept keys only while the legend stays readable
 PANEL_W, PANEL_H = 5.0, 3.6  # inches per panel: readable at 100 dpi
 DPI = 100  # small files, fast to write
+LAYOUT = "constrained"  # no overlapping titles/labels; costs one extra layout pass per figure
 
 
 def _figure(n_panels: int, ncols: int | None = None):
     ncols = ncols or min(3, n_panels)
     nrows = math.ceil(n_panels / ncols)
-    fig = Figure(figsize=(PANEL_W * ncols, PANEL_H * nrows), layout="constrained")
+    fig = Figure(figsize=(PANEL_W * ncols, PANEL_H * nrows), layout=LAYOUT)
     FigureCanvasAgg(fig)
     axs = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in axs[n_panels:]:

@@ -5,8 +5,8 @@ labelled e.g. `rnn+clip+Ω` (see `method_label`). Only runs that finished (solve
 count in success statistics; `interrupted` and `failed` runs are listed but never counted. A diverged
 run counts as a run that did not solve.
 
-Verdict rule (one row per Ω method and reference; references: (a) the best LSTM method of the cell =
-highest success rate, then lowest median steps-to-solve, then more runs; (b) the same method without Ω =
+Verdict rule (one row per Ω method and reference; references: (a) the best LSTM method (without Ω) of the
+cell = highest success rate, then lowest median steps-to-solve, then more runs; (b) the same method without Ω =
 same model type and clipping mode with omega_weight 0, e.g. `rnn+clip`). With k/n solved runs per side:
   1. n_omega < 2 or n_ref < 2                         -> inconclusive (one seed proves nothing).
   2. Fisher's exact two-sided p < 0.05 on k/n         -> helps if Ω's rate is higher, else behind.
@@ -184,7 +184,8 @@ def load_runs(root: Path) -> tuple[pd.DataFrame, list[str]]:
             continue
         try:
             sw = json.loads(sweep.read_text())
-            axes |= set(sw.get("grid_keys") or []) | set(sw.get("zip_keys") or [])
+            for k in [*(sw.get("grid_keys") or []), *(sw.get("zip_keys") or [])]:
+                axes |= set(k) if isinstance(k, list) else {k}  # zip keys may come as groups
             for over in (sw.get("methods") or {}).values():
                 method_keys |= set(flatten(over or {}))
             seen.add(sweep)
@@ -282,7 +283,9 @@ def verdict(k_o: int, n_o: int, k_r: int, n_r: int, med_o: float, med_r: float) 
         return "tie", p, f"{counts}, equal rates; {steps} (within {STEP_RATIO}x)"
     if abs(r_o - r_r) <= TIE_RATE_DELTA + 1e-12 and min(n_o, n_r) >= TIE_MIN_N:
         return "tie", p, f"{counts}, p={p:.3g}; rates within {TIE_RATE_DELTA}, n >= {TIE_MIN_N}"
-    return "inconclusive", p, f"{counts}, p={p:.3g}: not significant, too few runs to call a tie"
+    if min(n_o, n_r) < TIE_MIN_N:
+        return "inconclusive", p, f"{counts}, p={p:.3g}: not significant, too few runs to call a tie"
+    return "inconclusive", p, f"{counts}, p={p:.3g}: rates {abs(r_o - r_r):.2f} apart, not significant: more seeds"
 
 
 def _same(a, b) -> bool:
@@ -291,9 +294,9 @@ def _same(a, b) -> bool:
 
 def build_tables(runs: pd.DataFrame, axes: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(cells_df, verdicts_df) from load_runs' frame; `axes` overrides the detected swept keys."""
-    axes = cell_axes(runs) if axes is None else list(axes)
     if runs.empty:
         return pd.DataFrame(), pd.DataFrame()
+    axes = cell_axes(runs) if axes is None else list(axes)
     group = ["task", "seq_len", *axes]
     cells = success_table(runs, group + ["method"])
     verdicts = []
@@ -402,24 +405,40 @@ def write_csvs(path: Path, runs: pd.DataFrame, cells: pd.DataFrame, verdicts: pd
 
 
 def _rich_tables(console, cells, verdicts, axes, warnings) -> None:
+    from rich import box
+    from rich.cells import cell_len
     from rich.table import Table
     from rich.text import Text
 
     (ch, cr), (vh, vr) = _display(cells, verdicts, axes)
-    t = Table(title="Success per cell and method (finished runs; 95% Wilson CI)")
-    for h in ch:
-        t.add_column(h, overflow="fold")
-    for r in cr:
-        t.add_row(*map(Text, r))  # Text: a '[...]' in a value is not rich markup
-    console.print(t)
+    short = [a.split(".")[-1] for a in axes]  # narrower headers when the last parts are unambiguous
+    if len(set(short)) == len(short):
+        ch, vh = ([short[axes.index(h)] if h in axes else h for h in hs] for hs in (ch, vh))
+
+    def table(title, header, rows, last_wraps=False):
+        t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+        for i, h in enumerate(header):  # numbers never wrap; only the reason column folds
+            wrap = last_wraps and i == len(header) - 1
+            t.add_column(h, no_wrap=not wrap, overflow="fold" if wrap else "ellipsis", ratio=1 if wrap else None,
+                         min_width=24 if wrap else None)
+        for r in rows:
+            t.add_row(*r)
+        widths = [max([cell_len(h)] + [cell_len(str(r[i])) for r in rows]) for i, h in enumerate(header)]
+        if last_wraps:
+            widths[-1] = min(widths[-1], 24)
+        if sum(widths) + 3 * len(widths) <= console.width:  # 3 = padding + separator per column
+            console.print(t)
+            return
+        console.print(title, style="bold", markup=False, highlight=False)  # too narrow: one record per row
+        for r in rows:
+            console.print(Text("- ") + Text("; ").join(Text.assemble(f"{h}: ", v) for h, v in zip(header, r)))
+
+    table("Success per cell and method (finished runs; 95% Wilson CI)", ch, [list(map(Text, r)) for r in cr])
     if vr:
         style = {"helps": "green", "behind": "red", "tie": "cyan", "inconclusive": "dim"}
-        t = Table(title="Ω verdicts", caption=VERDICT_RULE)
-        for h in vh:
-            t.add_column(h, overflow="fold")
-        for r in vr:
-            t.add_row(*map(Text, r[:-2]), Text(r[-2], style=style[r[-2]]), Text(r[-1]))
-        console.print(t)
+        table("Ω verdicts", vh, [[*map(Text, r[:-2]), Text(r[-2], style=style[r[-2]]), Text(r[-1])] for r in vr],
+              last_wraps=True)  # Text: a '[...]' in a value is not rich markup
+        console.print(VERDICT_RULE, style="dim", markup=False, highlight=False)
     else:
         console.print("No cell has a method with Ω > 0: no verdicts.")
     for w in warnings:
