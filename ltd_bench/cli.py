@@ -147,7 +147,8 @@ def report(results: Path = typer.Argument(Path("results"), help="Folder of runs 
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # click *returns* a typer.Exit's code in this mode instead of raising
+        sys.exit(rc if isinstance(rc, int) else 0)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except (typer.Abort, KeyboardInterrupt):

@@ -94,7 +94,7 @@ class Trainer:
         clip = self.clip()
         if clip.apply:
             self.opt.step()
-        return float(loss), clip.norm, clip.clipped, clip.finite
+        return loss.item(), clip.norm, clip.clipped, clip.finite
 
     # ---------------------------------------------------------------------------------- evaluation
     @torch.no_grad()

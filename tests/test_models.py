@@ -1,0 +1,58 @@
+"""Initialisations and the exposed forward pass of the recurrent nets."""
+import pytest
+import torch
+
+from ltd_bench.config import ModelConfig
+from ltd_bench.models import build_model, sparse_spectral, spectral_radius
+
+
+def net(**kw):
+    return build_model(ModelConfig(**{"hidden_size": 20, **kw}), input_size=3, output_size=2, seed=0)
+
+
+def test_smart_tanh_is_sparse_at_spectral_radius_095():
+    w = net(init="smart_tanh").rnn.weight_hh_l0.detach()
+    assert ((w != 0).sum(1) == 15).all()  # 15 non-zeros per unit (Pascanu 2013 code)
+    eig = torch.linalg.eigvals(w.double()).abs().max().item()
+    assert eig == pytest.approx(0.95, rel=1e-4)
+    assert spectral_radius(w, "rnn") == pytest.approx(eig, rel=1e-6)
+
+
+def test_identity_init_is_irnn():
+    r = net(init="identity", nonlinearity="relu").rnn
+    assert torch.equal(r.weight_hh_l0.detach(), torch.eye(20))
+    assert r.bias_hh_l0.abs().sum() == 0 and r.bias_ih_l0.abs().sum() == 0
+    assert r.weight_ih_l0.std().item() < 0.01
+
+
+def test_orthogonal_and_basic_inits():
+    w = net(init="orthogonal").rnn.weight_hh_l0.detach()
+    torch.testing.assert_close(w @ w.T, torch.eye(20), atol=1e-5, rtol=0)
+    b = net(init="basic_tanh").rnn.weight_hh_l0.detach()
+    assert 0.07 < b.std().item() < 0.13
+
+
+def test_lstm_forget_bias_and_seeded_init():
+    r = net(type="lstm", forget_bias=2.5).rnn
+    h = 20
+    assert torch.all(r.bias_ih_l0[h:2 * h] + r.bias_hh_l0[h:2 * h] == 2.5)
+    a, b = net(type="lstm"), net(type="lstm")
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    c = build_model(ModelConfig(type="lstm", hidden_size=20), 3, 2, seed=1)
+    assert not torch.equal(a.rnn.weight_hh_l0, c.rnn.weight_hh_l0)
+
+
+def test_sparse_spectral_handles_small_h():
+    w = sparse_spectral(5, nonzeros=15, radius=0.5, gen=torch.Generator().manual_seed(0))
+    assert torch.linalg.eigvals(w.double()).abs().max().item() == pytest.approx(0.5, rel=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_forward_shapes(kind):
+    m = net(type=kind)
+    x = torch.randn(7, 4, 3)
+    out, hs = m(x)
+    assert out.shape == (7, 4, 2) and hs.shape == (7, 4, 20)
+    out2, hs2, u = m.forward_exposed(x)
+    assert u.shape == (7, 4, {"rnn": 1, "gru": 3, "lstm": 4}[kind] * 20)
+    torch.testing.assert_close(out, out2, atol=1e-5, rtol=1e-5)
