@@ -33,12 +33,25 @@ def run(config: Path = typer.Argument(..., help="Experiment config (YAML)."), ou
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar (also off when not a terminal)."),
         weights: bool = typer.Option(True, "--weights/--no-weights", help="Save the final weights (model.pt).")):
     """Train one configured run and write OUT/<name>/<run_id>/."""
+    from .outputs import run_dir
     from .runner import execute
 
     try:
         cfg = load_config(config, set_ or [])
     except ConfigError as e:
         fail_config(e.errors)
+    # Usage errors that only `run` can see; refused before the run folder is created.
+    if out.exists() and not out.is_dir():
+        fail_config([f"--out {out}: is not a directory"])
+    try:
+        run_dir(out, cfg)
+    except ValueError as e:  # e.g. OUT/<name> is a symlink that leads outside OUT
+        fail_config([f"{config}: name: {e}"])
+    if cfg.train.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            fail_config([f"{config}: train.device: cuda, but no CUDA device is available here (allowed: auto, cpu)"])
     show = not no_progress and out_console.is_terminal
     summary, path = execute(cfg, out, progress=show, weights=weights, console=out_console)
     print_summary(summary, path)
@@ -57,6 +70,8 @@ def print_summary(s: dict, path: Path) -> None:
         if key in s:
             t.add_row(key, fmt(s[key]))
     out_console.print(t)
+    if s.get("note"):
+        out_console.print(f"[dim]note: {s['note']}[/dim]")
 
 
 @app.command()
@@ -155,10 +170,8 @@ def main() -> None:
         err_console.print("interrupted")
         sys.exit(130)
     except Exception as e:  # click usage errors and anything unexpected: one line, no traceback
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
+        if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
+            e.show()  # a click usage error (typer vendors its own click, so no isinstance on click's class)
             sys.exit(e.exit_code)
         err_console.print(f"[red]error[/red] {type(e).__name__}: {e}", soft_wrap=True)
         sys.exit(1)

@@ -44,6 +44,10 @@ def finish(res: RunResult) -> None:
     """Summary fields derived from the metrics (kept here so train() stays lean)."""
     last = res.metrics[-1] if res.metrics else {}
     res.summary["final_omega"] = last.get("omega")
+    kind = res.config["model"]["type"]
+    if kind != "rnn":
+        res.summary["note"] = (f"Ω for {kind} uses the cell's Jacobian w.r.t. h_t-1 (batched VJP): an extension, "
+                               f"not in Pascanu et al. 2013")
 
 
 @contextlib.contextmanager
