@@ -1,0 +1,141 @@
+"""Executors: train_job never raises, the local pool hands every result to the parent, survives a dying
+worker, stops promptly on Ctrl-C, and gives the same numbers as running in-process."""
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ltd_bench import executors
+from ltd_bench.config import Config, validate_dict
+from ltd_bench.executors import ExecutorError, Job, LocalExecutor, failed_result, make_executor, train_job
+from ltd_bench.train import FINAL, RunResult
+
+TINY = {"task": {"name": "temporal_order", "seq_len": 10, "test_size": 50},
+        "model": {"hidden_size": 4}, "train": {"steps": 20, "eval_every": 10},
+        "clipping": {"mode": "norm"}}
+
+
+def config(seed=0, **extra) -> dict:
+    return validate_dict({**TINY, "seed": seed, **extra}, "test").to_dict()
+
+
+def job(cfg: dict) -> Job:
+    c = Config.model_validate(cfg)
+    return Job(c.run_id, "rnn+clip", cfg, Path("/nonexistent") / c.run_id, {"seed": c.seed})
+
+
+# Top-level stand-ins for train_job: pool workers unpickle them by name.
+def fake(cfg: dict) -> RunResult:
+    """Instant 'training': sleeps `seed` tenths of a second, reports the worker's pid."""
+    time.sleep(cfg["seed"] / 10)
+    return RunResult(cfg, Config.model_validate(cfg).run_id, summary={"status": "solved", "pid": os.getpid()})
+
+
+def crash_on_seed_1(cfg: dict) -> RunResult:
+    if cfg["seed"] == 1:
+        os._exit(3)  # what an OOM kill looks like to the pool
+    return fake(cfg)
+
+
+def comparable(res: RunResult) -> list[dict]:
+    """Metrics without wall time, as reprs (NaN == NaN)."""
+    return [{k: repr(v) for k, v in row.items() if k != "wall_time_s"} for row in res.metrics]
+
+
+# ------------------------------------------------------------------------------------------ train_job
+def test_train_job_trains_and_finishes():
+    res = train_job(config())
+    assert res.summary["status"] in FINAL and res.summary["threads"] == 1
+    assert "final_omega" in res.summary  # runner.finish ran
+    assert res.run_id == Config.model_validate(config()).run_id and len(res.metrics) == 3
+
+
+def test_train_job_broken_config_is_a_failed_result():
+    bad = {**config(), "model": {"type": "transformer"}}
+    res = train_job(bad)
+    s = res.summary
+    assert s["status"] == "failed" and s["error"].startswith("ValidationError: ")
+    assert s["name"] == "run" and s["run_id"] and res.metrics == []
+
+
+def test_train_job_crash_inside_training(monkeypatch):
+    def boom(cfg, **kw):
+        raise RuntimeError("exploded at step 3")
+    monkeypatch.setattr(executors, "train", boom)
+    cfg = config(method="rnn+clip")
+    s = train_job(cfg).summary
+    assert s["status"] == "failed" and s["error"] == "RuntimeError: exploded at step 3"
+    assert s["run_id"] == Config.model_validate(cfg).run_id and s["method"] == "rnn+clip"
+    assert "boom" in s["traceback"]
+
+
+def test_failed_result_from_message():
+    s = failed_result(config(), "KilledWorker: gone").summary
+    assert s["status"] == "failed" and s["error"] == "KilledWorker: gone" and s["traceback"] is None
+
+
+# ------------------------------------------------------------------------------------------ the pool
+def test_pool_results_come_back_to_the_parent():
+    jobs = [job(config(seed=s)) for s in range(4)]
+    seen = []
+    LocalExecutor(2, fn=fake).run(jobs, lambda j, r: seen.append((j.run_id, r.summary["pid"], os.getpid())))
+    assert sorted(r for r, _, _ in seen) == sorted(j.run_id for j in jobs)
+    assert all(parent == os.getpid() and pid != parent for _, pid, parent in seen)
+
+
+def test_pool_matches_in_process_numbers():
+    jobs = [job(config(seed=s)) for s in range(3)]
+    here, pool = {}, {}
+    LocalExecutor(1).run(jobs, lambda j, r: here.__setitem__(j.run_id, comparable(r)))
+    LocalExecutor(2).run(jobs, lambda j, r: pool.__setitem__(j.run_id, comparable(r)))
+    assert here == pool and len(here) == 3
+
+
+def test_dying_worker_is_retried_then_recorded_failed():
+    jobs = [job(config(seed=s)) for s in (0, 1, 2, 3)]
+    got = {}
+    LocalExecutor(2, fn=crash_on_seed_1, max_tries=2).run(jobs, lambda j, r: got.__setitem__(j.keys["seed"], r))
+    assert sorted(got) == [0, 1, 2, 3]
+    assert got[1].summary["status"] == "failed" and "worker process died 2 times" in got[1].summary["error"]
+    assert all(got[s].summary["status"] == "solved" for s in (0, 2, 3))
+
+
+def test_ctrl_c_stops_workers_promptly():
+    jobs = [job(config(seed=s)) for s in (0, 300, 300, 300)]  # the others would sleep 30 s each
+
+    def on_done(j, r):
+        raise KeyboardInterrupt
+
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        LocalExecutor(2, fn=fake).run(jobs, on_done)
+    assert time.perf_counter() - start < 15
+
+
+def test_in_process_interrupted_run_stops_the_sweep(monkeypatch):
+    def interrupted(cfg):
+        return RunResult(cfg, "x", summary={"status": "interrupted"})
+    seen = []
+    with pytest.raises(KeyboardInterrupt):
+        LocalExecutor(1, fn=interrupted).run([job(config(seed=s)) for s in range(3)], lambda j, r: seen.append(j))
+    assert len(seen) == 1  # written (as interrupted), then the sweep stops
+
+
+# ------------------------------------------------------------------------------------------ factory
+def test_make_executor_errors():
+    assert isinstance(make_executor("local", 3, None), LocalExecutor)
+    with pytest.raises(ExecutorError, match="did you mean 'local'"):
+        make_executor("locl", None, None)
+    with pytest.raises(ExecutorError, match="--scheduler needs --executor dask"):
+        make_executor("local", None, "tcp://h:1")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ltd_bench.dask_executor") is None, reason="no dask executor yet")
+def test_dask_without_distributed_gives_the_install_hint(monkeypatch):
+    monkeypatch.delitem(sys.modules, "ltd_bench.dask_executor", raising=False)
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ExecutorError, match=r"pip install 'ltd-bench\[dask\]'"):
+        make_executor("dask", 2, None)
