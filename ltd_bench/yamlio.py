@@ -10,91 +10,202 @@ import yaml
 
 MAX_NODES = 100_000  # a real config has < 1k nodes; an alias bomb expands past this long before memory runs out
 MAX_BYTES = 1 << 20  # 1 MiB: no config is bigger; refusing early keeps binary junk from reaching the parser
+MAX_DEPTH = 64  # a config nests 3 levels, a sweep file 5; PyYAML's composer recurses and would overflow at ~300
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class YamlError(ValueError):
     """A YAML document that cannot be a config; the message is one line and names the place."""
 
 
+# YAML 1.1 reads `1e-3` as a string; researchers write learning rates that way, so accept it as a float.
+_EXP_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+# YAML 1.1 reads `010` as octal 8 and `1:30` as 90 (base 60): silent surprises, so both are refused.
+_AMBIGUOUS_NUMBER = re.compile(r"^[-+]?(?:0[0-7_]+|[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?)$")
+
+
+def _line(node_or_mark) -> str:
+    mark = getattr(node_or_mark, "start_mark", node_or_mark)
+    return f"line {mark.line + 1}: " if mark is not None else ""
+
+
+def _short(value: Any, limit: int = 60, quote: bool = True) -> str:
+    text = repr(value) if quote else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader (no Python object tags) that also refuses duplicate keys."""
+    """SafeLoader (no Python object tags) that also refuses duplicate keys, deep nesting, ambiguous
+    numbers, and turns every constructor failure into a YamlError naming the line."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise YamlError(f"{_line(self.peek_event())}nested deeper than {MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except (YamlError, yaml.YAMLError):
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError):
+            # e.g. `!!int abc`, `!!bool maybe`, a date 2020-13-45, an integer with 5000 digits
+            tag = node.tag.rsplit(":", 1)[-1]
+            shown = _short(node.value) if isinstance(node, yaml.ScalarNode) else f"this {node.id}"
+            raise YamlError(f"{_line(node)}cannot read {shown} as {tag}") from None
 
     def construct_mapping(self, node, deep=False):
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:  # `<<: *base` (flattened by the SafeLoader; later keys win)
+                continue
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
-                raise YamlError(f"line {key_node.start_mark.line + 1}: a key must be a plain scalar")
+                raise YamlError(f"{_line(key_node)}a key must be a plain scalar")
             if key in seen:
-                raise YamlError(f"line {key_node.start_mark.line + 1}: duplicate key '{key}' "
-                                f"(first at line {seen[key]})")
+                raise YamlError(f"{_line(key_node)}duplicate key '{key}' (first at line {seen[key]})")
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_int(self, node):
+        self._refuse_ambiguous(node)
+        return super().construct_yaml_int(node)
 
-# YAML 1.1 reads `1e-3` as a string; researchers write learning rates that way, so accept it as a float.
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
+    def construct_yaml_float(self, node):
+        self._refuse_ambiguous(node)
+        return super().construct_yaml_float(node)
+
+    def _refuse_ambiguous(self, node):
+        if isinstance(node.value, str) and _AMBIGUOUS_NUMBER.match(node.value.strip()):
+            raise YamlError(f"{_line(node)}ambiguous number {node.value!r} (YAML 1.1 reads a leading 0 as octal "
+                            f"and a:b as base 60): write it plainly, or quote it if it is text")
 
 
-def _count_nodes(node: yaml.Node, budget: list[int]) -> None:
-    """Count nodes with aliases expanded, stopping at MAX_NODES (alias bombs are exponential)."""
-    stack = [node]
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXP_FLOAT, list("-+.0123456789"))
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Quotes every string the loader would read as something else (e.g. a name `1e3`), so a dump loads back."""
+
+
+_Dumper.add_implicit_resolver("tag:yaml.org,2002:float", _EXP_FLOAT, list("-+.0123456789"))
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # PyYAML writes NEL/LS/PS raw in plain and single-quoted scalars, where they read back as line breaks
+    style = '"' if _LINE_BREAKS.search(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_LINE_BREAKS = re.compile("[\x85\u2028\u2029]")
+_Dumper.add_representer(str, _represent_str)
+
+
+def _walk(node: yaml.Node) -> None:
+    """Count nodes with aliases expanded, stopping at MAX_NODES (alias bombs are exponential), and name every
+    duplicate key by its dotted path. Iterative, and each mapping is checked once: deep, shared or
+    self-referencing documents cannot overflow the stack or take quadratic time."""
+    count, dupes, checked = 0, [], set()
+    stack: list[tuple[yaml.Node, tuple | None]] = [(node, None)]  # path as a linked list: (name, parent)
     while stack:
-        n = stack.pop()
-        budget[0] += 1
-        if budget[0] > MAX_NODES:
+        n, path = stack.pop()
+        count += 1
+        if count > MAX_NODES:
             raise YamlError(f"document expands to more than {MAX_NODES} nodes (alias bomb?)")
         if isinstance(n, yaml.SequenceNode):
-            stack.extend(n.value)
+            stack.extend((v, ("[]", path)) for v in n.value)
         elif isinstance(n, yaml.MappingNode):
+            first_visit = id(n) not in checked
+            checked.add(id(n))
+            seen: dict[tuple, int] = {}
             for k, v in n.value:
-                stack.extend((k, v))
+                name = k.value if isinstance(k, yaml.ScalarNode) else "?"
+                if first_visit and isinstance(k, yaml.ScalarNode) and k.tag != _MERGE_TAG:
+                    ident = (k.tag, k.value)
+                    if ident in seen and len(dupes) < 10:
+                        dupes.append(f"{_dotted((name, path))} (lines {seen[ident]} and {k.start_mark.line + 1})")
+                    seen.setdefault(ident, k.start_mark.line + 1)
+                stack.append((k, ("[key]", path)))
+                stack.append((v, (name, path)))
+    if dupes:
+        raise YamlError(f"duplicate key{'s' if len(dupes) > 1 else ''} {', '.join(sorted(dupes))}")
+
+
+def _dotted(path: tuple | None) -> str:
+    parts = []
+    while path is not None and len(parts) < MAX_DEPTH:
+        parts.append(_short(path[0], 40, quote=False))
+        path = path[1]
+    return ".".join(reversed(parts))
 
 
 def loads(text: str) -> Any:
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # the reader checks for non-printable characters right here
         node = loader.get_single_node()
         if node is None:
             return None
-        _count_nodes(node, [0])
+        _walk(node)
         return loader.construct_document(node)
     except YamlError:
         raise
+    except RecursionError:  # not reachable with MAX_DEPTH, kept as a last guard
+        raise YamlError(f"nested deeper than {MAX_DEPTH} levels") from None
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError) as e:
+        # a constructor that finishes lazily (e.g. `!!set 0`, `!!omap [1]`) fails outside construct_object
+        raise YamlError(f"cannot construct this document: {_short(str(e), 100, quote=False)}") from None
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, e.position) + 1
+        raise YamlError(f"line {line}: invalid YAML: character #x{e.character:04x} is not allowed "
+                        f"(control characters cannot appear in YAML)") from None
     except yaml.constructor.ConstructorError as e:
-        where = f"line {e.problem_mark.line + 1}: " if e.problem_mark else ""
-        raise YamlError(f"{where}{e.problem} (only plain YAML is allowed: no Python tags)") from None
+        hint = " (only plain YAML is allowed: no Python or custom tags)" if "constructor for the tag" in e.problem else ""
+        raise YamlError(f"{_line(e.problem_mark)}{e.problem}{hint}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        problem = getattr(e, "problem", None) or getattr(e, "reason", None) or str(e).splitlines()[0]
         raise YamlError(f"{where}invalid YAML: {problem}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def read_yaml(path: Path) -> Any:
     """Load a YAML file safely; every failure is a YamlError with a one-line reason."""
-    if not path.exists():
-        raise YamlError("file not found")
-    if path.is_dir():
-        raise YamlError("is a directory, not a file")
     try:
-        data = path.read_bytes()
+        if not path.exists():
+            raise YamlError("file not found")
+        if path.is_dir():
+            raise YamlError("is a directory, not a file")
+        if not path.is_file():  # a FIFO or device would block or never end
+            raise YamlError("not a regular file")
+        if path.stat().st_size > MAX_BYTES:
+            raise YamlError(f"file is {path.stat().st_size} bytes; configs are at most {MAX_BYTES}")
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
     except OSError as e:
-        raise YamlError(f"cannot read file: {e.strerror}") from None
+        raise YamlError(f"cannot read file: {e.strerror or e}") from None
     if len(data) > MAX_BYTES:
-        raise YamlError(f"file is {len(data)} bytes; configs are at most {MAX_BYTES}")
+        raise YamlError(f"file is more than {MAX_BYTES} bytes; configs are at most {MAX_BYTES}")
     if b"\x00" in data:
         raise YamlError("binary file, not YAML text")
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise YamlError("not UTF-8 text") from None
+    except UnicodeDecodeError as e:
+        raise YamlError(f"not UTF-8 text (byte {e.start})") from None
     if not text.strip():
         raise YamlError("file is empty")
     return loads(text)
@@ -108,15 +219,19 @@ def parse_scalar(text: str) -> Any:
 
 
 def dump(obj: Any) -> str:
-    return yaml.safe_dump(obj, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
     """Write to a temp file in the same folder, fsync, then rename: readers see all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # an interrupted or failed write leaves no stray temp file behind
+        tmp.unlink(missing_ok=True)
+        raise
