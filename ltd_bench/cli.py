@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .config import ConfigError, load_config, resolved_yaml
@@ -23,7 +24,7 @@ OutOpt = typer.Option(Path("results"), "--out", help="Output folder; runs go to 
 
 def fail_config(errors: list[str]) -> None:
     for e in errors:
-        err_console.print(f"[red]error[/red] {e}", soft_wrap=True)
+        err_console.print(f"[red]error[/red] {escape(e)}", soft_wrap=True, emoji=False)  # user text is not markup
     raise typer.Exit(2)
 
 
@@ -60,7 +61,8 @@ def run(config: Path = typer.Argument(..., help="Experiment config (YAML)."), ou
 
 def print_summary(s: dict, path: Path) -> None:
     colour = {"solved": "green", "unsolved": "yellow", "diverged": "red", "interrupted": "magenta"}
-    t = Table(title=f"{s['name']} · {s['method']}", caption=str(path), show_header=False, title_justify="left")
+    t = Table(title=escape(f"{s['name']} · {s['method']}"), caption=escape(str(path)), show_header=False,
+              title_justify="left")  # a method label is user text, not rich markup
     t.add_column(style="bold")
     t.add_column()
     fmt = lambda v: "—" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
@@ -83,14 +85,14 @@ def validate(config: Path = typer.Argument(..., help="Experiment or sweep config
     try:
         if is_sweep_file(config):
             sw = load_sweep(config, set_ or [])
-            out_console.print(f"sweep {sw.name}: {len(sw.runs)} runs, all valid")
+            out_console.print(f"sweep {sw.name}: {len(sw.runs)} runs, all valid", markup=False, emoji=False)
             for r in sw.runs:
-                out_console.print(f"  {r.config.run_id}  {r.label}")
+                out_console.print(f"  {r.config.run_id}  {r.label}", markup=False, emoji=False, soft_wrap=True)
             return
         cfg = load_config(config, set_ or [])
     except ConfigError as e:
         fail_config(e.errors)
-    out_console.print(resolved_yaml(cfg), end="")
+    out_console.print(resolved_yaml(cfg), end="", markup=False, emoji=False, soft_wrap=True)  # verbatim YAML
     out_console.print(f"# run_id: {cfg.run_id}")
 
 
@@ -173,5 +175,5 @@ def main() -> None:
         if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
             e.show()  # a click usage error (typer vendors its own click, so no isinstance on click's class)
             sys.exit(e.exit_code)
-        err_console.print(f"[red]error[/red] {type(e).__name__}: {e}", soft_wrap=True)
+        err_console.print(f"[red]error[/red] {type(e).__name__}: {escape(str(e))}", soft_wrap=True, emoji=False)
         sys.exit(1)

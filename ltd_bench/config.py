@@ -69,7 +69,7 @@ class RegularizerConfig(_Section):
 class Config(_Section):
     name: str = "run"
     seed: int = Field(0, ge=0, lt=2**63)
-    method: str | None = Field(None, max_length=60)  # a sweep's label for this run's method
+    method: str | None = Field(None, max_length=60, pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$")  # a sweep's label; one line
     task: TaskConfig = Field(default_factory=TaskConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -110,10 +110,13 @@ def _describe(err: dict) -> str:
     kind, value = err["type"], err.get("input")
     if kind == "literal_error":
         allowed = re.findall(r"'([^']*)'", err["ctx"]["expected"])
-        return f"unknown value {value!r}{did_you_mean(str(value), allowed)} (allowed: {', '.join(allowed)})"
+        return f"unknown value {_short(value)}{did_you_mean(str(value), allowed)} (allowed: {', '.join(allowed)})"
     if kind == "missing":
         return "required"
-    shown = "" if isinstance(value, (dict, list)) else f", got {value!r} ({type(value).__name__})"
+    if kind == "string_pattern_mismatch":
+        return f"must be printable text on one line, got {_short(value)}"
+    shown = f", got a {type(value).__name__}" if isinstance(value, (dict, list)) else \
+        f", got {_short(value)} ({type(value).__name__})"
     return f"{err['msg']}{shown}"
 
 
@@ -121,10 +124,10 @@ def _format(source: str, errors: list[dict], schema: type[BaseModel] = Config) -
     out = []
     for e in errors:
         loc = tuple(p for p in e["loc"] if not str(p).startswith("function-"))
-        path = ".".join(str(p) for p in loc) or "(top level)"
+        path = ".".join(_short(p, 40, quote=False) for p in loc) or "(top level)"
         if e["type"] == "extra_forbidden":
             allowed = _fields_at(schema, loc[:-1])
-            msg = f"unknown key{did_you_mean(str(loc[-1]), allowed)} (allowed: {', '.join(allowed)})"
+            msg = f"unknown key{did_you_mean(str(loc[-1])[:100], allowed)} (allowed: {', '.join(allowed)})"
         else:
             msg = _describe(e)
         out.append(f"{source}: {path}: {msg}")
@@ -140,7 +143,7 @@ def _semantic_errors(raw: dict) -> list[tuple[str, str]]:
     errs: list[tuple[str, str]] = []
     name = raw.get("name")
     if isinstance(name, str) and (not NAME_RE.match(name) or name in {".", ".."}):
-        errs.append(("name", f"invalid name {name!r} (allowed: 1-100 letters, digits and -_.+ only)"))
+        errs.append(("name", f"invalid name {_short(name)} (allowed: 1-100 letters, digits and -_.+ only)"))
     t = raw.get("task") if isinstance(raw.get("task"), dict) else {}
     m = raw.get("model") if isinstance(raw.get("model"), dict) else {}
     tname = t.get("name", TaskConfig.model_fields["name"].default)
@@ -156,18 +159,27 @@ def _semantic_errors(raw: dict) -> list[tuple[str, str]]:
         vname = variant if isinstance(variant, str) and variant in variants else None
         known, options = task_options(tname, vname), t.get("options")
         for key, value in (options.items() if isinstance(options, dict) else ()):
+            if not isinstance(key, str):  # pydantic reports the key's type
+                continue
             if key not in known:
-                errs.append((f"task.options.{key}", f"unknown option{did_you_mean(str(key), list(known))} "
+                errs.append((f"task.options.{_short(key, 40, quote=False)}",
+                             f"unknown option{did_you_mean(key[:100], list(known))} "
                                                     f"(allowed: {', '.join(known) or 'none'})"))
             elif not _same_kind(value, known[key]):
                 errs.append((f"task.options.{key}",
-                             f"expected {type(known[key]).__name__}, got {value!r} ({type(value).__name__})"))
+                             f"expected {type(known[key]).__name__}, got {_short(value)} ({type(value).__name__})"))
     mtype = m.get("type", "rnn")
     if mtype in {"lstm", "gru"} and m.get("init") in {"identity", "smart_tanh", "basic_tanh"}:
         errs.append(("model.init", f"init {m['init']!r} is for vanilla RNNs (allowed for {mtype}: default, orthogonal)"))
     if mtype in {"lstm", "gru"} and m.get("nonlinearity", "tanh") != "tanh":
         errs.append(("model.nonlinearity", f"{mtype} has fixed gate nonlinearities (allowed: tanh)"))
     return errs
+
+
+def _short(value: Any, limit: int = 60, quote: bool = True) -> str:
+    """repr (or str) cut to `limit` characters: a 1 MiB junk value must not become a 1 MiB error line."""
+    text = repr(value) if quote else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _same_kind(value: Any, default: Any) -> bool:
@@ -184,8 +196,8 @@ def _memory_errors(cfg: Config) -> list[tuple[str, str]]:
     t = cfg.task
     try:
         task = make_task(t.name, t.seq_len, t.variant, **t.options)
-    except ValueError as e:
-        return [("task.options", str(e))]
+    except ValueError as e:  # the task's own checks (e.g. a minimum length per variant, option ranges)
+        return [("task.seq_len" if "seq_len" in str(e) else "task.options", str(e))]
     need = estimate_bytes(cfg, task.max_len(), task.input_size)
     if need <= MEMORY_LIMIT_BYTES:
         return []
@@ -212,15 +224,15 @@ def apply_overrides(raw: dict, overrides: list[str], source: str = "--set") -> t
     raw, errors = copy.deepcopy(raw), []
     for item in overrides:
         key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            errors.append(f"{source}: {item!r}: expected dotted.key=value")
+        if not sep or not all(part.strip() for part in key.split(".")):
+            errors.append(f"{source}: {_short(item)}: expected dotted.key=value (e.g. train.lr=1e-3)")
             continue
         try:
             value = parse_scalar(text)
         except YamlError as e:
             errors.append(f"{source}: {key}: {e}")
             continue
-        set_dotted(raw, key.strip(), value, errors, source)
+        set_dotted(raw, ".".join(part.strip() for part in key.split(".")), value, errors, source)
     return raw, errors
 
 
