@@ -1,0 +1,255 @@
+"""Bad-input corpus for `ltd-bench run` and `ltd-bench validate` (issue #2 item 2, issue #7 items 1-3).
+
+Every case must: exit 2, print a short message naming the file (or --set/--out) and the field, print no
+traceback, and write nothing (the --out folder is never created).
+
+How to add a case
+- a file: drop it into tests/bad_inputs/ with a first line `# expect: needle | needle | ...` (substrings the
+  error output must contain); it is picked up automatically and run through both commands. Files that
+  cannot hold a comment (binary, empty) get their needles in NO_COMMENT below.
+- a situation (missing file, permissions, --set, --out ...): add a row to GENERATED.
+- sweep files: add rows to SWEEP_CASES (file in tests/bad_inputs/sweeps/, needles); they are run through
+  `validate` and `sweep --dry-run` with the same checks.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ltd_bench.cli import main
+
+HERE = Path(__file__).parent / "bad_inputs"
+CLI = str(Path(sys.executable).with_name("ltd-bench"))
+GOOD = "name: ok\ntask: {name: adding, seq_len: 10, test_size: 50}\nmodel: {hidden_size: 8}\ntrain: {steps: 5, threads: 1}\n"
+
+NO_COMMENT = {  # files whose bytes cannot carry an `# expect:` line
+    "empty.yaml": ["file is empty"],
+    "non_utf8.yaml": ["not UTF-8 text"],
+    "binary_garbage.yaml": ["binary file"],
+    "utf16.yaml": ["binary file"],  # UTF-16 text is full of NUL bytes
+}
+
+
+def expectations(path: Path) -> list[str]:
+    if path.name in NO_COMMENT:
+        return NO_COMMENT[path.name]
+    first = path.read_bytes().split(b"\n", 1)[0].decode()
+    assert first.startswith("# expect: "), f"{path.name}: first line must be '# expect: needle | ...'"
+    return [n.strip() for n in first[len("# expect: "):].split("|")]
+
+
+FILES = sorted(p for p in HERE.glob("*.yaml"))
+
+
+# ------------------------------------------------------------------------------------------ harness
+@pytest.fixture
+def ltd(capsys, monkeypatch, tmp_path):
+    """The console entry point in-process (exit code, stdout+stderr), run from an empty working folder."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+
+    def call(*args):
+        monkeypatch.setattr(sys, "argv", ["ltd-bench", *map(str, args)])
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as e:
+            main()
+        out, err = capsys.readouterr()
+        return e.value.code, out + err
+    return call
+
+
+def check_refused(code: int, output: str, needles: list[str], out_dir: Path | None, work: Path) -> None:
+    assert code == 2, output
+    assert "Traceback" not in output, output
+    lines = output.strip().splitlines()
+    assert 1 <= len(lines) <= 8 and all(len(line) <= 600 for line in lines), output
+    for needle in needles:
+        assert needle in output, f"{needle!r} not in {output!r}"
+    if out_dir is not None:
+        assert not out_dir.exists(), f"{out_dir} was created"
+    assert list(work.iterdir()) == [], "something was written to the working folder"
+
+
+def both(ltd, tmp_path, args: list, needles: list[str], commands=("validate", "run")):
+    for cmd in commands:
+        out_dir = tmp_path / f"out_{cmd}"
+        extra = ["--out", out_dir] if cmd == "run" else []
+        code, output = ltd(cmd, *args, *extra)
+        check_refused(code, output, needles, out_dir if cmd == "run" else None, tmp_path / "work")
+
+
+# ------------------------------------------------------------------------------------------- corpus
+def test_corpus_is_big_enough():
+    assert len(FILES) + len(GENERATED) >= 30
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_bad_file(path, ltd, tmp_path):
+    # the file's own path appears in every message (load_config prefixes it)
+    both(ltd, tmp_path, [path], [str(path), *expectations(path)])
+
+
+def _write(tmp: Path, name: str, data: bytes | str = GOOD) -> Path:
+    p = tmp / name
+    p.write_bytes(data if isinstance(data, bytes) else data.encode())
+    return p
+
+
+def _missing(tmp):
+    return [tmp / "nope.yaml"], ["nope.yaml: file not found"]
+
+
+def _directory(tmp):
+    (tmp / "adir.yaml").mkdir()
+    return [tmp / "adir.yaml"], ["adir.yaml: is a directory, not a file"]
+
+
+def _too_big(tmp):
+    return [_write(tmp, "big.yaml", GOOD + "# " + "x" * (1 << 20) + "\n")], ["big.yaml: file is", "at most"]
+
+
+def _fifo(tmp):
+    os.mkfifo(tmp / "fifo.yaml")
+    return [tmp / "fifo.yaml"], ["fifo.yaml: not a regular file"]
+
+
+def _unreadable(tmp):
+    if os.geteuid() == 0:
+        pytest.skip("running as root: chmod 000 does not stop root from reading (case untested here)")
+    p = _write(tmp, "locked.yaml")
+    p.chmod(0)
+    return [p], ["locked.yaml: cannot read file", "ermission denied"]
+
+
+def _set(*items, needles):
+    def make(tmp):
+        args = [_write(tmp, "good.yaml")]
+        for item in items:
+            args += ["--set", item]
+        return args, needles
+    return make
+
+
+GENERATED = {
+    "missing_file": _missing,
+    "directory_as_file": _directory,
+    "file_over_1MiB": _too_big,
+    "fifo_as_file": _fifo,
+    "unreadable_chmod_000": _unreadable,
+    "set_without_equals": _set("train.lr", needles=["--set: 'train.lr': expected dotted.key=value"]),
+    "set_empty_key": _set("=1", needles=["--set: '=1': expected dotted.key=value"]),
+    "set_empty_part": _set("train..lr=1", needles=["expected dotted.key=value"]),
+    "set_unknown_key": _set("train.lrr=0.1", needles=["good.yaml: train.lrr: unknown key (did you mean 'lr'?)"]),
+    "set_bad_yaml": _set("train.lr=[0.1", needles=["--set: train.lr: line 1"]),
+    "set_python_tag": _set("name=!!python/object/apply:os.system [ls]", needles=["--set: name:", "no Python"]),
+    "set_nan": _set("train.lr=.nan", needles=["good.yaml: train.lr: Input should be a finite number"]),
+    "set_into_a_scalar": _set("name.x=1", needles=["--set: name: is not a section"]),
+    "set_wrong_type": _set("train.steps=many", needles=["train.steps: Input should be a valid integer, got 'many'"]),
+    "set_bad_name": _set("name=../../etc", needles=["name: invalid name '../../etc'"]),
+    "set_memory": _set("task.seq_len=100000", "task.test_size=1000000", needles=["task.seq_len: would need about"]),
+}
+
+
+@pytest.mark.parametrize("case", list(GENERATED))
+def test_generated_case(case, ltd, tmp_path):
+    args, needles = GENERATED[case](tmp_path)
+    both(ltd, tmp_path, args, needles)
+
+
+# ------------------------------------------------------------------------------- run-only situations
+def test_name_that_resolves_outside_out(ltd, tmp_path):
+    """OUT/<name> is a symlink to a folder elsewhere: refused before anything is written there."""
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "ok").symlink_to(elsewhere)
+    code, output = ltd("run", _write(tmp_path, "good.yaml"), "--out", out)
+    assert code == 2 and "Traceback" not in output
+    assert "good.yaml: name:" in output and "outside" in output
+    assert list(elsewhere.iterdir()) == [] and [p.name for p in out.iterdir()] == ["ok"]
+
+
+def test_out_is_a_file(ltd, tmp_path):
+    target = _write(tmp_path, "results", "not a folder")
+    code, output = ltd("run", _write(tmp_path, "good.yaml"), "--out", target)
+    assert code == 2 and "--out" in output and "is not a directory" in output and "Traceback" not in output
+    assert target.read_text() == "not a folder"
+
+
+def test_cuda_without_cuda(ltd, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "out"
+    code, output = ltd("run", _write(tmp_path, "good.yaml"), "--set", "train.device=cuda", "--out", out)
+    assert code == 2 and "train.device" in output and "Traceback" not in output and not out.exists()
+
+
+def test_usage_errors_exit_2(ltd, tmp_path):
+    for args in (["run"], ["validate"], ["run", _write(tmp_path, "good.yaml"), "--bogus"], ["frobnicate"]):
+        code, output = ltd(*args)
+        assert code == 2 and "Traceback" not in output, (args, output)
+
+
+def test_yaml_tags_run_nothing(ltd, tmp_path):
+    for name in ("python_tag_os_system.yaml", "python_object_new.yaml"):
+        for cmd in ("validate", "run"):
+            ltd(cmd, HERE / name, "--out", tmp_path / "out") if cmd == "run" else ltd(cmd, HERE / name)
+    assert not list(tmp_path.rglob("PWNED_BY_YAML")) and not Path("PWNED_BY_YAML").exists()
+
+
+# ----------------------------------------------------------------------------------- sweep files
+# (file name in tests/bad_inputs/sweeps/, needles) — added by whoever owns the sweep engine.
+SWEEP_CASES: list[tuple[str, list[str]]] = []
+
+
+@pytest.mark.parametrize("name,needles", SWEEP_CASES)
+def test_bad_sweep_file(name, needles, ltd, tmp_path):
+    path = HERE / "sweeps" / name
+    both(ltd, tmp_path, [path], [str(path), *needles], commands=("validate",))
+    out_dir = tmp_path / "out_sweep"
+    code, output = ltd("sweep", path, "--out", out_dir, "--dry-run")
+    check_refused(code, output, [*needles], out_dir, tmp_path / "work")
+
+
+# --------------------------------------------------------------------- the real console script
+def _spawn(args: list, cwd: Path) -> tuple[int, str, float, int]:
+    """Run `ltd-bench ARGS` as a real process: exit code, output, seconds, peak RSS in MiB."""
+    t = time.perf_counter()
+    p = subprocess.Popen([CLI, *map(str, args)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    out = p.stdout.read().decode()
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return p.returncode, out, time.perf_counter() - t, usage.ru_maxrss // 1024
+
+
+def test_console_script_exit_codes(tmp_path):
+    """Exit codes must reach the shell (click returns, rather than raises, them in non-standalone mode)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    code, out, _, _ = _spawn(["validate", HERE / "unknown_section_key.yaml"], work)
+    assert code == 2 and "train.lrr" in out and "Traceback" not in out
+    good = _write(tmp_path, "good.yaml")
+    code, out, _, _ = _spawn(["validate", good], work)
+    assert code == 0 and "# run_id: " in out
+
+
+@pytest.mark.parametrize("name", ["memory_seq_len_test_size.yaml", "memory_batch_hidden.yaml", "alias_bomb.yaml"])
+def test_refused_before_allocating(name, tmp_path):
+    """seq_len 100000 x test_size 1000000 would need ~1.2 TB: refused from the estimate, quickly, with the
+    process never growing past what importing torch costs (peak RSS, measured by the kernel)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    code, out, seconds, rss_mib = _spawn(["run", HERE / name, "--out", tmp_path / "out"], work)
+    assert code == 2 and "Traceback" not in out, out
+    assert seconds < 30 and rss_mib < 1024, (seconds, rss_mib)
+    assert not (tmp_path / "out").exists()
