@@ -50,7 +50,7 @@ class TrainConfig(_Section):
     success_error: float = Field(0.01, gt=0, le=1)  # "solved" = held-out error below 1%, the paper's bar
     stop_when_solved: bool = True
     device: Literal["auto", "cpu", "cuda"] = "cpu"  # H=50, batch 20 is latency-bound: a CPU thread beats kernel launches
-    threads: int | None = Field(None, ge=1, le=256)  # None: torch's default; sweeps pin 1 per run
+    threads: int = Field(1, ge=1, le=256)  # H~50 products are too small to split; 1 also makes run = sweep numbers
 
 
 class ClippingConfig(_Section):

@@ -127,8 +127,7 @@ class Trainer:
 def train(cfg: Config, on_eval: Callable[[dict], None] | None = None,
           progress: Callable[[int, dict | None], None] | None = None) -> RunResult:
     """Train one run. Ctrl-C returns what was done with status `interrupted`."""
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    torch.set_num_threads(cfg.train.threads)
     start = time.perf_counter()
     tr = Trainer(cfg)
     tc = cfg.train
