@@ -1,0 +1,350 @@
+"""Sweeps: one YAML expands to many validated run configs (methods × grid × zip), run resumably.
+
+    name: clip_threshold            # runs go to OUT/<name>/<run_id>/
+    base: ../quickstart.yaml         # or an inline mapping of config sections
+    methods: {rnn+clip: {clipping.mode: norm}, lstm+clip: {model.type: lstm, clipping.mode: norm}}
+    grid: {clipping.threshold: [0.1, 1, 10], seed: [0, 1, 2]}     # cartesian product
+    zip: {task.seq_len: [20, 50], train.steps: [2000, 8000]}      # paired, equal lengths
+
+Each run = base + name + method overrides (+ `method: <label>`) + grid/zip values + --set. Every run is
+validated before anything starts; a finished run (outputs.is_finished) is never trained again.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .config import Config, ConfigError, apply_overrides, set_dotted, validate_dict
+from .executors import ExecutorError, Job, make_executor
+from .outputs import is_finished, prepare, run_dir, write_result
+from .registry import did_you_mean
+from .runner import sigterm_as_interrupt
+from .train import FINAL, RunResult, method_of
+from .yamlio import YamlError, atomic_write, read_yaml
+
+SWEEP_KEYS = ["name", "base", "methods", "grid", "zip"]
+MARKERS = {"base", "methods", "grid", "zip"}  # keys no run config has: they make a YAML file a sweep
+RESERVED = {"name": "every run is named after the sweep", "method": "set by the methods: labels"}
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    config: Config
+    label: str  # the method label (the sweep's, or derived: rnn+clip, ...)
+    keys: dict  # swept dotted key -> resolved value
+
+
+@dataclass
+class Sweep:
+    name: str
+    path: Path
+    runs: list[SweepRun]
+    grid_keys: list[str] = field(default_factory=list)
+    zip_keys: list[str] = field(default_factory=list)
+    methods: dict[str, dict] = field(default_factory=dict)
+    duplicates: int = 0  # expanded points whose config equalled an earlier one (same run_id)
+
+    def manifest(self) -> dict:
+        return {"name": self.name, "grid_keys": self.grid_keys, "zip_keys": self.zip_keys,
+                "methods": self.methods, "runs": [r.config.run_id for r in self.runs]}
+
+
+# ------------------------------------------------------------------------------------------- loading
+def is_sweep_file(path: Path | str) -> bool:
+    """A readable YAML mapping with a sweep-only key; anything else is left to load_config to judge."""
+    try:
+        raw = read_yaml(Path(path))
+    except YamlError:
+        return False
+    return isinstance(raw, dict) and bool(MARKERS & set(raw))
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}, 'c.d': 2} -> {'a.b': 1, 'c.d': 2} (an empty mapping stays a value)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _show(v: Any) -> str:
+    return json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v
+
+
+def _axes(raw: Any, where: str, src: str, errors: list[str]) -> dict[str, list]:
+    """A grid: or zip: section: dotted key -> non-empty list."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        errors.append(f"{src}: {where}: expected a mapping of dotted.key: [values], got {type(raw).__name__}")
+        return {}
+    axes = {}
+    for k, v in raw.items():
+        key = str(k)
+        if key in RESERVED:
+            errors.append(f"{src}: {where}.{key}: cannot be swept ({RESERVED[key]})")
+        elif not isinstance(v, list):
+            errors.append(f"{src}: {where}.{key}: expected a list of values, got {_show(v)} ({type(v).__name__})")
+        elif not v:
+            errors.append(f"{src}: {where}.{key}: empty list (an axis needs at least one value)")
+        else:
+            axes[key] = v
+    return axes
+
+
+def _methods(raw: Any, src: str, errors: list[str]) -> dict[str, dict]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not raw:
+        errors.append(f"{src}: methods: expected a mapping of label: {{dotted.key: value}}, got {_show(raw)}")
+        return {}
+    out = {}
+    for label, over in raw.items():
+        over = {} if over is None else over
+        if not isinstance(over, dict):
+            errors.append(f"{src}: methods.{label}: expected a mapping of dotted.key: value, got {_show(over)}")
+            continue
+        flat = flatten(over)
+        for key in RESERVED.keys() & flat.keys():
+            errors.append(f"{src}: methods.{label}.{key}: cannot be set by a method ({RESERVED[key]})")
+        out[str(label)] = {k: v for k, v in flat.items() if k not in RESERVED}
+    return out
+
+
+def _base(raw: dict, path: Path, errors: list[str]) -> tuple[dict | None, str]:
+    """The base config mapping (None if unusable) and how errors coming from it are named."""
+    base = raw.get("base")
+    if base is None:
+        errors.append(f"{path}: base: required (a config file relative to this sweep file, or an inline mapping)")
+        return None, "base"
+    if isinstance(base, dict):
+        return base, "base"
+    if not isinstance(base, str):
+        errors.append(f"{path}: base: expected a file path or a mapping, got {_show(base)}")
+        return None, "base"
+    file = path.parent / base
+    try:
+        data = read_yaml(file)
+    except YamlError as e:
+        errors.append(f"{path}: base: {base}: {e} (looked for {file.resolve()})")
+        return None, "base"
+    if not isinstance(data, dict):
+        errors.append(f"{path}: base: {base}: expected a mapping of config sections, got {type(data).__name__}")
+        return None, "base"
+    return data, f"base {base}"
+
+
+def load_sweep(path: Path | str, overrides: list[str] = ()) -> Sweep:
+    """Expand and validate every run; raise ConfigError listing every problem, each naming file and key."""
+    path, errors = Path(path), []
+    try:
+        raw = read_yaml(path)
+    except YamlError as e:
+        raise ConfigError([f"{path}: {e}"]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{path}: (top level): expected a sweep mapping ({', '.join(SWEEP_KEYS)})"])
+    for k in raw:
+        if k not in SWEEP_KEYS:
+            errors.append(f"{path}: {k}: unknown sweep key{did_you_mean(str(k), SWEEP_KEYS)} "
+                          f"(allowed: {', '.join(SWEEP_KEYS)})")
+    name = raw.get("name")
+    if not isinstance(name, str):
+        errors.append(f"{path}: name: required, a string (runs go to OUT/<name>/), got {_show(name)}")
+    base, base_desc = _base(raw, path, errors)
+    methods = _methods(raw.get("methods"), str(path), errors)
+    grid, zipped = _axes(raw.get("grid"), "grid", str(path), errors), _axes(raw.get("zip"), "zip", str(path), errors)
+    for k in grid.keys() & zipped.keys():
+        errors.append(f"{path}: zip.{k}: also in grid (sweep a key in one place)")
+    for label, over in methods.items():
+        for k in over.keys() & (grid.keys() | zipped.keys()):
+            errors.append(f"{path}: methods.{label}.{k}: also swept by grid/zip, which would overwrite it")
+    if len({len(v) for v in zipped.values()}) > 1:
+        errors.append(f"{path}: zip: lists of different lengths: "
+                      + ", ".join(f"{k} has {len(v)}" for k, v in zipped.items()))
+        zipped = {}
+    if errors and (base is None or not isinstance(name, str)):
+        raise ConfigError(errors)
+    try:  # expand what is usable even after structural errors: every problem is reported in one go
+        sweep = _expand(path, name, base, base_desc, methods, grid, zipped, list(overrides))
+    except ConfigError as e:
+        raise ConfigError(errors + e.errors) from None
+    if errors:
+        raise ConfigError(errors)
+    return sweep
+
+
+def _expand(path: Path, name: str, base: dict, base_desc: str, methods: dict[str, dict], grid: dict[str, list],
+            zipped: dict[str, list], overrides: list[str]) -> Sweep:
+    src = str(path)
+    zip_points = list(zip(*zipped.values())) or [()]
+    runs, seen, errors = [], set(), {}  # errors: (path, msg, origin) -> method labels it occurs in
+    for label, over in (methods or {None: {}}).items():
+        for gvals in itertools.product(*grid.values()):
+            for zvals in zip_points:
+                origins = {k: f"method '{label}': {k}={_show(v)}" for k, v in over.items()}
+                origins |= {k: f"grid {k}={_show(v)}" for k, v in zip(grid, gvals)}
+                origins |= {k: f"zip {k}={_show(v)}" for k, v in zip(zipped, zvals)}
+                run = {**copy.deepcopy(base), "name": name, **({"method": label} if label is not None else {})}
+                errs: list[str] = []
+                for k, v in [*over.items(), *zip(grid, gvals), *zip(zipped, zvals)]:
+                    set_dotted(run, k, v, errs, src)
+                run, set_errs = apply_overrides(run, overrides)
+                origins |= {o.partition("=")[0].strip(): f"--set {o}" for o in overrides}
+                try:
+                    cfg = validate_dict(run, src) if not errs + set_errs else None
+                except ConfigError as e:
+                    errs += e.errors
+                    cfg = None
+                for e in errs + set_errs:
+                    key = _attribute(e, src, origins, base_desc)
+                    errors.setdefault(key, []).append(label)
+                if cfg is None or cfg.run_id in seen:
+                    continue
+                seen.add(cfg.run_id)
+                flat = flatten(cfg.to_dict())
+                runs.append(SweepRun(cfg, method_of(cfg), {k: flat.get(k) for k in [*grid, *zipped]}))
+    if errors:
+        raise ConfigError([_describe(src, k, labels, list(methods)) for k, labels in errors.items()])
+    n_points = max(1, len(methods)) * len(zip_points) * len(list(itertools.product(*grid.values())))
+    return Sweep(runs[0].config.name if runs else name, path, runs, list(grid), list(zipped), methods,
+                 duplicates=n_points - len(runs))
+
+
+def _attribute(error: str, src: str, origins: dict[str, str], base_desc: str) -> tuple[str, str, str]:
+    """Split `SRC: dotted.path: msg` and name what set that path (method, grid, zip, --set or base)."""
+    if not error.startswith(src + ": "):
+        return "", error, ""  # an --set syntax error: already names its source
+    where, _, msg = error[len(src) + 2:].partition(": ")
+    hits = [k for k in origins if where == k or where.startswith(k + ".") or k.startswith(where + ".")]
+    return where, msg, origins[max(hits, key=len)] if hits else base_desc
+
+
+def _describe(src: str, key: tuple[str, str, str], labels: list, all_labels: list[str]) -> str:
+    where, msg, origin = key
+    if not where:
+        return msg
+    ctx = [f"from {origin}"]
+    if all_labels and set(labels) != set(all_labels) and not origin.startswith("method "):
+        ctx.append("in method " + ", ".join(f"'{x}'" for x in dict.fromkeys(labels)))
+    return f"{src}: {where}: {msg} ({'; '.join(ctx)})"
+
+
+# ----------------------------------------------------------------------------------------- running
+def sweep_command(sweep_file: Path, out: Path, overrides: list[str], workers: int | None, dry_run: bool,
+                  executor: str, scheduler: str | None, progress: bool, console: Console,
+                  err_console: Console) -> int:
+    """`ltd-bench sweep`: 0 all ran, 1 some run failed, 2 bad sweep/usage (nothing written), 130 interrupted."""
+    try:
+        sw = load_sweep(sweep_file, overrides)
+        ex = None if dry_run else make_executor(executor, workers, scheduler)
+    except (ConfigError, ExecutorError) as e:
+        for msg in getattr(e, "errors", [str(e)]):
+            err_console.print(f"[red]error[/red] {escape(msg)}", soft_wrap=True)
+        return 2
+    configs = {r.config.run_id: r.config for r in sw.runs}
+    jobs = [Job(r.config.run_id, r.label, r.config.to_dict(), run_dir(out, r.config), r.keys) for r in sw.runs]
+    done = {j.run_id for j in jobs if is_finished(j.path)}
+    todo = [j for j in jobs if j.run_id not in done]
+    dups = f" ({sw.duplicates} duplicate configs dropped)" if sw.duplicates else ""
+    console.print(f"sweep {sw.name}: {len(jobs)} runs{dups}, {len(done)} done, {len(todo)} to run → {out / sw.name}",
+                  soft_wrap=True)
+    if dry_run:
+        console.print(_plan(sw, jobs, done))
+        return 0
+    _write_manifest(out / sw.name / "sweep.json", sw.manifest())
+    if not todo:
+        return 0
+    counts: dict[str, int] = {}
+    start = time.perf_counter()
+    with sigterm_as_interrupt(), _bar(console, progress and console.is_terminal, len(todo)) as advance:
+        def on_done(job: Job, res: RunResult) -> None:
+            prepare(job.path, configs[job.run_id])  # the parent writes: a killed worker leaves nothing behind
+            write_result(job.path, res)
+            status = res.summary.get("status", "failed")
+            counts[status] = counts.get(status, 0) + 1
+            advance()
+            n = sum(counts.values())
+            console.print(f"[{n}/{len(todo)}] {_line(job, res.summary)}", soft_wrap=True, markup=False)
+
+        try:
+            ex.run(todo, on_done)
+        except KeyboardInterrupt:
+            n = sum(v for k, v in counts.items() if k in FINAL)
+            err_console.print(f"interrupted: {n} run(s) finished and kept; rerun the same command to resume",
+                              soft_wrap=True)
+            return 130
+    tally = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    console.print(f"{len(todo)} runs in {time.perf_counter() - start:.1f} s: {tally} · "
+                  f"ltd-bench report {out / sw.name}", soft_wrap=True, markup=False)
+    if counts.get("failed"):
+        err_console.print(f"{counts['failed']} run(s) failed (summary.json says why); "
+                          "the next sweep of this file retries them", soft_wrap=True)
+        return 1
+    return 0
+
+
+def _line(job: Job, s: dict) -> str:
+    keys = " ".join(f"{k}={_show(v)}" for k, v in job.keys.items())
+    status = s.get("status")
+    if status == "failed":
+        outcome = f"FAILED {s.get('error')}"
+    elif status == "solved":
+        outcome = f"solved at step {s.get('steps_to_solve')}"
+    elif status == "diverged":
+        outcome = f"diverged at step {s.get('diverged_at_step')}"
+    else:
+        err = s.get("test_error")
+        outcome = f"{status}" + (f" (test error {err:.3f})" if isinstance(err, float) else "")
+    return (f"{job.label}  {keys}  {outcome}  {s.get('steps', 0)} steps  {s.get('wall_time_s', 0):.1f} s  "
+            f"{job.run_id}")
+
+
+def _plan(sw: Sweep, jobs: list[Job], done: set[str]) -> Table:
+    t = Table(title=f"sweep {sw.name}", title_justify="left")
+    for col in ["run_id", "method", *sw.grid_keys, *sw.zip_keys, "state"]:
+        t.add_column(col)
+    for j in jobs:
+        t.add_row(j.run_id, j.label, *(_show(v) for v in j.keys.values()), "done" if j.run_id in done else "todo")
+    return t
+
+
+def _write_manifest(path: Path, new: dict) -> None:
+    """sweep.json for the report. A folder that earlier sweeps of this name also wrote into keeps their axes,
+    methods and runs too (their runs are still there), merged in order."""
+    try:
+        old = json.loads(path.read_text())
+        merged = {"name": new["name"]}
+        for k in ("grid_keys", "zip_keys", "runs"):
+            merged[k] = list(dict.fromkeys([*old[k], *new[k]]))
+        merged["methods"] = {**old["methods"], **new["methods"]}
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, or unreadable: start afresh
+        merged = new
+    atomic_write(path, json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def _bar(console: Console, enabled: bool, total: int):
+    """An overall bar over the runs (off when not a terminal); yields a function that advances it."""
+    if not enabled:
+        yield lambda: None
+        return
+    bar = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TimeRemainingColumn(), console=console, transient=True)
+    with bar:
+        tid = bar.add_task("runs", total=total)
+        yield lambda: bar.advance(tid)
