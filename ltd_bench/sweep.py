@@ -15,6 +15,7 @@ import contextlib
 import copy
 import itertools
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,18 +194,19 @@ def _expand(path: Path, name: str, base: dict, base_desc: str, methods: dict[str
     src = str(path)
     zip_points = list(zip(*zipped.values())) or [()]
     runs, seen, errors = [], set(), {}  # errors: (path, msg, origin) -> method labels it occurs in
+    fixed = {"name": "the sweep's name:", "method": "a methods: label"}
+    set_origins = {o.partition("=")[0].strip(): f"--set {o}" for o in overrides}  # applied last: they win
     for label, over in (methods or {None: {}}).items():
         for gvals in itertools.product(*grid.values()):
             for zvals in zip_points:
-                origins = {k: f"method '{label}': {k}={_show(v)}" for k, v in over.items()}
-                origins |= {k: f"grid {k}={_show(v)}" for k, v in zip(grid, gvals)}
-                origins |= {k: f"zip {k}={_show(v)}" for k, v in zip(zipped, zvals)}
+                points = [*over.items(), *zip(grid, gvals), *zip(zipped, zvals)]
+                kinds = [f"method '{label}':"] * len(over) + ["grid"] * len(grid) + ["zip"] * len(zipped)
+                origins = fixed | {k: f"{kind} {k}={_show(v)}" for kind, (k, v) in zip(kinds, points)} | set_origins
                 run = {**copy.deepcopy(base), "name": name, **({"method": label} if label is not None else {})}
                 errs: list[str] = []
-                for k, v in [*over.items(), *zip(grid, gvals), *zip(zipped, zvals)]:
+                for k, v in points:
                     set_dotted(run, k, v, errs, src)
                 run, set_errs = apply_overrides(run, overrides)
-                origins |= {o.partition("=")[0].strip(): f"--set {o}" for o in overrides}
                 try:
                     cfg = validate_dict(run, src) if not errs + set_errs else None
                 except ConfigError as e:
@@ -220,7 +222,7 @@ def _expand(path: Path, name: str, base: dict, base_desc: str, methods: dict[str
                 runs.append(SweepRun(cfg, method_of(cfg), {k: flat.get(k) for k in [*grid, *zipped]}))
     if errors:
         raise ConfigError([_describe(src, k, labels, list(methods)) for k, labels in errors.items()])
-    n_points = max(1, len(methods)) * len(zip_points) * len(list(itertools.product(*grid.values())))
+    n_points = max(1, len(methods)) * len(zip_points) * math.prod(len(v) for v in grid.values())
     return Sweep(runs[0].config.name if runs else name, path, runs, list(grid), list(zipped), methods,
                  duplicates=n_points - len(runs))
 
@@ -310,7 +312,7 @@ def _line(job: Job, s: dict) -> str:
     else:
         err = s.get("test_error")
         outcome = f"{status}" + (f" (test error {err:.3f})" if isinstance(err, float) else "")
-    return (f"{job.label}  {keys}  {outcome}  {s.get('steps', 0)} steps  {s.get('wall_time_s', 0):.1f} s  "
+    return (f"{job.label}  {keys}  {outcome}  {s.get('steps') or 0} steps  {s.get('wall_time_s') or 0:.1f} s  "
             f"{job.run_id}")
 
 
