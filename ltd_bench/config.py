@@ -196,13 +196,16 @@ def _memory_errors(cfg: Config) -> list[tuple[str, str]]:
     t = cfg.task
     try:
         task = make_task(t.name, t.seq_len, t.variant, **t.options)
-    except ValueError as e:  # the task's own checks (e.g. a minimum length per variant, option ranges)
-        return [("task.seq_len" if "seq_len" in str(e) else "task.options", str(e))]
+    except (ValueError, TypeError, ArithmeticError) as e:  # the task's own checks (minimum length, option ranges)
+        return [("task.seq_len" if "seq_len" in str(e) else "task.options", _short(str(e), 300, quote=False))]
     need = estimate_bytes(cfg, task.max_len(), task.input_size)
     if need <= MEMORY_LIMIT_BYTES:
         return []
-    return [("task.seq_len", f"would need about {need / 2**30:.1f} GiB (limit {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB):"
-                             f" lower seq_len, batch_size, hidden_size or test_size")]
+    sizes = "task.seq_len, task.test_size, train.batch_size, model.hidden_size"
+    if t.options:  # e.g. copying's n_symbols sets the input width
+        sizes += f" or task.options ({', '.join(t.options)})"
+    return [("task.seq_len", f"would need about {need / 2**30:.1f} GiB of memory (limit {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB;"
+                             f" refused before allocating): lower {sizes}")]
 
 
 EVAL_CHUNK = 1000  # evaluate the test set in chunks of this many sequences
