@@ -42,8 +42,9 @@ def run(config: Path = typer.Argument(..., help="Experiment config (YAML)."), ou
     except ConfigError as e:
         fail_config(e.errors)
     # Usage errors that only `run` can see; refused before the run folder is created.
-    if out.exists() and not out.is_dir():
-        fail_config([f"--out {out}: is not a directory"])
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir():  # OUT, or a folder it would be created in, is a file
+        fail_config([f"--out {out}: {'' if existing == out else f'{existing} '}is not a directory"])
     try:
         run_dir(out, cfg)
     except ValueError as e:  # e.g. OUT/<name> is a symlink that leads outside OUT

@@ -181,6 +181,8 @@ def test_out_is_a_file(ltd, tmp_path):
     code, output = ltd("run", _write(tmp_path, "good.yaml"), "--out", target)
     assert code == 2 and "--out" in output and "is not a directory" in output and "Traceback" not in output
     assert target.read_text() == "not a folder"
+    code, output = ltd("run", _write(tmp_path, "good.yaml"), "--out", target / "sub")
+    assert code == 2 and "is not a directory" in output and "Traceback" not in output
 
 
 def test_cuda_without_cuda(ltd, tmp_path):
