@@ -210,7 +210,18 @@ def test_yaml_tags_run_nothing(ltd, tmp_path):
 
 # ----------------------------------------------------------------------------------- sweep files
 # (file name in tests/bad_inputs/sweeps/, needles) — added by whoever owns the sweep engine.
-SWEEP_CASES: list[tuple[str, list[str]]] = []
+SWEEP_CASES: list[tuple[str, list[str]]] = [
+    ("zip_mismatch.yaml", ["zip: lists of different lengths", "seed has 3"]),
+    ("unknown_key.yaml", ["gird: unknown sweep key", "did you mean 'grid'"]),
+    ("missing_base.yaml", ["base:", "file not found"]),
+    ("empty_axis.yaml", ["grid.seed: empty list"]),
+    ("bad_grid_key.yaml", ["model.hiden_size", "did you mean 'hidden_size'", "from grid"]),
+    ("grid_not_list.yaml", ["grid.seed: expected a list"]),
+    ("bad_grid_value.yaml", ["clipping.threshold", "greater than 0", "-1.0"]),
+    ("bad_method_value.yaml", ["model.type", "did you mean 'lstm'", "method 'm1'"]),
+    ("bad_name.yaml", ["name: invalid name", "-_.+"]),
+    ("methods_not_mapping.yaml", ["methods: expected a mapping"]),
+]
 
 
 @pytest.mark.parametrize("name,needles", SWEEP_CASES)
