@@ -1,0 +1,392 @@
+"""The Dask executor against real processes on loopback (127.0.0.1 only): an external `dask scheduler`
+with two `dask worker`s, a LocalCluster, a worker SIGKILLed mid-run, a run that keeps killing its workers,
+a lost scheduler, and the `ltd-bench sweep --executor dask` command line. Every run must give exactly the
+numbers (metrics, summary, weights, gradient flow) of the same run trained in this process.
+
+Every process started here gets its own session (process group); fixtures SIGKILL each group in a finally.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from ltd_bench.dask_executor import DaskExecutor, _env_probe  # noqa: E402
+from ltd_bench.executors import Job, train_job  # noqa: E402
+from ltd_bench.sweep import load_sweep  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+DASK = str(BIN / "dask")
+HOST = "127.0.0.1"  # loopback only
+
+# 3 methods x 3 seeds = 9 runs of ~0.1-0.3 s each once torch is warm (a fresh worker's first run: ~2-3 s)
+SWEEP = """\
+name: dasksweep
+base:
+  task: {name: temporal_order, seq_len: 10, test_size: 50}
+  model: {hidden_size: 8, init: smart_tanh}
+  train: {steps: 40, eval_every: 20}
+methods:
+  rnn: {}
+  rnn+clip: {clipping.mode: norm}
+  rnn+clip+Ω: {clipping.mode: norm, regularizer.omega_weight: 2.0}
+grid:
+  seed: [0, 1, 2]
+"""
+
+
+# ------------------------------------------------------------------------------------- runs and results
+def _same(v):
+    return "nan" if isinstance(v, float) and math.isnan(v) else v  # NaN != NaN, yet the same result
+
+
+def comparable(res) -> tuple:
+    """Everything a run produced but its timings, in a form that compares exactly."""
+    s = res.summary
+    assert s["status"] != "failed", s.get("error")
+    metrics = [{k: _same(v) for k, v in row.items() if k != "wall_time_s"} for row in res.metrics]
+    outcome = (res.run_id, s["status"], s["steps"], s["steps_to_solve"], s["test_loss"], s["test_error"])
+    return (outcome, metrics, {k: v.tolist() for k, v in res.state_dict.items()},
+            {k: v.tolist() for k, v in res.flow.items()})
+
+
+def read_run(path: Path) -> tuple:
+    """comparable() of a run folder the sweep wrote."""
+    import numpy as np
+    import torch
+
+    def num(v: str):
+        if v == "":
+            return "nan"
+        try:
+            return int(v)
+        except ValueError:
+            return _same(float(v))
+    with open(path / "metrics.csv") as f:
+        metrics = [{k: num(v) for k, v in row.items() if k != "wall_time_s"} for row in csv.DictReader(f)]
+    s = json.loads((path / "summary.json").read_text())
+    assert s["status"] != "failed", s.get("error")
+    with np.load(path / "gradient_flow.npz") as z:
+        flow = {k: z[k].tolist() for k in z.files}
+    outcome = (s["run_id"], s["status"], s["steps"], s["steps_to_solve"], s["test_loss"], s["test_error"])
+    return outcome, metrics, {k: v.tolist() for k, v in torch.load(path / "model.pt").items()}, flow
+
+
+def assert_same(got: dict, ref: dict) -> None:
+    assert sorted(got) == sorted(ref)
+    for rid, (summary, metrics, weights, flow) in got.items():
+        r_summary, r_metrics, r_weights, r_flow = ref[rid]
+        assert metrics == r_metrics, f"{rid}: metrics differ"
+        assert summary == r_summary, f"{rid}: summary differs"
+        assert weights == r_weights, f"{rid}: weights differ"
+        assert flow == r_flow, f"{rid}: gradient flow differs"
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> tuple[Path, list[Job], dict]:
+    """The sweep file, its 9 jobs, and each run trained in this process (what every executor must give)."""
+    path = tmp_path_factory.mktemp("sweep") / "sweep.yaml"
+    path.write_text(SWEEP)
+    out = path.parent / "unused"
+    jobs = [Job(r.config.run_id, r.label, r.config.to_dict(), out / r.config.run_id, r.keys)
+            for r in load_sweep(path).runs]
+    ref = {j.run_id: comparable(train_job(j.config)) for j in jobs}
+    assert len(ref) == 9
+    return path, jobs, ref
+
+
+def collect(executor: DaskExecutor, jobs: list[Job], on_each=None) -> dict:
+    """executor.run, keeping every result by run id (each must come exactly once)."""
+    got: dict = {}
+
+    def on_done(job, res):
+        assert job.run_id not in got, "a run was reported twice"
+        got[job.run_id] = res
+        if on_each:
+            on_each(job, res)
+    executor.run(jobs, on_done)
+    return got
+
+
+def marking(mark_dir: Path, killer: str | None = None):
+    """train_job that first leaves a marker RUNID-PID and, for run `killer`, kills its own worker process.
+    Built inside a function so cloudpickle ships it by value (workers cannot import this test module)."""
+    fn = train_job
+
+    def job(config: dict):
+        import os as _os
+
+        from ltd_bench.config import Config as _Config
+        run_id = _Config.model_validate(config).run_id
+        (mark_dir / f"{run_id}-{_os.getpid()}").touch()
+        if run_id == killer:
+            _os.kill(_os.getpid(), 9)
+        return fn(config)
+    return job
+
+
+# -------------------------------------------------------------------------------------------- processes
+class Procs:
+    """Processes in their own sessions (process groups); kill() SIGKILLs each group."""
+
+    def __init__(self, tmp: Path):
+        self.tmp, self.procs = tmp, []
+
+    def start(self, args: list[str], name: str, env: dict | None = None) -> subprocess.Popen:
+        log = open(self.tmp / f"{name}.log", "wb")
+        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                             env={**os.environ, **(env or {})}, cwd=self.tmp)
+        log.close()
+        self.procs.append(p)
+        return p
+
+    def scheduler(self, env: dict | None = None) -> str:
+        file = self.tmp / f"scheduler-{len(self.procs)}.json"
+        file.unlink(missing_ok=True)  # never read a stale address
+        self.start([DASK, "scheduler", "--host", HOST, "--port", "0", "--no-dashboard", "--dashboard-address",
+                    f"{HOST}:0", "--scheduler-file", str(file), "--idle-timeout", "300"], "scheduler", env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                return json.loads(file.read_text())["address"]
+            except (OSError, ValueError, KeyError):
+                time.sleep(0.1)
+        raise RuntimeError("the dask scheduler did not start:\n" + (self.tmp / "scheduler.log").read_text())
+
+    def worker(self, address: str, name: str) -> subprocess.Popen:
+        # --dashboard-address: with --no-dashboard, the HTTP endpoint (health, metrics) still listens
+        return self.start([DASK, "worker", address, "--name", name, "--host", HOST, "--nthreads", "1",
+                           "--nworkers", "1", "--no-dashboard", "--dashboard-address", f"{HOST}:0",
+                           "--death-timeout", "30"], name)
+
+    def kill(self, p: subprocess.Popen) -> None:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()
+
+    def kill_all(self) -> None:
+        for p in self.procs:
+            self.kill(p)
+
+
+@pytest.fixture
+def procs(tmp_path):
+    ps = Procs(tmp_path)
+    try:
+        yield ps
+    finally:
+        ps.kill_all()
+
+
+class Cluster:
+    """A `dask scheduler` and two single-threaded `dask worker`s. The scheduler runs with
+    allowed-failures 0: a run whose worker dies errors at once with KilledWorker, so the executor must
+    resubmit it itself, as it must against any external scheduler."""
+
+    def __init__(self, procs: Procs):
+        self.procs = procs
+        self.address = procs.scheduler(env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
+        self.workers = [procs.worker(self.address, f"w{i}") for i in range(2)]
+        self.spawned = 2
+
+    def replace(self, i: int) -> None:
+        """SIGKILL worker i's process group (nanny and worker: a machine gone) and start a new worker."""
+        self.procs.kill(self.workers[i])
+        self.workers[i] = self.procs.worker(self.address, f"w{self.spawned}")
+        self.spawned += 1
+
+    def ready(self) -> None:
+        with distributed.Client(self.address, timeout=30, set_as_default=False) as c:
+            c.wait_for_workers(2, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    ps = Procs(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield Cluster(ps)
+    finally:
+        ps.kill_all()
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+# --------------------------------------------------------------------------------------------- tests
+def test_worker_killed_mid_run_is_retried_elsewhere(cluster, sweep, tmp_path):
+    _, jobs, ref = sweep
+    cluster.ready()
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    killed, done = [], set()
+
+    def kill_a_busy_worker(job, res):
+        done.add(job.run_id)
+        if killed:
+            return
+        # a worker that started a run which has not come back is mid-run: take its whole group down
+        busy = {int(pid) for rid, pid in (m.name.split("-") for m in marks.iterdir()) if rid not in done}
+        for i, w in enumerate(cluster.workers):
+            if any(_pgid(pid) == w.pid for pid in busy):
+                killed.append(i)
+                cluster.replace(i)  # and a fresh worker joins mid-sweep
+                return
+
+    got = collect(DaskExecutor(scheduler=cluster.address, max_tries=3, fn=marking(marks)), jobs,
+                  on_each=kill_a_busy_worker)
+    assert killed, "no worker was killed"
+    assert_same({rid: comparable(r) for rid, r in got.items()}, ref)
+    # the run the dead worker was executing ran again elsewhere (a finished result that died with the
+    # worker before the client fetched it is recomputed too, so there may be one more)
+    assert len(list(marks.iterdir())) >= len(jobs) + 1
+
+
+def test_cli_sweep_on_a_cluster_with_a_worker_killed(cluster, sweep, tmp_path):
+    path, _, ref = sweep
+    cluster.ready()
+    rc, out = cli("sweep", str(path), "--executor", "dask", "--scheduler", cluster.address,
+                  "--out", str(tmp_path / "out"), "--no-progress", on_first=lambda: cluster.replace(1))
+    assert rc == 0, out
+    assert "[9/9]" in out and "9 unsolved" in out, out
+    assert_same({d.name: read_run(d) for d in (tmp_path / "out" / "dasksweep").iterdir() if d.is_dir()}, ref)
+    # the same command again: everything is done, nothing is submitted
+    rc, again = cli("sweep", str(path), "--executor", "dask", "--scheduler", cluster.address,
+                    "--out", str(tmp_path / "out"), "--no-progress")
+    assert rc == 0 and "9 done, 0 to run" in again, again
+
+
+def test_ctrl_c_cancels_what_is_in_flight(cluster, sweep):
+    _, jobs, _ = sweep
+    cluster.ready()
+    done = []
+
+    def interrupt(job, res):
+        done.append(job.run_id)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        collect(DaskExecutor(scheduler=cluster.address), jobs, on_each=interrupt)
+    assert len(done) == 1
+    with distributed.Client(cluster.address, timeout=30, set_as_default=False) as c:
+        deadline = time.monotonic() + 10
+        while (left := c.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.tasks))):
+            assert time.monotonic() < deadline, f"tasks left on the scheduler: {left}"
+            time.sleep(0.2)
+
+
+def test_lost_scheduler_stops_with_one_line(procs, sweep):
+    _, jobs, _ = sweep
+    address = procs.scheduler()
+    scheduler = procs.procs[-1]
+    procs.worker(address, "w0")
+    done = []
+
+    def kill_scheduler(job, res):
+        done.append(job.run_id)
+        procs.kill(scheduler)
+
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match=rf"^lost the Dask scheduler at {address}: .*; finished runs are "
+                                           "kept, re-run the same command to resume$") as e:
+        collect(DaskExecutor(scheduler=address, connect_timeout_s=3), jobs, on_each=kill_scheduler)
+    assert "\n" not in str(e.value)
+    assert len(done) == 1  # delivered before the loss; nothing after it
+    assert time.monotonic() - t0 < 60
+
+
+def test_unreachable_scheduler_is_one_line(sweep):
+    _, jobs, _ = sweep
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]
+    ex = DaskExecutor(scheduler=f"tcp://{HOST}:{port}", connect_timeout_s=1)
+    with pytest.raises(RuntimeError, match=rf"^cannot reach the Dask scheduler at tcp://{HOST}:{port}: "):
+        ex.run(jobs[:1], lambda j, r: None)
+
+
+def test_worker_environment_must_match():
+    """A worker with another torch (or without ltd_bench) would give other numbers: refused before any run."""
+    here = _env_probe()()
+
+    class FakeClient:
+        def __init__(self, env):
+            self.env = env
+
+        def wait_for_workers(self, n, timeout):
+            pass
+
+        def run(self, fn):
+            return {"tcp://127.0.0.1:1": here, "tcp://127.0.0.1:2": self.env}
+
+    ex = DaskExecutor(scheduler="tcp://127.0.0.1:8786")
+    ex._check_workers(FakeClient(dict(here)))  # the same environment: fine
+    with pytest.raises(RuntimeError, match=r"worker tcp://127.0.0.1:2 does not match this environment: "
+                                           r"torch 0\.0 \(here .*\); workers need the same"):
+        ex._check_workers(FakeClient({**here, "torch": "0.0"}))
+    with pytest.raises(RuntimeError, match="cannot import ltd_bench"):
+        ex._check_workers(FakeClient({"error": "cannot import ltd_bench/torch (ModuleNotFoundError: ...)"}))
+
+
+def test_local_cluster_records_a_worker_killer_as_failed(sweep, tmp_path):
+    _, jobs, ref = sweep
+    jobs = jobs[:4]
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    bad = jobs[-1].run_id  # last: the others are done by the time it has used up its tries
+    ex = DaskExecutor(workers=2, max_tries=2, fn=marking(marks, killer=bad))
+    got = collect(ex, jobs)
+    assert ex.address.startswith(f"tcp://{HOST}:")
+    failed = got.pop(bad).summary
+    assert failed["status"] == "failed" and failed["run_id"] == bad
+    assert failed["error"].startswith("KilledWorker: 2 worker(s) died running it"), failed["error"]
+    assert len([m for m in marks.iterdir() if m.name.startswith(f"{bad}-")]) == 2  # max_tries, no more
+    # the rest finished, with their own numbers: none was charged for the killer's deaths
+    assert_same({rid: comparable(r) for rid, r in got.items()}, {j.run_id: ref[j.run_id] for j in jobs[:-1]})
+
+
+def test_cli_sweep_on_a_local_cluster(sweep, tmp_path):
+    path, _, ref = sweep
+    rc, out = cli("sweep", str(path), "--executor", "dask", "--workers", "1", "--out", str(tmp_path / "out"),
+                  "--no-progress")
+    assert rc == 0, out
+    assert_same({d.name: read_run(d) for d in (tmp_path / "out" / "dasksweep").iterdir() if d.is_dir()}, ref)
+
+
+def cli(*args: str, on_first=None, timeout: float = 120) -> tuple[int, str]:
+    """`ltd-bench ARGS` in its own process group; `on_first()` runs once the first run is reported."""
+    p = subprocess.Popen([str(BIN / "ltd-bench"), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, start_new_session=True)
+    lines = []
+    try:
+        deadline = time.monotonic() + timeout
+        for line in p.stdout:
+            lines.append(line)
+            if on_first is not None and line.startswith("[1/"):
+                on_first()
+                on_first = None
+            assert time.monotonic() < deadline, "".join(lines)
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    return p.returncode, "".join(lines)
