@@ -24,6 +24,7 @@ class ClipResult:
     clipped: bool
     finite: bool
     apply: bool  # False: skip the optimizer step
+    loss: float = math.nan  # the `loss` handed to the Clipper for this step, read in the same host read
 
 
 class Clipper:
@@ -31,23 +32,31 @@ class Clipper:
                  w_hh: torch.nn.Parameter, gen: torch.Generator):
         self.mode, self.v, self.policy = mode, threshold, nonfinite
         self.params, self.w_hh, self.gen = params, w_hh, gen
+        self.loss: torch.Tensor | None = None  # set before a call: read with the norm (one device sync per step)
 
     def __call__(self) -> ClipResult:
         grads = [p.grad for p in self.params if p.grad is not None]
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-        n = float(norm)  # one host read per step; on CPU it is free and it decides the policy below
+        reads = [torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))]
+        if self.mode == "value":  # max |g| over all components, in the same read
+            reads.append(torch.stack(torch._foreach_norm(grads, math.inf)).max())
+        if self.loss is not None:
+            reads.append(self.loss.detach().reshape(()))
+        # the step's one host read (free on CPU; on CUDA the only sync): it decides the policy below
+        vals = torch.stack([r.to(torch.float64) for r in reads]).tolist() if len(reads) > 1 else [float(reads[0])]
+        n, loss = vals[0], (vals[-1] if self.loss is not None else math.nan)
+        self.loss = None
         if not math.isfinite(n):
-            return ClipResult(n, False, False, self._nonfinite(grads))
+            return ClipResult(n, False, False, self._nonfinite(grads), loss)
         clipped = False
         if self.mode == "norm" and n > self.v:
             torch._foreach_mul_(grads, self.v / (n + 1e-6))
             clipped = True
         elif self.mode == "value":
-            clipped = max(float(g.abs().max()) for g in grads) > self.v
+            clipped = vals[1] > self.v
             if clipped:
                 torch._foreach_clamp_min_(grads, -self.v)
                 torch._foreach_clamp_max_(grads, self.v)
-        return ClipResult(n, clipped, True, True)
+        return ClipResult(n, clipped, True, True, loss)
 
     def _nonfinite(self, grads: list[torch.Tensor]) -> bool:
         """Replace a NaN/Inf gradient according to the policy; return whether to take the step."""

@@ -4,8 +4,18 @@
 (fed through an identity input matrix), so that autograd hands back ∂L/∂a_t — the gradient at
 every step's pre-activation — from the one BPTT pass that training does anyway. Ω needs exactly
 that (see omega.py) and nothing else from the time loop.
+
+`forward_fast` (vanilla RNN on CPU, what training uses there) is the same net with a hand-written
+BPTT: the forward is the fused kernel run without recording a graph, the backward is one reverse
+loop of two ops per step, δ_t = (d_t + δ_{t+1} W_hh) ⊙ f'(a_t) (d_t: the read-out's gradient at
+h_t), and the weight gradients are then one batched product each. Autograd through the fused CPU
+kernel records ~10 nodes per step instead, so this is ~2× faster, and it hands δ_t and
+g_t = ∇_{h_t} L to Ω for free (an `OmegaRNN` hook, omega.py), which adds its W_hh gradient inside
+the same product.
 """
 from __future__ import annotations
+
+import threading
 
 import torch
 from torch import nn
@@ -62,6 +72,145 @@ class RecurrentNet(nn.Module):
             fn = torch._VF.rnn_tanh if r.nonlinearity == "tanh" else torch._VF.rnn_relu
             hs = fn(u, h0, *args)[0]
         return self.readout(hs), hs, u
+
+    @property
+    def fast_path(self) -> bool:
+        """Whether `forward_fast` applies: a vanilla RNN on the CPU (elsewhere the fused kernel, e.g.
+        cuDNN, beats a loop of per-step kernel launches)."""
+        return self.kind == "rnn" and self.rnn.weight_hh_l0.device.type == "cpu"
+
+    def forward_fast(self, x: torch.Tensor, hook=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Like forward, with the hand-written BPTT (vanilla RNN, CPU: see `fast_path`). `hook`, if
+        given, is called in the backward as hook(δ, g, d, hs, w_hh) (all (L, B, H) but w_hh: δ_t, g_t, the
+        read-out's gradient d_t, h_t) and may return W_hh's whole gradient, Σ_t δ_tᵀ h_{t-1} plus its own
+        term (Ω's, see omega.OmegaRNN); None leaves it at Σ_t δ_tᵀ h_{t-1}. δ and g are scratch buffers
+        (g may be overwritten): a hook must not keep them past its call."""
+        r = self.rnn
+        hs = _RNNFunction.apply(x, r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0,
+                                r.nonlinearity, hook)
+        return self.readout(hs), hs
+
+    @torch.no_grad()
+    def states(self, x: torch.Tensor) -> torch.Tensor:
+        """h_t for every t (L, B, H), without a graph."""
+        if self.fast_path:
+            r = self.rnn
+            return rnn_states(x, r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0, r.nonlinearity)
+        return self.rnn(x)[0]
+
+
+def flush_denormals() -> bool:
+    """Flush subnormal floats (|x| < 1.2e-38 in float32) to zero on this thread, as training does
+    (train.train). Vanishing gradients over long sequences — the very regime studied here — decay
+    through the subnormal range, where x86 arithmetic takes a microcode path ~100× slower: measured,
+    the BPTT of a tanh RNN at T=200–1000 ran 3–10× slower without this. Values that small are zero
+    for every quantity ltd-bench reports (Ω already ignores ‖g_t‖² < 1e-20). Returns whether supported."""
+    return torch.set_flush_denormal(True)
+
+
+def activation_grad(hs: torch.Tensor, nonlinearity: str) -> torch.Tensor:
+    """f'(a_t) from h_t = f(a_t): 1 − h² (tanh) or [h > 0] (relu)."""
+    if nonlinearity == "tanh":
+        return torch.addcmul(torch.ones((), dtype=hs.dtype, device=hs.device), hs, hs, value=-1)
+    return (hs > 0).to(hs.dtype)
+
+
+@torch.no_grad()
+def rnn_states(x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor, b_hh: torch.Tensor,
+               nonlinearity: str) -> torch.Tensor:
+    """h_t for every t (h_{-1} = 0), no graph: one batched input product, then per step one in-place
+    addmm and one in-place activation on the output buffer (faster on the CPU than the fused kernel's
+    per-step linear + add + tanh with their temporaries)."""
+    L, B = x.shape[:2]
+    hs = torch.addmm(b_ih + b_hh, x.reshape(L * B, -1), w_ih.T).view(L, B, -1)
+    hl, wt = hs.unbind(0), w_hh.T
+    act = torch.Tensor.tanh_ if nonlinearity == "tanh" else torch.Tensor.relu_
+    act(hl[0])
+    for t in range(1, L):
+        act(hl[t].addmm_(hl[t - 1], wt))
+    return hs
+
+
+class Workspace(threading.local):
+    """Scratch buffers of the hand-written BPTT, kept between steps (one set per thread). Fresh
+    multi-MB temporaries each step cost page faults — the allocator hands big blocks back to the OS
+    when they are freed — which measured as much as the arithmetic on them at T=1000. Nothing
+    handed out from here outlives the backward that asked for it."""
+
+    def __init__(self):
+        self.bufs: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        n, b = like.numel(), self.bufs.get(name)
+        if b is None or b.numel() < n or b.dtype != like.dtype or b.device != like.device:
+            b = self.bufs[name] = torch.empty(n, dtype=like.dtype, device=like.device)
+        return b[:n].view(like.shape)
+
+    def clear(self) -> None:
+        self.bufs.clear()
+
+
+WORKSPACE = Workspace()
+
+
+@torch.no_grad()
+def bptt_rnn(direct: torch.Tensor, hs: torch.Tensor, w_hh: torch.Tensor, nonlinearity: str,
+             keep_g: bool = False, ws: Workspace | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The reverse recurrence of a vanilla RNN (row vectors, h_t = f(x_t W_ihᵀ + h_{t-1} W_hhᵀ + b)):
+    g_t = d_t + δ_{t+1} W_hh,  δ_t = g_t ⊙ f'(a_t),  g_L = d_L. Returns δ and, if keep_g, g (L, B, H).
+    With `ws` the results live in its buffers (valid until the next call on the same thread)."""
+    new = (lambda name: ws.get(name, hs)) if ws is not None else (lambda name: torch.empty_like(hs))
+    if nonlinearity == "tanh":  # f'(a_t) from h_t
+        dact = torch.addcmul(torch.ones((), dtype=hs.dtype, device=hs.device), hs, hs, value=-1, out=new("dact"))
+    else:
+        dact = new("dact").copy_(hs > 0)
+    da = dact.unbind(0)
+    if not keep_g:  # δ in place of a copy of d: two in-place ops per step
+        delta = new("delta").copy_(direct)
+        dl = delta.unbind(0)
+        dl[-1].mul_(da[-1])
+        for t in range(len(dl) - 2, -1, -1):
+            dl[t].addmm_(dl[t + 1], w_hh).mul_(da[t])
+        return delta, None
+    # keeping g: the recurrence on g alone, g_t = d_t + (g_{t+1} ⊙ f'(a_{t+1})) W_hh, then δ = g ⊙ f' at
+    # once, over f' (no longer needed): as much memory as without g
+    g = new("g").copy_(direct)
+    gl, tmp = g.unbind(0), torch.empty_like(g[0])
+    for t in range(len(gl) - 2, -1, -1):
+        gl[t].addmm_(torch.mul(gl[t + 1], da[t + 1], out=tmp), w_hh)
+    return dact.mul_(g), g
+
+
+class _RNNFunction(torch.autograd.Function):
+    """A vanilla RNN layer (h_{-1} = 0): `rnn_states` forward, `bptt_rnn` backward."""
+
+    @staticmethod
+    def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, nonlinearity, hook):
+        hs = rnn_states(x, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+        ctx.save_for_backward(x, w_ih, w_hh, hs)
+        ctx.nonlinearity, ctx.hook = nonlinearity, hook
+        return hs
+
+    @staticmethod
+    def backward(ctx, direct):
+        x, w_ih, w_hh, hs = ctx.saved_tensors
+        hook = ctx.hook
+        delta, g = bptt_rnn(direct, hs, w_hh, ctx.nonlinearity, keep_g=hook is not None, ws=WORKSPACE)
+        L, B, H = hs.shape
+        d2 = delta.view(L * B, H)
+        grad_x = grad_w_ih = grad_w_hh = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = (d2 @ w_ih).view(x.shape)
+        if ctx.needs_input_grad[1]:
+            grad_w_ih = d2.T @ x.reshape(L * B, -1)
+        if ctx.needs_input_grad[2]:
+            grad_w_hh = hook(delta, g, direct, hs, w_hh) if hook is not None else None
+            if grad_w_hh is None:  # Σ_t δ_tᵀ h_{t-1}, h_{-1} = 0
+                grad_w_hh = d2[B:].T @ hs[:-1].reshape((L - 1) * B, H)
+        if ctx.needs_input_grad[3] or ctx.needs_input_grad[4]:
+            grad_b = d2.sum(0)
+        # b_ih and b_hh get equal but separate tensors (autograd may adopt a returned tensor as .grad)
+        return grad_x, grad_w_ih, grad_w_hh, grad_b, (None if grad_b is None else grad_b.clone()), None, None
 
 
 MODELS.register("rnn", "vanilla RNN (tanh or relu), fused nn.RNN kernel")(nn.RNN)

@@ -13,6 +13,14 @@ Fast path (vanilla RNN). PyTorch's RNN is h_t = f(a_t), a_t = W_ih x_t + b + W_h
 (d_t the read-out's direct gradient). Every t is then one (L·B × H) @ (H × H) product: no loop
 over t, no double backward through the unrolled graph.
 
+Training on the CPU goes further (`OmegaRNN`, a hook of models.forward_fast's hand-written BPTT):
+δ_t and g_t come out of the reverse loop itself, Ω's gradient is written in closed form,
+    ∂Ω/∂(g_t J_t) = c_t · g_t J_t,   book: c_t = 2(r_t − 1)/(B r_t ‖g_t‖²),
+                                     pascanu2013: c_t = 4(r_t² − 1)/(N ‖g_t‖²)   (r_t = ‖g_t J_t‖/‖g_t‖,
+N the number of valid terms, c_t = 0 on guarded terms), so ∂Ω/∂W_hh = Σ_t δ_tᵀ (c_t g_t J_t) rides in
+the same product as the loss's Σ_t δ_tᵀ h_{t-1}: Ω costs one (L·B × H) @ (H × H) product, two row-norm
+passes and one scaling pass on top of the plain step.
+
 Gated cells (LSTM, GRU; not in the paper). J_t is the cell's Jacobian w.r.t. h_{t-1}, with the
 inputs, c_{t-1} (LSTM) and the step's incoming state held constant; g_t J_t is one vector–Jacobian
 product of a single cell step batched over all t (create_graph, through one step only). The W_hh
@@ -61,6 +69,77 @@ def omega_rnn(delta: torch.Tensor, direct: torch.Tensor, w_hh: torch.Tensor, for
     g[:-1] += gj[1:].detach()
     omega, ratio = omega_terms(gj, g, form)
     return omega, ratio, g
+
+
+def omega_closed(gj: torch.Tensor, g: torch.Tensor, form: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Ω, the mean ratio and c (L, B) with ∂Ω/∂gj = c ⊙ gj — omega_terms' values with the gradient in
+    closed form (no graph). Same guard and same treatment of r_t = 0 (no gradient there)."""
+    return _closed(_sqnorm(g), _sqnorm(gj), g.shape[1], form)
+
+
+def _sqnorm(v: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vector_norm(v, dim=-1).square_()
+
+
+def _closed(gsq: torch.Tensor, vsq: torch.Tensor, batch: int, form: str):
+    """omega_closed from ‖g_t‖² and ‖g_t J_t‖² (L, B); vsq is overwritten. Written with few, float-only
+    passes over (L, B) (bool masks cost conversions): it runs every training step."""
+    valid = (gsq >= GUARD).to(gsq.dtype)
+    inv = gsq.clamp(min=GUARD).reciprocal_().mul_(valid)  # 1/‖g_t‖², 0 on guarded terms
+    r2 = vsq.mul_(inv)  # r_t², 0 on guarded terms
+    n_valid = valid.sum().clamp_(min=1)
+    r = r2.sqrt()
+    if form == "pascanu2013":
+        e = r2.sub_(1)
+        omega = e.square().mul_(valid).sum() / n_valid
+        coef = e.mul_(inv).mul_(4.0 / n_valid)
+    else:
+        e = r - 1
+        omega = e.square().mul_(valid).sum() / batch
+        # 2(r − 1)/(B r ‖g‖²); 0 where r = 0 (g_t J_t = 0: no direction) or the term is guarded
+        pos = r > 0
+        coef = e.mul_(inv).div_(torch.where(pos, r, 1.0)).mul_(pos).mul_(2.0 / batch)
+    mean_ratio = r.sum() / n_valid
+    return omega, mean_ratio, coef
+
+
+class OmegaRNN:
+    """Ω of a vanilla RNN inside models.forward_fast's backward (see the module docstring). After the
+    backward: `omega` and `ratio` (0-d tensors) are set; with alpha > 0 the gradient of alpha·Ω w.r.t.
+    W_hh (g, h held constant) has been added to the loss gradient."""
+
+    def __init__(self, alpha: float, form: str, last_only: bool | None = None):
+        """last_only: whether the loss reads the last step's output only (tasks with target "last");
+        None checks the read-out's gradient instead (one pass over it)."""
+        self.alpha, self.form, self.last_only = alpha, form, last_only
+        self.omega = self.ratio = None
+
+    @torch.no_grad()
+    def __call__(self, delta, g, direct, hs, w_hh) -> torch.Tensor | None:
+        """W_hh's whole gradient, Σ_t δ_tᵀ (h_{t-1} + α c_t g_t J_t) (the loss's and αΩ's in one product),
+        or None when α = 0. Overwrites g (scratch)."""
+        L, B, H = delta.shape
+        gj0 = delta[0] @ w_hh  # g_0 J_0
+        gsq = _sqnorm(g)
+        last_only = L > 1 and self.last_only
+        if L > 1 and self.last_only is None:
+            lo, hi = torch.aminmax(direct[:-1])
+            last_only = bool((lo == 0) & (hi == 0))
+        if last_only:
+            # The read-out scores only the last step (most tasks): then g_{t-1} = δ_t W_hh = g_t J_t
+            # exactly, so g[:-1] already holds g_t J_t for t ≥ 1, and ‖g_t J_t‖² = ‖g_{t-1}‖².
+            gj = g[:-1]
+            vsq = torch.cat([_sqnorm(gj0)[None], gsq[:-1]])
+        else:
+            full = torch.mm(delta.view(L * B, H), w_hh).view(L, B, H)
+            gj, vsq = full[1:], _sqnorm(full)
+        self.omega, self.ratio, coef = _closed(gsq, vsq, B, self.form)
+        if not self.alpha > 0:
+            return None
+        coef = coef.mul_(self.alpha).unsqueeze(-1)
+        grad = delta[0].T @ (gj0 * coef[0])  # t = 0, where h_{-1} = 0
+        right = torch.addcmul(hs[:-1], coef[1:], gj, out=gj)  # h_{t-1} + α c_t g_t J_t, t ≥ 1, in place
+        return grad.addmm_(delta[1:].reshape(-1, H).T, right.reshape(-1, H))
 
 
 # ------------------------------------------------------------------------------------- gated cells

@@ -16,8 +16,8 @@ import torch
 from . import __version__
 from .clipping import Clipper
 from .config import EVAL_CHUNK, Config
-from .models import RecurrentNet, build_model, spectral_radius
-from .omega import omega_for
+from .models import RecurrentNet, bptt_rnn, build_model, flush_denormals, spectral_radius
+from .omega import OmegaRNN, omega_closed, omega_for
 from .registry import Registry
 from .tasks import Task, make_task
 
@@ -80,21 +80,29 @@ class Trainer:
         """One update. Returns (loss, pre-clip norm, clipped, gradient finite, omega computed)."""
         x, y = self.task.sample(self.cfg.train.batch_size, self.data_gen)
         self.opt.zero_grad(set_to_none=False)
-        if alpha > 0:
-            out, hs, u = self.model.forward_exposed(x)
+        model = self.model
+        if model.fast_path:  # vanilla RNN on the CPU: hand-written BPTT, Ω (if any) inside its backward
+            # a "last" task's loss reads out[-1] only (tasks.py), so ∇_{h_t} of the read-out is 0 before L
+            hook = OmegaRNN(alpha, self.cfg.regularizer.form, last_only=self.task.target == "last") if alpha > 0 else None
+            out, _ = model.forward_fast(x, hook)
+            loss = self.task.loss(out, y)
+            loss.backward()  # with Ω: ∂(αΩ)/∂W_hh is already added to the loss gradient, before clipping
+        elif alpha > 0:
+            out, hs, u = model.forward_exposed(x)
             u.retain_grad(), hs.retain_grad()
             loss = self.task.loss(out, y)
             loss.backward()
-            omega, _, _ = omega_for(self.model, u.grad, hs.grad, u, hs, self.cfg.regularizer.form)
+            omega, _, _ = omega_for(model, u.grad, hs.grad, u, hs, self.cfg.regularizer.form)
             (alpha * omega).backward()  # adds ∂(αΩ)/∂W_hh to the loss gradient, before clipping
         else:
-            out, _ = self.model(x)
+            out, _ = model(x)
             loss = self.task.loss(out, y)
             loss.backward()
+        self.clip.loss = loss  # read together with the gradient norm: one host read per step
         clip = self.clip()
         if clip.apply:
             self.opt.step()
-        return loss.item(), clip.norm, clip.clipped, clip.finite
+        return (clip.loss if not math.isnan(clip.loss) else loss.item()), clip.norm, clip.clipped, clip.finite
 
     # ---------------------------------------------------------------------------------- evaluation
     @torch.no_grad()
@@ -114,10 +122,19 @@ class Trainer:
         """Ω, ‖∇_{h_t} L‖ for every t and ‖g_t J_t‖/‖g_t‖ on a fixed held-out batch (no parameter update)."""
         x, y = self.test[0]
         x, y = x[:, :PROBE_SIZE], y[..., :PROBE_SIZE]
-        out, hs, u = self.model.forward_exposed(x)
-        loss = self.task.loss(out, y)
-        delta, direct = torch.autograd.grad(loss, [u, hs])
-        omega, ratio, g = omega_for(self.model, delta, direct, u, hs, self.cfg.regularizer.form)
+        m, form = self.model, self.cfg.regularizer.form
+        if m.fast_path:  # no graph through time: forward, read-out gradient, the reverse loop, Ω's value
+            hs = m.states(x).requires_grad_()
+            (direct,) = torch.autograd.grad(self.task.loss(m.readout(hs), y), hs)
+            delta, g = bptt_rnn(direct, hs.detach(), m.w_hh.detach(), m.rnn.nonlinearity, keep_g=True)
+            with torch.no_grad():
+                gj = (delta.view(-1, delta.shape[-1]) @ m.w_hh).view_as(delta)
+                omega, ratio, _ = omega_closed(gj, g, form)
+        else:
+            out, hs, u = m.forward_exposed(x)
+            loss = self.task.loss(out, y)
+            delta, direct = torch.autograd.grad(loss, [u, hs])
+            omega, ratio, g = omega_for(m, delta, direct, u, hs, form)
         per_example = g.norm(dim=-1) * x.shape[1]  # ‖∇_{h_t} L_b‖ of each example's own loss
         return {"omega": float(omega.detach()), "ratio_mean": float(ratio),
                 "grad_norm": per_example.mean(1).detach().float().cpu().numpy(),
@@ -128,6 +145,7 @@ def train(cfg: Config, on_eval: Callable[[dict], None] | None = None,
           progress: Callable[[int, dict | None], None] | None = None) -> RunResult:
     """Train one run. Ctrl-C returns what was done with status `interrupted`."""
     torch.set_num_threads(cfg.train.threads)
+    flush_denormals()  # vanishing gradients would otherwise crawl through subnormal arithmetic (models.py)
     start = time.perf_counter()
     tr = Trainer(cfg)
     tc = cfg.train
