@@ -1,0 +1,366 @@
+"""`ltd-bench bench`: what Ω, the trainer and the data cost, measured side by side (issue #4).
+
+Every measure runs in this one process, interleaved: each repeat visits every measure once, in a
+fixed round-robin order, so slow drifts of a shared machine (other jobs, thermal state) hit all of
+them alike; the table reports medians over repeats and ratios of medians.
+
+Measures, per sequence length T (vanilla tanh RNN on `adding`, SGD lr 0.01, norm clipping at 1):
+- step: one `Trainer.step` without Ω (the code path of `ltd-bench run`), ms per step.
+- step_omega_book / step_omega_pascanu2013: the same step with Ω (α = 1), either form; ratio to step.
+- step_naive_omega: the same step with Ω from `omega.naive_omega` (Python-unrolled RNN, g_t by
+  autograd with create_graph, a second backward through the unrolled graph): the reference cost.
+- data_generation: `task.sample` alone, ratio to step.
+- peak_mem_step / peak_mem_omega_book: peak tensor memory of one step above what was held before it
+  (MB). CPU: the running total of bytes allocated minus freed through PyTorch's CPU allocator, as
+  recorded by torch.profiler(profile_memory=True); the BPTT scratch buffers (models.Workspace) are
+  dropped first, so they count. CUDA: torch.cuda.max_memory_allocated after a reset.
+- bare_loop_rnn / bare_loop_lstm: a hand-written PyTorch loop (fused nn.RNN / nn.LSTM, the adding
+  data drawn inline, SGD, clip_grad_norm_), N steps from building the model to the last update.
+- run_loop_rnn / run_loop_lstm: `train.train()` — what `ltd-bench run` executes, minus writing
+  files — for the same N steps: building the Trainer and the held-out set, evaluation + probe at
+  step 0 and at step N (= the default eval_every, so 2 evaluations per eval_every steps where a long
+  run has 1: a conservative amortisation), results packaging. Ratio to the bare loop.
+The process runs with train()'s settings: train.threads (default 1) intra-op threads, subnormals
+flushed (models.flush_denormals) — the bare loops too, so they differ from the trainer in code only.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv as csv_module
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from .config import Config, TrainConfig
+from .models import WORKSPACE, flush_denormals
+from .omega import naive_omega
+from .train import Trainer, train
+
+COLUMNS = ["measure", "seq_len", "median_ms_per_step", "cpu_ms_per_step", "peak_mb", "ratio", "ratio_to", "goal",
+           "ok", "hidden", "batch", "device", "threads", "repeats", "steps", "torch", "cpu", "gpu"]
+ALPHA = 1.0  # Ω weight of the timed Ω steps (the cost does not depend on it)
+LOOP_STEPS = TrainConfig.model_fields["eval_every"].default  # N of the loop measures: one eval interval
+
+
+def omega_goal(seq_len: int) -> float:
+    """Issue #4: Ω step / plain step ≤ 1.25 at T=200, ≤ 1.15 at T=1000 (used for T ≥ 1000)."""
+    return 1.15 if seq_len >= 1000 else 1.25
+
+
+@dataclass
+class Measure:
+    name: str
+    run: Callable[[], int]  # does the work, returns the number of steps (or calls) it did
+    wall: list[float] = field(default_factory=list)  # ms per step, one entry per repeat
+    cpu: list[float] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------ machine
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(device: torch.device) -> dict:
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "device": str(device),
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else ""}
+
+
+# -------------------------------------------------------------------------------------------- setup
+def make_config(kind: str, seq_len: int, hidden: int, batch: int, device: str, threads: int, *, alpha: float = 0.0,
+                form: str = "book", steps: int = LOOP_STEPS, eval_every: int | None = None,
+                test_size: int | None = None) -> Config:
+    train_cfg = {"batch_size": batch, "steps": steps, "device": device, "threads": threads,
+                 "stop_when_solved": False, "optimizer": "sgd", "lr": 0.01}
+    if eval_every is not None:
+        train_cfg["eval_every"] = eval_every
+    task = {"name": "adding", "seq_len": seq_len}
+    if test_size is not None:
+        task["test_size"] = test_size
+    return Config.model_validate({
+        "name": "bench", "task": task, "model": {"type": kind, "hidden_size": hidden},
+        "train": train_cfg, "clipping": {"mode": "norm", "threshold": 1.0},
+        "regularizer": {"omega_weight": alpha, "form": form}})
+
+
+def naive_step(tr: Trainer, alpha: float, form: str) -> None:
+    """Trainer.step with Ω from the naive reference: plain forward/backward, then Ω by a Python-unrolled
+    RNN and a second backward through it (create_graph), added before clipping."""
+    x, y = tr.task.sample(tr.cfg.train.batch_size, tr.data_gen)
+    tr.opt.zero_grad(set_to_none=False)
+    out, _ = tr.model(x)
+    tr.task.loss(out, y).backward()
+    omega = naive_omega(tr.model, x, y, lambda o: tr.task.loss(o, y), form)
+    (alpha * omega).backward()
+    if tr.clip().apply:
+        tr.opt.step()
+
+
+def bare_loop(kind: str, seq_len: int, hidden: int, batch: int, steps: int, device: torch.device, seed: int = 0) -> None:
+    """The hand-written baseline: what one would write in plain PyTorch for the adding problem."""
+    torch.manual_seed(seed)
+    gen = torch.Generator(device).manual_seed(seed + 1)
+    rnn = (torch.nn.RNN if kind == "rnn" else torch.nn.LSTM)(2, hidden).to(device)
+    head = torch.nn.Linear(hidden, 1).to(device)
+    params = [*rnn.parameters(), *head.parameters()]
+    opt = torch.optim.SGD(params, lr=0.01)
+    ar, half = torch.arange(batch, device=device), seq_len // 2
+    for _ in range(steps):
+        vals = torch.rand(seq_len, batch, generator=gen, device=device)
+        p0 = torch.randint(0, half, (batch,), generator=gen, device=device)
+        p1 = torch.randint(half, seq_len, (batch,), generator=gen, device=device)
+        marker = torch.zeros(seq_len, batch, device=device)
+        marker[p0, ar] = 1.0
+        marker[p1, ar] = 1.0
+        x, y = torch.stack([vals, marker], -1), vals[p0, ar] + vals[p1, ar]
+        opt.zero_grad()
+        hs, _ = rnn(x)
+        loss = F.mse_loss(head(hs[-1]).squeeze(-1), y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+
+
+# --------------------------------------------------------------------------------------- memory
+def peak_bytes(fn: Callable[[], object], device: torch.device) -> int:
+    """Peak of tensor bytes allocated by fn() above what was allocated when it started (see module doc)."""
+    WORKSPACE.clear()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - base
+    from torch.profiler import ProfilerActivity, profile
+
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "trace.json"
+        prof.export_chrome_trace(str(path))
+        events = json.loads(path.read_text()).get("traceEvents", [])
+    totals = [e["args"]["Total Allocated"] for e in events
+              if e.get("name") == "[memory]" and e.get("args", {}).get("Device Type", 0) == 0]
+    return max([0, *totals])
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """The profiler's C++ side logs start/stop lines straight to file descriptor 2: mute it meanwhile."""
+    try:
+        sys.stderr.flush()
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        yield
+        return
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved), os.close(null)
+
+
+# ------------------------------------------------------------------------------------------ timing
+def timed(m: Measure, device: torch.device) -> None:
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    sync()
+    w0, c0 = time.perf_counter(), time.process_time()
+    n = m.run()
+    sync()
+    m.wall.append((time.perf_counter() - w0) * 1e3 / n)
+    m.cpu.append((time.process_time() - c0) * 1e3 / n)
+
+
+def measures_for(seq_len: int, hidden: int, batch: int, device: torch.device, steps: int, threads: int,
+                 loop_steps: int, loop_eval_every: int | None, test_size: int | None) -> tuple[list[Measure], dict]:
+    dev = device.type
+    mk = lambda **kw: make_config("rnn", seq_len, hidden, batch, dev, threads, **kw)  # noqa: E731
+    plain, book, pasc, naive = (Trainer(mk()), Trainer(mk(alpha=ALPHA)), Trainer(mk(alpha=ALPHA, form="pascanu2013")),
+                                Trainer(mk()))
+    naive_steps = max(1, steps // 4)  # ~10× a step: fewer of them per repeat, same per-step median
+
+    def steps_of(tr: Trainer, alpha: float) -> Callable[[], int]:
+        def run() -> int:
+            for _ in range(steps):
+                tr.step(alpha)
+            return steps
+        return run
+
+    def naive_run() -> int:
+        for _ in range(naive_steps):
+            naive_step(naive, ALPHA, "book")
+        return naive_steps
+
+    def data_run() -> int:
+        for _ in range(steps):
+            plain.task.sample(batch, plain.data_gen)
+        return steps
+
+    def loop_run(kind: str) -> Callable[[], int]:
+        cfg = make_config(kind, seq_len, hidden, batch, dev, threads, steps=loop_steps, eval_every=loop_eval_every,
+                          test_size=test_size)
+
+        def run() -> int:
+            train(cfg)
+            return loop_steps
+        return run
+
+    def bare_run(kind: str) -> Callable[[], int]:
+        def run() -> int:
+            bare_loop(kind, seq_len, hidden, batch, loop_steps, device)
+            return loop_steps
+        return run
+
+    ms = [Measure("step", steps_of(plain, 0.0)), Measure("step_omega_book", steps_of(book, ALPHA)),
+          Measure("step_omega_pascanu2013", steps_of(pasc, ALPHA)), Measure("step_naive_omega", naive_run),
+          Measure("data_generation", data_run),
+          Measure("bare_loop_rnn", bare_run("rnn")), Measure("run_loop_rnn", loop_run("rnn")),
+          Measure("bare_loop_lstm", bare_run("lstm")), Measure("run_loop_lstm", loop_run("lstm"))]
+    mem = {"peak_mem_step": lambda: plain.step(0.0), "peak_mem_omega_book": lambda: book.step(ALPHA)}
+    return ms, mem
+
+
+RATIOS = {  # measure: (denominator, goal or None)
+    "step_omega_book": ("step", omega_goal), "step_omega_pascanu2013": ("step", omega_goal),
+    "step_naive_omega": ("step", None), "data_generation": ("step", lambda T: 0.05),
+    "run_loop_rnn": ("bare_loop_rnn", lambda T: 1.10), "run_loop_lstm": ("bare_loop_lstm", lambda T: 1.10),
+    "peak_mem_omega_book": ("peak_mem_step", lambda T: 1.3),
+}
+
+
+def bench_seq_len(seq_len: int, hidden: int, batch: int, device: torch.device, repeats: int, steps: int, threads: int,
+                  loop_steps: int, loop_eval_every: int | None, test_size: int | None,
+                  status: Callable[[str], None]) -> list[dict]:
+    ms, mem = measures_for(seq_len, hidden, batch, device, steps, threads, loop_steps, loop_eval_every, test_size)
+    for m in ms:  # warm-up: first-call costs (imports, allocator, kernels) stay out of the medians
+        m.run()
+    for r in range(repeats):
+        status(f"T={seq_len}: repeat {r + 1}/{repeats}")
+        for m in ms:
+            timed(m, device)
+    peaks = {}
+    for name, fn in mem.items():  # the median of a few, interleaved (profiling is slow: not timed)
+        peaks[name] = []
+    for _ in range(3):
+        for name, fn in mem.items():
+            peaks[name].append(peak_bytes(fn, device) / 2**20)
+    rows = {m.name: {"measure": m.name, "seq_len": seq_len, "median_ms_per_step": statistics.median(m.wall),
+                     "cpu_ms_per_step": statistics.median(m.cpu) if device.type == "cpu" else math.nan,
+                     "peak_mb": math.nan} for m in ms}
+    for name, values in peaks.items():
+        rows[name] = {"measure": name, "seq_len": seq_len, "median_ms_per_step": math.nan, "cpu_ms_per_step": math.nan,
+                      "peak_mb": statistics.median(values)}
+    order = ["step", "step_omega_book", "step_omega_pascanu2013", "step_naive_omega", "data_generation",
+             "peak_mem_step", "peak_mem_omega_book", "bare_loop_rnn", "run_loop_rnn", "bare_loop_lstm", "run_loop_lstm"]
+    out = []
+    for name in order:
+        row = rows[name]
+        row.update(ratio=math.nan, ratio_to="", goal=math.nan, ok="")
+        if name in RATIOS:
+            den, goal = RATIOS[name]
+            key = "peak_mb" if name.startswith("peak") else "median_ms_per_step"
+            row["ratio"] = row[key] / rows[den][key] if rows[den][key] else math.nan
+            row["ratio_to"] = den
+            if goal is not None:
+                row["goal"] = goal(seq_len)
+                row["ok"] = "yes" if row["ratio"] <= row["goal"] else "no"
+        out.append(row)
+    return out
+
+
+# ---------------------------------------------------------------------------------------- command
+def bench_command(seq_lens: list[int], hidden: int, batch: int, device: str, repeats: int, steps: int,
+                  csv: Path | None, quick: bool, console: Console, threads: int | None = None) -> int:
+    """Run the benchmark, print the table, optionally write CSV. Exit code: 0 done, 2 bad usage."""
+    from .train import resolve_device
+
+    try:
+        dev = resolve_device(device)
+    except (RuntimeError, ValueError) as e:
+        console.print(f"[red]error[/red] {e}")
+        return 2
+    if quick:  # a smoke test: tiny everything, still every measure
+        seq_lens, hidden, batch, repeats, steps = [12], 8, 4, 2, 2
+        loop_steps, loop_eval_every, test_size = 4, 2, 20
+    else:
+        loop_steps, loop_eval_every, test_size = LOOP_STEPS, None, None
+    bad = [t for t in seq_lens if t < 2]
+    if bad or not seq_lens:
+        console.print(f"[red]error[/red] --seq-len must be ≥ 2 (got {bad or 'none'})")
+        return 2
+    threads = threads or TrainConfig.model_fields["threads"].default
+    torch.set_num_threads(threads)
+    flush_denormals()  # as train() does
+    info = machine(dev)
+    console.print(f"[bold]ltd-bench bench[/bold] · {info['cpu']} ({info['cores']} cores) · torch {info['torch']} · "
+                  f"{info['threads']} thread(s) · device {info['device']}{' · ' + info['gpu'] if info['gpu'] else ''}")
+    console.print(f"vanilla tanh RNN on adding, H={hidden}, batch {batch}, SGD + norm clipping; {repeats} repeats × "
+                  f"{steps} steps (loops: {loop_steps} steps), interleaved; medians", highlight=False)
+    rows: list[dict] = []
+    with console.status("benchmarking") as st:
+        for T in seq_lens:
+            rows += bench_seq_len(T, hidden, batch, dev, repeats, steps, threads, loop_steps, loop_eval_every,
+                                  test_size, lambda s: st.update(s))
+    extra = {"hidden": hidden, "batch": batch, "device": info["device"], "threads": info["threads"], "repeats": repeats,
+             "steps": steps, "torch": info["torch"], "cpu": info["cpu"], "gpu": info["gpu"]}
+    for r in rows:
+        r.update(extra)
+    console.print(render(rows, dev))
+    missed = [f"{r['measure']} (T={r['seq_len']})" for r in rows if r["ok"] == "no"]
+    console.print("all goals met" if not missed else f"[yellow]goals missed[/yellow]: {', '.join(missed)}")
+    if csv is not None:
+        write_csv(rows, csv)
+        console.print(f"wrote {csv}")
+    return 0
+
+
+def _fmt(v, digits: int = 3) -> str:
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:.{digits}g}"
+    return str(v)
+
+
+def render(rows: list[dict], device: torch.device) -> Table:
+    dens = ", ".join(f"{m} ÷ {d}" for m, (d, _) in RATIOS.items())
+    t = Table(title="ltd-bench bench (medians; ms per step, MB peak)", title_justify="left", caption=f"ratio: {dens}",
+              caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("measure", no_wrap=True, min_width=22)
+    for c in ("T", "ms", "cpu ms", "MB", "ratio", "goal", "ok"):
+        t.add_column(c, justify="right", no_wrap=True)
+    for r in rows:
+        ok = {"yes": "[green]yes[/green]", "no": "[red]no[/red]"}.get(r["ok"], "")
+        goal = f"≤ {r['goal']:g}" if not math.isnan(r["goal"]) else ""
+        t.add_row(r["measure"], str(r["seq_len"]), _fmt(r["median_ms_per_step"]), _fmt(r["cpu_ms_per_step"]),
+                  _fmt(r["peak_mb"]), _fmt(r["ratio"]), goal, ok)
+    return t
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv_module.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if isinstance(r.get(k), float) and math.isnan(r[k]) else r.get(k, "")) for k in COLUMNS})

@@ -1,0 +1,174 @@
+"""The fast paths behind `ltd-bench bench`'s numbers compute the same thing as the references, and
+`bench --quick` runs end to end (no timing assertions: timings are the bench's output, not a test)."""
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from ltd_bench import models as models_module
+from ltd_bench.bench import COLUMNS
+from ltd_bench.cli import app
+from ltd_bench.config import Config, ModelConfig
+from ltd_bench.models import build_model
+from ltd_bench.omega import OmegaRNN, naive_omega, omega_for
+from ltd_bench.train import Trainer
+
+SIZES = [(1, 1, 1, 1), (2, 3, 2, 4), (9, 4, 3, 7), (23, 5, 2, 16)]  # (L, B, input, H)
+
+
+def _net(L, B, I, H, nonlinearity="tanh", seed=0, out=2):
+    net = build_model(ModelConfig(type="rnn", hidden_size=H, nonlinearity=nonlinearity), I, out, seed).double()
+    g = torch.Generator().manual_seed(seed + 100)
+    with torch.no_grad():  # weights large enough that Ω's terms are far from trivial
+        net.rnn.weight_hh_l0.normal_(0, 1.2 / H ** 0.5, generator=g)
+    x = torch.randn(L, B, I, generator=g, dtype=torch.float64)
+    return net, x, g
+
+
+def _loss_fns(L, B, g):
+    y_seq = torch.randn(L, B, 2, generator=g, dtype=torch.float64)
+    y_last = torch.randn(B, generator=g, dtype=torch.float64)
+    return {"sequence": lambda out: (out - y_seq).square().mean(),       # the read-out gradient is dense
+            "last": lambda out: (out[-1, :, 0] - y_last).square().mean()}  # ... or zero before the last step
+
+
+def _grads(net):
+    return {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("form", ["book", "pascanu2013"])
+@pytest.mark.parametrize("target", ["sequence", "last"])
+def test_fast_omega_matches_naive_reference(size, form, target):
+    """Ω and the gradient of loss + αΩ from the hand-written BPTT (Ω in closed form inside the backward)
+    equal the naive reference: a Python-unrolled RNN, g_t by autograd with create_graph, autograd for Ω."""
+    L, B, I, H = size
+    net, x, g = _net(L, B, I, H, seed=L)
+    loss_fn = _loss_fns(L, B, g)[target]
+    alpha = 0.37
+    net.zero_grad()
+    out, _ = net(x)  # reference: nn.RNN autograd for the loss ...
+    loss_fn(out).backward()
+    ref_omega = naive_omega(net, x, None, loss_fn, form)  # ... and the naive Ω, differentiated by autograd
+    (alpha * ref_omega).backward()
+    ref = _grads(net)
+    for hint in (None, target == "last"):  # Ω checks the read-out gradient itself, or is told
+        net.zero_grad()
+        hook = OmegaRNN(alpha, form, last_only=hint)
+        out, _ = net.forward_fast(x, hook)
+        loss_fn(out).backward()
+        torch.testing.assert_close(hook.omega, ref_omega.detach(), rtol=1e-10, atol=1e-12)
+        got = _grads(net)
+        assert set(got) == set(ref)
+        for name in ref:
+            torch.testing.assert_close(got[name], ref[name], rtol=1e-9, atol=1e-12, msg=name)
+
+
+@pytest.mark.parametrize("form", ["book", "pascanu2013"])
+def test_fast_omega_matches_the_exposed_autograd_path(form):
+    """The closed form agrees with the batched autograd Ω (omega_for, checked against explicit Jacobians
+    in test_omega.py), for Ω's own gradient alone (zero loss weight is not possible: compare differences)."""
+    net, x, g = _net(12, 3, 2, 6, seed=5)
+    loss_fn = _loss_fns(12, 3, g)["sequence"]
+    net.zero_grad()
+    out, hs, u = net.forward_exposed(x)
+    u.retain_grad(), hs.retain_grad()
+    loss_fn(out).backward()
+    omega, ratio, _ = omega_for(net, u.grad, hs.grad, u, hs, form)
+    omega.backward()
+    ref = _grads(net)
+    net.zero_grad()
+    hook = OmegaRNN(1.0, form)
+    out, _ = net.forward_fast(x, hook)
+    loss_fn(out).backward()
+    torch.testing.assert_close(hook.omega, omega.detach())
+    torch.testing.assert_close(hook.ratio, ratio.detach())
+    for name, grad in _grads(net).items():
+        torch.testing.assert_close(grad, ref[name], msg=name)
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@pytest.mark.parametrize("size", SIZES)
+def test_hand_written_bptt_matches_autograd(nonlinearity, size):
+    L, B, I, H = size
+    net, x, g = _net(L, B, I, H, nonlinearity, seed=2 * L)
+    x.requires_grad_(True)
+    loss_fn = _loss_fns(L, B, g)["sequence"]
+    net.zero_grad()
+    out, hs = net(x)
+    loss_fn(out).backward()
+    ref, ref_x = _grads(net), x.grad.clone()
+    x.grad = None
+    net.zero_grad()
+    out2, hs2 = net.forward_fast(x)
+    torch.testing.assert_close(hs2, hs.detach())
+    loss_fn(out2).backward()
+    for name, grad in _grads(net).items():
+        torch.testing.assert_close(grad, ref[name], msg=name)
+    torch.testing.assert_close(x.grad, ref_x)
+    assert net.rnn.bias_ih_l0.grad is not net.rnn.bias_hh_l0.grad  # separate tensors: clipping scales each once
+
+
+def _cfg(alpha, form="book", nonlinearity="tanh"):
+    return Config.model_validate({
+        "task": {"name": "adding", "seq_len": 30, "test_size": 120},
+        "model": {"type": "rnn", "hidden_size": 12, "nonlinearity": nonlinearity},
+        "train": {"batch_size": 6, "steps": 5, "threads": 1}, "clipping": {"mode": "norm", "threshold": 0.5},
+        "regularizer": {"omega_weight": alpha, "form": form}})
+
+
+@pytest.mark.parametrize("alpha,form", [(0.0, "book"), (2.0, "book"), (2.0, "pascanu2013")])
+def test_trainer_fast_path_takes_the_same_steps(alpha, form, monkeypatch):
+    """Trainer.step and Trainer.probe on the fast path reproduce the autograd path (fused nn.RNN,
+    identity-input δ, Ω by autograd) to float32 rounding."""
+    fast = Trainer(_cfg(alpha, form))
+    monkeypatch.setattr(models_module.RecurrentNet, "fast_path", property(lambda self: False))
+    slow = Trainer(_cfg(alpha, form))
+    monkeypatch.undo()
+    assert fast.model.fast_path
+    for _ in range(4):
+        a = fast.step(alpha)
+        monkeypatch.setattr(models_module.RecurrentNet, "fast_path", property(lambda self: False))
+        b = slow.step(alpha)
+        pb = slow.probe() if _ == 3 else None
+        monkeypatch.undo()
+        assert a[0] == pytest.approx(b[0], rel=1e-4) and a[1] == pytest.approx(b[1], rel=1e-4)
+        assert a[2:] == b[2:]
+    for p, q in zip(fast.model.parameters(), slow.model.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
+    pa = fast.probe()
+    assert pa["omega"] == pytest.approx(pb["omega"], rel=1e-4)
+    assert pa["ratio_mean"] == pytest.approx(pb["ratio_mean"], rel=1e-4)
+    assert pa["grad_norm"] == pytest.approx(pb["grad_norm"], rel=1e-3, abs=1e-9)
+
+
+def test_bench_quick_writes_one_row_per_measure(tmp_path):
+    out = tmp_path / "bench.csv"
+    result = CliRunner().invoke(app, ["bench", "--quick", "--csv", str(out)])
+    assert result.exit_code == 0, result.output
+    with open(out, newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    assert reader.fieldnames == COLUMNS
+    measures = [r["measure"] for r in rows]
+    assert measures == ["step", "step_omega_book", "step_omega_pascanu2013", "step_naive_omega", "data_generation",
+                        "peak_mem_step", "peak_mem_omega_book", "bare_loop_rnn", "run_loop_rnn", "bare_loop_lstm",
+                        "run_loop_lstm"]
+    for r in rows:
+        assert r["device"] == "cpu" and r["threads"] and r["torch"] == torch.__version__ and r["cpu"]
+        if r["measure"].startswith("peak_mem"):
+            assert float(r["peak_mb"]) > 0
+        else:
+            assert float(r["median_ms_per_step"]) > 0 and float(r["cpu_ms_per_step"]) >= 0
+        if r["goal"]:
+            assert r["ok"] in {"yes", "no"} and math.isfinite(float(r["ratio"])) and r["ratio_to"] in measures
+    assert "step_omega_book" in result.output and "ratio" in result.output
+
+
+def test_bench_rejects_bad_usage():
+    result = CliRunner().invoke(app, ["bench", "--seq-len", "1"])
+    assert result.exit_code == 2
