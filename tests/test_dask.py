@@ -201,14 +201,27 @@ class Cluster:
     def __init__(self, procs: Procs):
         self.procs = procs
         self.address = procs.scheduler(env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
-        self.workers = [procs.worker(self.address, f"w{i}") for i in range(2)]
-        self.spawned = 2
+        self.names = ["w0", "w1"]
+        self.workers = [procs.worker(self.address, name) for name in self.names]
 
     def replace(self, i: int) -> None:
         """SIGKILL worker i's process group (nanny and worker: a machine gone) and start a new worker."""
         self.procs.kill(self.workers[i])
-        self.workers[i] = self.procs.worker(self.address, f"w{self.spawned}")
-        self.spawned += 1
+        self.names[i] = f"w{len(self.procs.procs)}"
+        self.workers[i] = self.procs.worker(self.address, self.names[i])
+
+    def replace_busy(self) -> str:
+        """Replace a worker that is executing a run right now; returns that run's key."""
+        with distributed.Client(self.address, timeout=30, set_as_default=False) as c:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                names = {a: w["name"] for a, w in c.scheduler_info(n_workers=-1)["workers"].items()}
+                for addr, keys in c.processing().items():
+                    if keys and names.get(addr) in self.names:
+                        self.replace(self.names.index(names[addr]))
+                        return keys[0]
+                time.sleep(0.05)
+        raise AssertionError("no worker was busy")
 
     def ready(self) -> None:
         with distributed.Client(self.address, timeout=30, set_as_default=False) as c:
@@ -263,9 +276,12 @@ def test_worker_killed_mid_run_is_retried_elsewhere(cluster, sweep, tmp_path):
 def test_cli_sweep_on_a_cluster_with_a_worker_killed(cluster, sweep, tmp_path):
     path, _, ref = sweep
     cluster.ready()
+    killed = []
     rc, out = cli("sweep", str(path), "--executor", "dask", "--scheduler", cluster.address,
-                  "--out", str(tmp_path / "out"), "--no-progress", on_first=lambda: cluster.replace(1))
+                  "--out", str(tmp_path / "out"), "--no-progress",
+                  on_first=lambda: killed.append(cluster.replace_busy()))  # SIGKILL a worker mid-run
     assert rc == 0, out
+    assert killed and killed[0].startswith("ltd-train-"), killed
     assert "[9/9]" in out and "9 unsolved" in out, out
     assert_same({d.name: read_run(d) for d in (tmp_path / "out" / "dasksweep").iterdir() if d.is_dir()}, ref)
     # the same command again: everything is done, nothing is submitted
@@ -291,6 +307,31 @@ def test_ctrl_c_cancels_what_is_in_flight(cluster, sweep):
         while (left := c.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.tasks))):
             assert time.monotonic() < deadline, f"tasks left on the scheduler: {left}"
             time.sleep(0.2)
+
+
+def test_workers_caps_runs_in_flight_on_a_cluster(cluster, sweep, tmp_path):
+    _, jobs, ref = sweep
+    cluster.ready()
+    spans = tmp_path / "spans"
+    spans.mkdir()
+
+    def timed(mark_dir: Path):
+        fn = train_job
+
+        def job(config: dict):
+            import time as _t
+            start = _t.monotonic()
+            res = fn(config)
+            (mark_dir / f"{config['seed']}-{config['method']}").write_text(f"{start} {_t.monotonic()}")
+            return res
+        return job
+
+    got = collect(DaskExecutor(scheduler=cluster.address, workers=1, fn=timed(spans)), jobs[:3])
+    assert_same({rid: comparable(r) for rid, r in got.items()}, {j.run_id: ref[j.run_id] for j in jobs[:3]})
+    # CLOCK_MONOTONIC is system-wide on Linux: spans from two worker processes compare
+    times = sorted(tuple(map(float, f.read_text().split())) for f in spans.iterdir())
+    assert len(times) == 3
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(times, times[1:])), times
 
 
 def test_lost_scheduler_stops_with_one_line(procs, sweep):
