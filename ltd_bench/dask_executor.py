@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import signal
 import threading
 import time
@@ -162,6 +163,7 @@ class DaskExecutor:
 
     def _lost(self, reason) -> RuntimeError:
         text = str(reason).strip().splitlines()[0] if str(reason).strip() else type(reason).__name__
+        text = re.sub(r"^in <[^>]*>: ", "", text)  # CommClosedError's "in <TCP (closed) ... remote=...>: "
         if isinstance(reason, BaseException):
             text = f"{type(reason).__name__}: {text}"
         return RuntimeError(f"lost the Dask scheduler at {self.address}: {text}; "
