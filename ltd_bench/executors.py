@@ -198,7 +198,7 @@ def make_executor(name: str, workers: int | None, scheduler: str | None) -> Exec
             if (e.name or "").split(".")[0] in {"distributed", "dask"}:
                 raise ExecutorError("the dask executor needs distributed: pip install 'ltd-bench[dask]'") from None
             raise ExecutorError(f"the dask executor is not available: {e}") from None
-        return DaskExecutor(scheduler, workers)
+        return DaskExecutor(scheduler, workers, max_tries=MAX_TRIES)
     from .registry import did_you_mean
 
     raise ExecutorError(f"--executor: unknown executor {name!r}{did_you_mean(name, ['local', 'dask'])} "

@@ -290,6 +290,9 @@ def sweep_command(sweep_file: Path, out: Path, overrides: list[str], workers: in
             err_console.print(f"interrupted: {n} run(s) finished and kept; rerun the same command to resume",
                               soft_wrap=True)
             return 130
+        except RuntimeError as e:  # the Dask executor lost (or never reached) its scheduler: one line
+            err_console.print(f"[red]error[/red] {escape(str(e))}", soft_wrap=True)
+            return 1
     tally = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
     console.print(f"{len(todo)} runs in {time.perf_counter() - start:.1f} s: {tally} · "
                   f"ltd-bench report {out / sw.name}", soft_wrap=True, markup=False)
