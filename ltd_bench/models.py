@@ -79,16 +79,17 @@ class RecurrentNet(nn.Module):
         cuDNN, beats a loop of per-step kernel launches)."""
         return self.kind == "rnn" and self.rnn.weight_hh_l0.device.type == "cpu"
 
-    def forward_fast(self, x: torch.Tensor, hook=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_fast(self, x: torch.Tensor, hook=None, last_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Like forward, with the hand-written BPTT (vanilla RNN, CPU: see `fast_path`). `hook`, if
         given, is called in the backward as hook(δ, g, d, hs, w_hh) (all (L, B, H) but w_hh: δ_t, g_t, the
         read-out's gradient d_t, h_t) and may return W_hh's whole gradient, Σ_t δ_tᵀ h_{t-1} plus its own
         term (Ω's, see omega.OmegaRNN); None leaves it at Σ_t δ_tᵀ h_{t-1}. δ and g are scratch buffers
-        (g may be overwritten): a hook must not keep them past its call."""
+        (g may be overwritten): a hook must not keep them past its call. last_only: read out the last
+        step only (out is (1, B, O)), for losses that score out[-1] alone."""
         r = self.rnn
         hs = _RNNFunction.apply(x, r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0,
                                 r.nonlinearity, hook)
-        return self.readout(hs), hs
+        return self.readout(hs[-1:] if last_only else hs), hs
 
     @torch.no_grad()
     def states(self, x: torch.Tensor) -> torch.Tensor:

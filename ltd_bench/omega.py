@@ -208,6 +208,56 @@ def omega_gated(kind: str, delta, direct, u, hs, w_hh, b_hh, form: str):
     return omega, ratio, g
 
 
+@torch.no_grad()
+def lstm_flow(u: torch.Tensor, hs: torch.Tensor, direct: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
+              form: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """omega_gated's values for an LSTM (Ω, mean ratio, g), without a graph: what the probe needs. From
+    the fused forward's h_t and u = W_ih x_t + b_ih: the gates in one batch, c_t by an elementwise scan,
+    then a hand-written BPTT (five small ops per step) for g_t, and g_t J_t in closed form — J_t through
+    h_t only (c_{t-1} fixed): δ'_t = ∂(g_t·h_t)/∂a_t, g_t J_t = δ'_t W_hh. Replaces forward_exposed's
+    identity-input trick, whose (4H × 4H) products dominate on the CPU."""
+    L, B, H = hs.shape
+    a = torch.empty(L, B, 4 * H, dtype=hs.dtype, device=hs.device)
+    torch.addmm(b_hh, hs[:-1].reshape((L - 1) * B, H), w_hh.T, out=a[1:].view((L - 1) * B, 4 * H))
+    a[0].copy_(b_hh)  # h_{-1} = 0
+    a.add_(u)
+    a[..., :2 * H].sigmoid_(), a[..., 2 * H:3 * H].tanh_(), a[..., 3 * H:].sigmoid_()
+    i, f, gg, o = a.chunk(4, -1)  # PyTorch's gate order: input, forget, cell, output (activated)
+    c = i * gg
+    cl, fl = c.unbind(0), f.unbind(0)
+    for t in range(1, L):  # c_t = f_t c_{t-1} + i_t ĝ_t
+        cl[t].addcmul_(fl[t], cl[t - 1])
+    # ∂c_t/∂a_{i,f,g} (k) and ∂h_t/∂a_o, ∂h_t/∂c_t per unit of upstream gradient (p_o, p_c)
+    k = torch.empty(L, B, 3, H, dtype=hs.dtype, device=hs.device)
+    torch.mul(torch.addcmul(i, i, i, value=-1), gg, out=k[:, :, 0])
+    torch.mul(torch.addcmul(f[1:], f[1:], f[1:], value=-1), c[:-1], out=k[1:, :, 1])
+    k[0, :, 1] = 0.0  # c_{-1} = 0
+    torch.mul(torch.addcmul(torch.ones((), dtype=hs.dtype, device=hs.device), gg, gg, value=-1), i, out=k[:, :, 2])
+    tc = c.tanh_()  # c is no longer needed
+    p_o = torch.addcmul(o, o, o, value=-1).mul_(tc)
+    p_c = torch.addcmul(torch.ones((), dtype=hs.dtype, device=hs.device), tc, tc, value=-1).mul_(o)
+    g = direct.clone(memory_format=torch.contiguous_format)
+    step = hs.new_empty(2, B, 4, H)  # δ_t, δ_{t+1}: only the next step's is needed
+    gl, pcl, pol, kl = g.unbind(0), p_c.unbind(0), p_o.unbind(0), k.unbind(0)
+    dc = None
+    for t in range(L - 1, -1, -1):  # g_t = d_t + δ_{t+1} W_hh;  dc_t = g_t ⊙ p_c + f_{t+1} ⊙ dc_{t+1}
+        cur, nxt = step[t % 2], step[(t + 1) % 2]
+        if t < L - 1:
+            gl[t].addmm_(nxt.view(B, 4 * H), w_hh)
+            dc = torch.addcmul(gl[t] * pcl[t], fl[t + 1], dc)
+        else:
+            dc = gl[t] * pcl[t]
+        if t:
+            torch.mul(kl[t], dc.unsqueeze(1), out=cur[:, :3])
+            torch.mul(gl[t], pol[t], out=cur[:, 3])
+    through_h = torch.empty(L, B, 4, H, dtype=hs.dtype, device=hs.device)  # δ'_t
+    torch.mul(k, p_c.mul_(g).unsqueeze(2), out=through_h[:, :, :3])
+    torch.mul(p_o, g, out=through_h[:, :, 3])
+    gj = (through_h.view(L * B, 4 * H) @ w_hh).view(L, B, H)
+    omega, ratio, _ = omega_closed(gj, g, form)
+    return omega, ratio, g
+
+
 def omega_for(model, delta: torch.Tensor, direct: torch.Tensor, u: torch.Tensor, hs: torch.Tensor, form: str):
     """Ω of a `model.forward_exposed` pass, given δ = ∂L/∂u and d = ∂L/∂hs from its backward."""
     r = model.rnn

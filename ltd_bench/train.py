@@ -12,12 +12,13 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from . import __version__
 from .clipping import Clipper
 from .config import EVAL_CHUNK, Config
 from .models import RecurrentNet, bptt_rnn, build_model, flush_denormals, spectral_radius
-from .omega import OmegaRNN, omega_closed, omega_for
+from .omega import OmegaRNN, lstm_flow, omega_closed, omega_for
 from .registry import Registry
 from .tasks import Task, make_task
 
@@ -30,6 +31,7 @@ OPTIMIZERS.register("rmsprop", "RMSProp (Tieleman & Hinton 2012), with momentum"
     lambda p, c: torch.optim.RMSprop(p, lr=c.lr, momentum=c.momentum))
 
 PROBE_SIZE = 100  # held-out sequences on which Ω and gradient flow are measured at each evaluation
+EVAL_SLICE = 125  # sequences per forward in evaluate(): activations stay in cache (~20% faster than 1000)
 FINAL = ("solved", "unsolved", "diverged")  # statuses a sweep may trust as finished
 
 
@@ -80,11 +82,10 @@ class Trainer:
         """One update. Returns (loss, pre-clip norm, clipped, gradient finite, omega computed)."""
         x, y = self.task.sample(self.cfg.train.batch_size, self.data_gen)
         self.opt.zero_grad(set_to_none=False)
-        model = self.model
+        model, last = self.model, self.task.target == "last"  # "last": the loss reads out[-1] only (tasks.py)
         if model.fast_path:  # vanilla RNN on the CPU: hand-written BPTT, Ω (if any) inside its backward
-            # a "last" task's loss reads out[-1] only (tasks.py), so ∇_{h_t} of the read-out is 0 before L
-            hook = OmegaRNN(alpha, self.cfg.regularizer.form, last_only=self.task.target == "last") if alpha > 0 else None
-            out, _ = model.forward_fast(x, hook)
+            hook = OmegaRNN(alpha, self.cfg.regularizer.form, last_only=last) if alpha > 0 else None
+            out, _ = model.forward_fast(x, hook, last_only=last)
             loss = self.task.loss(out, y)
             loss.backward()  # with Ω: ∂(αΩ)/∂W_hh is already added to the loss gradient, before clipping
         elif alpha > 0:
@@ -95,8 +96,8 @@ class Trainer:
             omega, _, _ = omega_for(model, u.grad, hs.grad, u, hs, self.cfg.regularizer.form)
             (alpha * omega).backward()  # adds ∂(αΩ)/∂W_hh to the loss gradient, before clipping
         else:
-            out, _ = model(x)
-            loss = self.task.loss(out, y)
+            hs = model.rnn(x)[0]
+            loss = self.task.loss(model.readout(hs[-1:] if last else hs), y)
             loss.backward()
         self.clip.loss = loss  # read together with the gradient norm: one host read per step
         clip = self.clip()
@@ -105,16 +106,20 @@ class Trainer:
         return (clip.loss if not math.isnan(clip.loss) else loss.item()), clip.norm, clip.clipped, clip.finite
 
     # ---------------------------------------------------------------------------------- evaluation
-    @torch.no_grad()
+    @torch.inference_mode()
     def evaluate(self) -> tuple[float, float]:
         self.model.eval()
+        last = self.task.target == "last"
         loss = wrong = n = 0.0
-        for x, y in self.test:
-            out, _ = self.model(x)
-            b = x.shape[1]
-            loss += float(self.task.loss(out, y)) * b
-            wrong += float(self.task.wrong(out, y).sum())
-            n += b
+        for xc, yc in self.test:  # in slices of EVAL_SLICE sequences: measured faster than 1000 at once
+            for x, y in zip(xc.split(EVAL_SLICE, 1), yc.split(EVAL_SLICE, -1)):
+                hs = self.model.rnn(x)[0]
+                out = self.model.readout(hs[-1:] if last else hs)  # "last": only out[-1] is scored
+                b = x.shape[1]
+                loss += self.task.loss(out, y).double() * b
+                wrong += self.task.wrong(out, y).sum()
+                n += b
+        loss, wrong = float(loss), float(wrong)  # one host read
         self.model.train()
         return loss / n, wrong / n
 
@@ -130,6 +135,15 @@ class Trainer:
             with torch.no_grad():
                 gj = (delta.view(-1, delta.shape[-1]) @ m.w_hh).view_as(delta)
                 omega, ratio, _ = omega_closed(gj, g, form)
+        elif m.kind == "lstm" and x.device.type == "cpu":  # the fused forward, then lstm_flow (no graph)
+            r = m.rnn
+            with torch.no_grad():
+                hs = r(x)[0]
+            hs.requires_grad_()
+            (direct,) = torch.autograd.grad(self.task.loss(m.readout(hs), y), hs)
+            with torch.no_grad():
+                u = F.linear(x, r.weight_ih_l0, r.bias_ih_l0)
+                omega, ratio, g = lstm_flow(u, hs.detach(), direct, r.weight_hh_l0, r.bias_hh_l0, form)
         else:
             out, hs, u = m.forward_exposed(x)
             loss = self.task.loss(out, y)
