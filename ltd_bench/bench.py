@@ -17,9 +17,10 @@ Measures, per sequence length T (vanilla tanh RNN on `adding`, SGD lr 0.01, norm
 - bare_loop_rnn / bare_loop_lstm: a hand-written PyTorch loop (fused nn.RNN / nn.LSTM, the adding
   data drawn inline, SGD, clip_grad_norm_), N steps from building the model to the last update.
 - run_loop_rnn / run_loop_lstm: `train.train()` — what `ltd-bench run` executes, minus writing
-  files — for the same N steps: building the Trainer and the held-out set, evaluation + probe at
-  step 0 and at step N (= the default eval_every, so 2 evaluations per eval_every steps where a long
-  run has 1: a conservative amortisation), results packaging. Ratio to the bare loop.
+  files — for the same N = 4 × eval_every steps at the default eval_every: building the Trainer and
+  the held-out set, evaluation + probe at steps 0, 250, ..., N (5 evaluations per 1000 steps where a
+  long run has 4: conservative), results packaging. Ratio to the bare loop. The loop measures run
+  at the shortest T only (the trainer's overhead scales with T like the step does).
 The process runs with train()'s settings: train.threads (default 1) intra-op threads, subnormals
 flushed (models.flush_denormals) — the bare loops too, so they differ from the trainer in code only.
 """
@@ -53,7 +54,8 @@ from .train import Trainer, train
 COLUMNS = ["measure", "seq_len", "median_ms_per_step", "cpu_ms_per_step", "peak_mb", "ratio", "ratio_to", "goal",
            "ok", "hidden", "batch", "device", "threads", "repeats", "steps", "torch", "cpu", "gpu"]
 ALPHA = 1.0  # Ω weight of the timed Ω steps (the cost does not depend on it)
-LOOP_STEPS = TrainConfig.model_fields["eval_every"].default  # N of the loop measures: one eval interval
+EVAL_EVERY = TrainConfig.model_fields["eval_every"].default
+LOOP_STEPS = 4 * EVAL_EVERY  # N of the loop measures: evaluations at 0, 250, ..., 1000 (5 where a long run has 4)
 
 
 def omega_goal(seq_len: int) -> float:
@@ -65,6 +67,7 @@ def omega_goal(seq_len: int) -> float:
 class Measure:
     name: str
     run: Callable[[], int]  # does the work, returns the number of steps (or calls) it did
+    warmup: Callable[[], object] | None = None  # first-call costs (imports, allocations); default: run()
     wall: list[float] = field(default_factory=list)  # ms per step, one entry per repeat
     cpu: list[float] = field(default_factory=list)
 
@@ -160,9 +163,14 @@ def peak_bytes(fn: Callable[[], object], device: torch.device) -> int:
         path = Path(tmp) / "trace.json"
         prof.export_chrome_trace(str(path))
         events = json.loads(path.read_text()).get("traceEvents", [])
-    totals = [e["args"]["Total Allocated"] for e in events
-              if e.get("name") == "[memory]" and e.get("args", {}).get("Device Type", 0) == 0]
-    return max([0, *totals])
+    mem = sorted((e for e in events if e.get("name") == "[memory]" and e.get("args", {}).get("Device Type", 0) == 0),
+                 key=lambda e: e["ts"])
+    if not mem:
+        return 0
+    # "Total Allocated" is the profiler's running count since the process began profiling: the peak
+    # during fn() is its maximum minus the count just before fn()'s first allocation
+    base = mem[0]["args"]["Total Allocated"] - mem[0]["args"]["Bytes"]
+    return max(0, max(e["args"]["Total Allocated"] for e in mem) - base)
 
 
 @contextlib.contextmanager
@@ -194,7 +202,8 @@ def timed(m: Measure, device: torch.device) -> None:
 
 
 def measures_for(seq_len: int, hidden: int, batch: int, device: torch.device, steps: int, threads: int,
-                 loop_steps: int, loop_eval_every: int | None, test_size: int | None) -> tuple[list[Measure], dict]:
+                 loops: bool, loop_steps: int, loop_eval_every: int | None,
+                 test_size: int | None) -> tuple[list[Measure], dict]:
     dev = device.type
     mk = lambda **kw: make_config("rnn", seq_len, hidden, batch, dev, threads, **kw)  # noqa: E731
     plain, book, pasc, naive = (Trainer(mk()), Trainer(mk(alpha=ALPHA)), Trainer(mk(alpha=ALPHA, form="pascanu2013")),
@@ -218,26 +227,17 @@ def measures_for(seq_len: int, hidden: int, batch: int, device: torch.device, st
             plain.task.sample(batch, plain.data_gen)
         return steps
 
-    def loop_run(kind: str) -> Callable[[], int]:
-        cfg = make_config(kind, seq_len, hidden, batch, dev, threads, steps=loop_steps, eval_every=loop_eval_every,
-                          test_size=test_size)
-
-        def run() -> int:
-            train(cfg)
-            return loop_steps
-        return run
-
-    def bare_run(kind: str) -> Callable[[], int]:
-        def run() -> int:
-            bare_loop(kind, seq_len, hidden, batch, loop_steps, device)
-            return loop_steps
-        return run
-
     ms = [Measure("step", steps_of(plain, 0.0)), Measure("step_omega_book", steps_of(book, ALPHA)),
           Measure("step_omega_pascanu2013", steps_of(pasc, ALPHA)), Measure("step_naive_omega", naive_run),
-          Measure("data_generation", data_run),
-          Measure("bare_loop_rnn", bare_run("rnn")), Measure("run_loop_rnn", loop_run("rnn")),
-          Measure("bare_loop_lstm", bare_run("lstm")), Measure("run_loop_lstm", loop_run("lstm"))]
+          Measure("data_generation", data_run)]
+    if loops:
+        for kind in ("rnn", "lstm"):
+            cfg = make_config(kind, seq_len, hidden, batch, dev, threads, steps=loop_steps, eval_every=loop_eval_every,
+                              test_size=test_size)
+            short = make_config(kind, seq_len, hidden, batch, dev, threads, steps=2, eval_every=1, test_size=test_size)
+            ms.append(Measure(f"bare_loop_{kind}", lambda k=kind: bare_loop(k, seq_len, hidden, batch, loop_steps, device)
+                              or loop_steps, warmup=lambda k=kind: bare_loop(k, seq_len, hidden, batch, 2, device)))
+            ms.append(Measure(f"run_loop_{kind}", lambda c=cfg: train(c) and loop_steps, warmup=lambda c=short: train(c)))
     mem = {"peak_mem_step": lambda: plain.step(0.0), "peak_mem_omega_book": lambda: book.step(ALPHA)}
     return ms, mem
 
@@ -251,11 +251,12 @@ RATIOS = {  # measure: (denominator, goal or None)
 
 
 def bench_seq_len(seq_len: int, hidden: int, batch: int, device: torch.device, repeats: int, steps: int, threads: int,
-                  loop_steps: int, loop_eval_every: int | None, test_size: int | None,
+                  loops: bool, loop_steps: int, loop_eval_every: int | None, test_size: int | None,
                   status: Callable[[str], None]) -> list[dict]:
-    ms, mem = measures_for(seq_len, hidden, batch, device, steps, threads, loop_steps, loop_eval_every, test_size)
+    ms, mem = measures_for(seq_len, hidden, batch, device, steps, threads, loops, loop_steps, loop_eval_every,
+                           test_size)
     for m in ms:  # warm-up: first-call costs (imports, allocator, kernels) stay out of the medians
-        m.run()
+        (m.warmup or m.run)()
     for r in range(repeats):
         status(f"T={seq_len}: repeat {r + 1}/{repeats}")
         for m in ms:
@@ -275,13 +276,13 @@ def bench_seq_len(seq_len: int, hidden: int, batch: int, device: torch.device, r
     order = ["step", "step_omega_book", "step_omega_pascanu2013", "step_naive_omega", "data_generation",
              "peak_mem_step", "peak_mem_omega_book", "bare_loop_rnn", "run_loop_rnn", "bare_loop_lstm", "run_loop_lstm"]
     out = []
-    for name in order:
+    for name in (n for n in order if n in rows):
         row = rows[name]
         row.update(ratio=math.nan, ratio_to="", goal=math.nan, ok="")
         if name in RATIOS:
             den, goal = RATIOS[name]
             key = "peak_mb" if name.startswith("peak") else "median_ms_per_step"
-            row["ratio"] = row[key] / rows[den][key] if rows[den][key] else math.nan
+            row["ratio"] = row[key] / rows[den][key] if rows.get(den, {}).get(key) else math.nan
             row["ratio_to"] = den
             if goal is not None:
                 row["goal"] = goal(seq_len)
@@ -303,7 +304,7 @@ def bench_command(seq_lens: list[int], hidden: int, batch: int, device: str, rep
         return 2
     if quick:  # a smoke test: tiny everything, still every measure
         seq_lens, hidden, batch, repeats, steps = [12], 8, 4, 2, 2
-        loop_steps, loop_eval_every, test_size = 4, 2, 20
+        loop_steps, loop_eval_every, test_size = 8, 2, 20
     else:
         loop_steps, loop_eval_every, test_size = LOOP_STEPS, None, None
     bad = [t for t in seq_lens if t < 2]
@@ -317,12 +318,12 @@ def bench_command(seq_lens: list[int], hidden: int, batch: int, device: str, rep
     console.print(f"[bold]ltd-bench bench[/bold] · {info['cpu']} ({info['cores']} cores) · torch {info['torch']} · "
                   f"{info['threads']} thread(s) · device {info['device']}{' · ' + info['gpu'] if info['gpu'] else ''}")
     console.print(f"vanilla tanh RNN on adding, H={hidden}, batch {batch}, SGD + norm clipping; {repeats} repeats × "
-                  f"{steps} steps (loops: {loop_steps} steps), interleaved; medians", highlight=False)
+                  f"{steps} steps (loops: {loop_steps} steps at T={min(seq_lens)}), interleaved; medians", highlight=False)
     rows: list[dict] = []
     with console.status("benchmarking") as st:
         for T in seq_lens:
-            rows += bench_seq_len(T, hidden, batch, dev, repeats, steps, threads, loop_steps, loop_eval_every,
-                                  test_size, lambda s: st.update(s))
+            rows += bench_seq_len(T, hidden, batch, dev, repeats, steps, threads, T == min(seq_lens), loop_steps,
+                                  loop_eval_every, test_size, lambda s: st.update(s))
     extra = {"hidden": hidden, "batch": batch, "device": info["device"], "threads": info["threads"], "repeats": repeats,
              "steps": steps, "torch": info["torch"], "cpu": info["cpu"], "gpu": info["gpu"]}
     for r in rows:

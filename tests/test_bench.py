@@ -172,3 +172,47 @@ def test_bench_quick_writes_one_row_per_measure(tmp_path):
 def test_bench_rejects_bad_usage():
     result = CliRunner().invoke(app, ["bench", "--seq-len", "1"])
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("form", ["book", "pascanu2013"])
+@pytest.mark.parametrize("target", ["sequence", "last"])
+def test_lstm_flow_matches_the_autograd_probe(form, target):
+    """The LSTM probe's hand-written BPTT + closed-form g_t J_t equal omega_gated on forward_exposed's δ
+    (the identity-input trick + a VJP of one cell step: checked against explicit Jacobians in test_omega)."""
+    from torch.nn import functional as F
+
+    from ltd_bench.omega import lstm_flow
+
+    for L, B, I, H in SIZES:
+        net = build_model(ModelConfig(type="lstm", hidden_size=H), I, 2, seed=L).double()
+        g = torch.Generator().manual_seed(L)
+        x = torch.randn(L, B, I, generator=g, dtype=torch.float64)
+        loss_fn = _loss_fns(L, B, g)[target]
+        out, hs, u = net.forward_exposed(x)
+        delta, direct = torch.autograd.grad(loss_fn(out), [u, hs])
+        ref_omega, ref_ratio, ref_g = omega_for(net, delta, direct, u, hs, form)
+        r = net.rnn
+        hs2 = r(x)[0].detach().requires_grad_()
+        (direct2,) = torch.autograd.grad(loss_fn(net.readout(hs2)), hs2)
+        u2 = F.linear(x, r.weight_ih_l0, r.bias_ih_l0).detach()
+        omega, ratio, g_t = lstm_flow(u2, hs2.detach(), direct2, r.weight_hh_l0.detach(), r.bias_hh_l0.detach(), form)
+        torch.testing.assert_close(omega, ref_omega.detach())
+        torch.testing.assert_close(ratio, ref_ratio.detach())
+        torch.testing.assert_close(g_t, ref_g)
+
+
+def test_evaluate_in_slices_matches_one_batch():
+    """evaluate() reads the test set in slices and, for "last" tasks, the last step only: same numbers."""
+    from ltd_bench.train import EVAL_SLICE
+
+    for kind in ("rnn", "lstm"):
+        cfg = Config.model_validate({"task": {"name": "adding", "seq_len": 15, "test_size": 2 * EVAL_SLICE + 7},
+                                     "model": {"type": kind, "hidden_size": 9}, "train": {"threads": 1}})
+        tr = Trainer(cfg)
+        loss, err = tr.evaluate()
+        with torch.no_grad():
+            ref = [(tr.task.loss(tr.model(x)[0], y) * x.shape[1], tr.task.wrong(tr.model(x)[0], y).sum())
+                   for x, y in tr.test]
+        n = cfg.task.test_size
+        assert loss == pytest.approx(float(sum(r[0] for r in ref)) / n, rel=1e-5)
+        assert err == pytest.approx(float(sum(r[1] for r in ref)) / n)
