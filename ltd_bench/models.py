@@ -17,6 +17,7 @@ the same product. Scratch buffers are kept between steps (`Workspace`).
 from __future__ import annotations
 
 import threading
+import warnings
 
 import torch
 from torch import nn
@@ -65,13 +66,15 @@ class RecurrentNet(nn.Module):
         params = [eye, r.weight_hh_l0, torch.zeros(g, dtype=u.dtype, device=u.device), r.bias_hh_l0]
         h0 = x.new_zeros(1, x.shape[1], self.hidden_size)
         args = (params, True, 1, 0.0, self.training, False, False)
-        if self.kind == "lstm":
-            hs = torch._VF.lstm(u, (h0, h0), *args)[0]
-        elif self.kind == "gru":
-            hs = torch._VF.gru(u, h0, *args)[0]
-        else:
-            fn = torch._VF.rnn_tanh if r.nonlinearity == "tanh" else torch._VF.rnn_relu
-            hs = fn(u, h0, *args)[0]
+        with warnings.catch_warnings():  # cuDNN warns that these weights are not its flattened buffer: by design
+            warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous")
+            if self.kind == "lstm":
+                hs = torch._VF.lstm(u, (h0, h0), *args)[0]
+            elif self.kind == "gru":
+                hs = torch._VF.gru(u, h0, *args)[0]
+            else:
+                fn = torch._VF.rnn_tanh if r.nonlinearity == "tanh" else torch._VF.rnn_relu
+                hs = fn(u, h0, *args)[0]
         return self.readout(hs), hs, u
 
     @property
