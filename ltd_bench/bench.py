@@ -21,8 +21,11 @@ Measures, per sequence length T (vanilla tanh RNN on `adding`, SGD lr 0.01, norm
   the held-out set, evaluation + probe at steps 0, 250, ..., N (5 evaluations per 1000 steps where a
   long run has 4: conservative), results packaging. Ratio to the bare loop. The loop measures run
   at the shortest T only (the trainer's overhead scales with T like the step does).
-The process runs with train()'s settings: train.threads (default 1) intra-op threads, subnormals
-flushed (models.flush_denormals) — the bare loops too, so they differ from the trainer in code only.
+The process runs with train()'s settings: train.threads (default 1; bench_command's `threads`)
+intra-op threads, subnormals flushed (models.flush_denormals) — the bare loops too, so they differ
+from the trainer in code only. Columns: median wall ms per step (perf_counter; ratios and goals use
+these) and median process-CPU ms per step (steadier on a shared machine; CPU only); on CUDA every
+timing is bracketed by torch.cuda.synchronize.
 """
 from __future__ import annotations
 
