@@ -122,12 +122,13 @@ def bench(seq_len: list[int] = typer.Option([200, 1000], "--seq-len", help="Sequ
           repeats: int = typer.Option(7, "--repeats", min=1, help="Timed repeats per measure (median reported)."),
           steps: int = typer.Option(20, "--steps", min=1, help="Training steps per repeat."),
           csv: Optional[Path] = typer.Option(None, "--csv", help="Write the table as CSV."),
-          quick: bool = typer.Option(False, "--quick", help="Tiny sizes, for smoke tests.")):
+          quick: bool = typer.Option(False, "--quick", help="Tiny sizes, for smoke tests."),
+          threads: int = typer.Option(1, "--threads", min=1, help="Intra-op threads (as train.threads).")):
     """Time the plain step, the Ω step (both forms), the naive Ω and a bare PyTorch loop, side by side."""
     from .bench import bench_command
 
     raise typer.Exit(bench_command(seq_lens=seq_len, hidden=hidden, batch=batch, device=device, repeats=repeats,
-                                   steps=steps, csv=csv, quick=quick, console=out_console))
+                                   steps=steps, csv=csv, quick=quick, console=out_console, threads=threads))
 
 
 @app.command("ls")

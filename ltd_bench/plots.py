@@ -53,7 +53,10 @@ def _colors(methods) -> dict:
 
 
 def _series(runs: pd.DataFrame, axes: list[str]) -> tuple[list[str], str]:
-    """Columns that split series (method, plus other swept keys while few) and a note on pooling."""
+    """Columns that split series (method, plus other swept keys while few) and a note on pooling.
+    A key that never varies within a (task, T) panel (e.g. a task's variant zipped with its name) is a
+    property of the panel, not a series."""
+    axes = [a for a in axes if (runs.groupby(["task", "seq_len"])[a].nunique(dropna=False) > 1).any()]
     keys = ["method", *axes]
     if axes and runs.groupby(["task", "seq_len"])[keys].apply(lambda g: len(g.drop_duplicates())).max() \
             <= MAX_SERIES:

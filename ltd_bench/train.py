@@ -161,7 +161,7 @@ def train(cfg: Config, on_eval: Callable[[dict], None] | None = None,
     torch.set_num_threads(cfg.train.threads)
     flush_denormals()  # vanishing gradients would otherwise crawl through subnormal arithmetic (models.py)
     start = time.perf_counter()
-    tr = Trainer(cfg)
+    tr: Trainer | None = None
     tc = cfg.train
     res = RunResult(config=cfg.to_dict(), run_id=cfg.run_id)
     flow: dict[str, list] = {"step": [], "grad_norm": [], "ratio_mean": [], "spectral_radius": []}
@@ -189,6 +189,7 @@ def train(cfg: Config, on_eval: Callable[[dict], None] | None = None,
         return solved_at is not None and tc.stop_when_solved
 
     try:
+        tr = Trainer(cfg)  # inside the try: its first optimizer imports for seconds, and Ctrl-C may land there
         stop = do_eval(0)
         while not stop and step < tc.steps:
             loss, norm, clipped, finite = tr.step(omega_weight(cfg, step))
@@ -204,6 +205,8 @@ def train(cfg: Config, on_eval: Callable[[dict], None] | None = None,
                 progress(step, None)
     except KeyboardInterrupt:
         status = "interrupted"
+    finally:
+        torch.set_flush_denormal(False)  # a process-wide switch: don't leak it to the caller
     if status == "diverged" and acc.n:
         res.metrics.append({"step": step, **acc.flush(), "test_loss": math.nan, "test_error": math.nan,
                             "omega": math.nan, "omega_weight": omega_weight(cfg, step), "nonfinite_steps": nonfinite,
@@ -211,7 +214,8 @@ def train(cfg: Config, on_eval: Callable[[dict], None] | None = None,
     elif status == "unsolved" and solved_at is not None:
         status = "solved"
     last = res.metrics[-1] if res.metrics else {}
-    task = tr.task
+    t = cfg.task
+    task = tr.task if tr else make_task(t.name, t.seq_len, t.variant, **t.options)
     res.summary = {
         "status": status, "steps_to_solve": solved_at, "steps": step,
         "test_loss": last.get("test_loss"), "test_error": last.get("test_error"),
@@ -219,10 +223,10 @@ def train(cfg: Config, on_eval: Callable[[dict], None] | None = None,
         "baseline_loss": task.baseline_loss, "baseline_error": task.baseline_error,
         "wall_time_s": round(time.perf_counter() - start, 3), "run_id": res.run_id, "name": cfg.name,
         "method": method_of(cfg), "diverged_at_step": diverged_at, "nonfinite_grad_steps": nonfinite,
-        "device": str(tr.device), "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "device": str(tr.device if tr else cfg.train.device), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "ltd_bench": __version__,
     }
-    res.state_dict = {k: v.detach().cpu() for k, v in tr.model.state_dict().items()}
+    res.state_dict = {k: v.detach().cpu() for k, v in tr.model.state_dict().items()} if tr else {}
     res.flow = {k: np.asarray(v, dtype=np.int64 if k == "step" else np.float32) for k, v in flow.items()}
     return res
 
