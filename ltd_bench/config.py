@@ -293,3 +293,29 @@ def resolved_yaml(cfg: Config) -> str:
 
 def is_finite_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+# ------------------------------------------------------------------------------------------ labels
+def dotted_get(cfg: dict, key: str, default=None):
+    """Dotted lookup in a nested config, also accepting an already flattened {dotted: value} dict."""
+    if key in cfg:
+        return cfg[key]
+    cur = cfg
+    for part in key.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return default
+        cur = cur[part]
+    return cur
+
+
+def method_label(config: dict) -> str:
+    """Derived method label: model.type, '+clip' if clipping is on, '+Ω' if omega_weight > 0."""
+    label = str(dotted_get(config, "model.type", "?"))
+    if str(dotted_get(config, "clipping.mode", "none") or "none") != "none":
+        label += "+clip"
+    try:
+        if float(dotted_get(config, "regularizer.omega_weight", 0) or 0) > 0:
+            label += "+Ω"
+    except (TypeError, ValueError):
+        pass
+    return label

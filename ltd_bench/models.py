@@ -113,6 +113,11 @@ def flush_denormals() -> bool:
     return torch.set_flush_denormal(True)
 
 
+def flushing_denormals() -> bool:
+    """Whether subnormals are flushed now (torch has no getter): 1e-38 · 0.01 is subnormal unless flushed."""
+    return float(torch.tensor(1e-38, dtype=torch.float32) * 0.01) == 0.0
+
+
 def activation_grad(hs: torch.Tensor, nonlinearity: str) -> torch.Tensor:
     """f'(a_t) from h_t = f(a_t): 1 − h² (tanh) or [h > 0] (relu)."""
     if nonlinearity == "tanh":

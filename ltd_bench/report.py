@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ltd_bench.config import dotted_get as _get, method_label  # noqa: F401  (method_label is re-exported)
 from ltd_bench.stats import fisher_exact, median_or_nan, wilson_interval
 
 STATUSES = ("solved", "unsolved", "diverged", "interrupted", "failed")
@@ -42,31 +43,6 @@ NOT_AXES = {"seed", "name", "method", "task.name", "task.seq_len", "task.test_se
             "model.type", "clipping.mode"}
 INT_FIELDS = ("steps_to_solve", "steps", "diverged_at_step", "nonfinite_grad_steps")
 FLOAT_FIELDS = ("test_loss", "test_error", "best_test_error", "baseline_loss", "baseline_error", "wall_time_s")
-
-
-def _get(cfg: dict, key: str, default=None):
-    """Dotted lookup in a nested config, also accepting an already flattened {dotted: value} dict."""
-    if key in cfg:
-        return cfg[key]
-    cur = cfg
-    for part in key.split("."):
-        if not isinstance(cur, dict) or part not in cur:
-            return default
-        cur = cur[part]
-    return cur
-
-
-def method_label(config: dict) -> str:
-    """Derived method label: model.type, '+clip' if clipping is on, '+Ω' if omega_weight > 0."""
-    label = str(_get(config, "model.type", "?"))
-    if str(_get(config, "clipping.mode", "none") or "none") != "none":
-        label += "+clip"
-    try:
-        if float(_get(config, "regularizer.omega_weight", 0) or 0) > 0:
-            label += "+Ω"
-    except (TypeError, ValueError):
-        pass
-    return label
 
 
 def flatten(d: dict, prefix: str = "") -> dict:

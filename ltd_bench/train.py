@@ -16,8 +16,8 @@ from torch.nn import functional as F
 
 from . import __version__
 from .clipping import Clipper
-from .config import EVAL_CHUNK, Config
-from .models import RecurrentNet, bptt_rnn, build_model, flush_denormals, spectral_radius
+from .config import EVAL_CHUNK, Config, method_label
+from .models import RecurrentNet, bptt_rnn, build_model, flush_denormals, flushing_denormals, spectral_radius
 from .omega import OmegaRNN, lstm_flow, omega_closed, omega_for
 from .registry import Registry
 from .tasks import Task, make_task
@@ -159,6 +159,7 @@ def train(cfg: Config, on_eval: Callable[[dict], None] | None = None,
           progress: Callable[[int, dict | None], None] | None = None) -> RunResult:
     """Train one run. Ctrl-C returns what was done with status `interrupted`."""
     torch.set_num_threads(cfg.train.threads)
+    was_flushing = flushing_denormals()
     flush_denormals()  # vanishing gradients would otherwise crawl through subnormal arithmetic (models.py)
     start = time.perf_counter()
     tr: Trainer | None = None
@@ -206,7 +207,7 @@ def train(cfg: Config, on_eval: Callable[[dict], None] | None = None,
     except KeyboardInterrupt:
         status = "interrupted"
     finally:
-        torch.set_flush_denormal(False)  # a process-wide switch: don't leak it to the caller
+        torch.set_flush_denormal(was_flushing)  # a process-wide switch: leave it as the caller had it
     if status == "diverged" and acc.n:
         res.metrics.append({"step": step, **acc.flush(), "test_loss": math.nan, "test_error": math.nan,
                             "omega": math.nan, "omega_weight": omega_weight(cfg, step), "nonfinite_steps": nonfinite,
@@ -232,13 +233,8 @@ def train(cfg: Config, on_eval: Callable[[dict], None] | None = None,
 
 
 def method_of(cfg: Config) -> str:
-    """The sweep's label, else the derived one: rnn, rnn+clip, rnn+clip+Ω, lstm+clip, ..."""
-    if cfg.method:
-        return cfg.method
-    label = cfg.model.type
-    label += "+clip" if cfg.clipping.mode != "none" else ""
-    label += "+Ω" if cfg.regularizer.omega_weight > 0 else ""
-    return label
+    """The sweep's label, else the derived one (config.method_label): rnn, rnn+clip, rnn+clip+Ω, ..."""
+    return cfg.method or method_label(cfg.to_dict())
 
 
 class _Interval:

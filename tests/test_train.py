@@ -89,3 +89,15 @@ def test_method_labels():
     assert method_of(cfg()) == "rnn"
     assert method_of(cfg(clipping__mode="value", regularizer__omega_weight=2.0)) == "rnn+clip+Ω"
     assert method_of(Config.model_validate({**cfg().to_dict(), "method": "mine"})) == "mine"
+
+
+def test_train_leaves_flush_to_zero_as_it_found_it():
+    import torch
+
+    from ltd_bench.models import flushing_denormals
+
+    for before in (False, True):
+        torch.set_flush_denormal(before)
+        train(cfg(train__steps=2, train__eval_every=2))
+        assert flushing_denormals() is before
+    torch.set_flush_denormal(False)
