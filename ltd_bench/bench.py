@@ -58,7 +58,7 @@ COLUMNS = ["measure", "seq_len", "median_ms_per_step", "cpu_ms_per_step", "peak_
            "ok", "hidden", "batch", "device", "threads", "repeats", "steps", "torch", "cpu", "gpu"]
 ALPHA = 1.0  # Ω weight of the timed Ω steps (the cost does not depend on it)
 EVAL_EVERY = TrainConfig.model_fields["eval_every"].default
-LOOP_STEPS = 4 * EVAL_EVERY  # N of the loop measures: evaluations at 0, 250, ..., 1000 (5 where a long run has 4)
+LOOP_STEPS = 4 * EVAL_EVERY  # N of the loop measures: evaluations at 0, 1, 2, 3, 4 × eval_every (5 where a long run has 4)
 
 
 def omega_goal(seq_len: int) -> float:

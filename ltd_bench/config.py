@@ -46,7 +46,7 @@ class TrainConfig(_Section):
     momentum: float = Field(0.0, ge=0, lt=1)  # 0: the paper's plain SGD
     batch_size: int = Field(20, ge=1, le=65_536)  # 20: Pascanu et al. 2013's minibatch
     steps: int = Field(10_000, ge=1, le=1_000_000_000)
-    eval_every: int = Field(250, ge=1)  # a 1000-sequence eval costs ~5 steps: 250 keeps it under 3% of a run
+    eval_every: int = Field(500, ge=1)  # eval (1000 sequences + Ω probe) costs 5-30 steps: 500 keeps it ≤ 6%
     success_error: float = Field(0.01, gt=0, le=1)  # "solved" = held-out error below 1%, the paper's bar
     stop_when_solved: bool = True
     device: Literal["auto", "cpu", "cuda"] = "cpu"  # H=50, batch 20 is latency-bound: a CPU thread beats kernel launches
