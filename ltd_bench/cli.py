@@ -62,7 +62,7 @@ def run(config: Path = typer.Argument(..., help="Experiment config (YAML)."), ou
 
 def print_summary(s: dict, path: Path) -> None:
     colour = {"solved": "green", "unsolved": "yellow", "diverged": "red", "interrupted": "magenta"}
-    t = Table(title=escape(f"{s['name']} · {s['method']}"), caption=escape(str(path)), show_header=False,
+    t = Table(title=escape(f"{s['name']} · {s['method']}"), show_header=False,
               title_justify="left")  # a method label is user text, not rich markup
     t.add_column(style="bold")
     t.add_column()
@@ -73,6 +73,7 @@ def print_summary(s: dict, path: Path) -> None:
         if key in s:
             t.add_row(key, fmt(s[key]))
     out_console.print(t)
+    out_console.print(f"results: {escape(str(path))}", soft_wrap=True)
     if s.get("note"):
         out_console.print(f"[dim]note: {s['note']}[/dim]")
 
