@@ -291,10 +291,6 @@ def resolved_yaml(cfg: Config) -> str:
     return dump(cfg.to_dict())
 
 
-def is_finite_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
 # ------------------------------------------------------------------------------------------ labels
 def dotted_get(cfg: dict, key: str, default=None):
     """Dotted lookup in a nested config, also accepting an already flattened {dotted: value} dict."""

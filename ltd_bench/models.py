@@ -118,13 +118,6 @@ def flushing_denormals() -> bool:
     return float(torch.tensor(1e-38, dtype=torch.float32) * 0.01) == 0.0
 
 
-def activation_grad(hs: torch.Tensor, nonlinearity: str) -> torch.Tensor:
-    """f'(a_t) from h_t = f(a_t): 1 − h² (tanh) or [h > 0] (relu)."""
-    if nonlinearity == "tanh":
-        return torch.addcmul(torch.ones((), dtype=hs.dtype, device=hs.device), hs, hs, value=-1)
-    return (hs > 0).to(hs.dtype)
-
-
 @torch.no_grad()
 def rnn_states(x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor, b_hh: torch.Tensor,
                nonlinearity: str) -> torch.Tensor:

@@ -54,13 +54,6 @@ def omega_terms(gj: torch.Tensor, g: torch.Tensor, form: str) -> tuple[torch.Ten
     return omega, mean_ratio
 
 
-def total_grads_rnn(delta: torch.Tensor, direct: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
-    """g_t = d_t + δ_{t+1} W_hh for a vanilla RNN (δ, d: (L, B, H)); g_L = d_L."""
-    g = direct.clone()
-    g[:-1] += delta[1:] @ w_hh
-    return g
-
-
 def omega_rnn(delta: torch.Tensor, direct: torch.Tensor, w_hh: torch.Tensor, form: str):
     """Ω for a vanilla RNN from one BPTT pass; differentiable w.r.t. w_hh only. Returns (Ω, ratio, g)."""
     delta = delta.detach()

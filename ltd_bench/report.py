@@ -357,8 +357,8 @@ def write_markdown(path: Path, root: Path, cells, verdicts, axes, warnings) -> N
     (ch, cr), (vh, vr) = _display(cells, verdicts, axes)
     n = cells.n_runs[cells.n_runs > 0] if len(cells) else pd.Series(dtype=int)
     n_line = f"Runs per cell and method: {n.min()}–{n.max()}" if len(n) else "No finished runs."
-    parts = [f"# ltd-bench report: `{root}`", "", n_line + f" (success = solved/n, 95% Wilson interval; "
-             f"interrupted/failed runs are excluded and counted in 'excluded').", "", "## Cells", "",
+    parts = [f"# ltd-bench report: `{root}`", "", n_line + " (success = solved/n, 95% Wilson interval; "
+             "interrupted/failed runs are excluded and counted in 'excluded').", "", "## Cells", "",
              _pipe_table(ch, cr), "", "## Ω verdicts", "", VERDICT_RULE, "",
              _pipe_table(vh, vr) if len(vr) else "_No cell has a method with Ω > 0._", ""]
     if warnings:

@@ -14,7 +14,6 @@ How to add a case
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import time

@@ -45,7 +45,6 @@ def _cell(net, kind, w_hh, x_t, h_prev, c_prev):
 def reference(net, kind, x, y, form):
     """Unroll per example; g_t by autograd; J_t by jacobian(); Ω; gradient of Ω(W_hh) with g, h, c fixed."""
     w = net.rnn.weight_hh_l0.detach().clone()
-    hs, cs = [], []
     h = [torch.zeros(H, dtype=DT) for _ in range(B)]
     c = [torch.zeros(H, dtype=DT) for _ in range(B)]
     states = []
