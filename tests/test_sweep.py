@@ -246,6 +246,19 @@ def test_workers_do_not_change_the_numbers(tmp_path, finished):
     assert rc == 0 and all_metrics(tmp_path / "out") == all_metrics(finished)
 
 
+def test_run_gives_the_sweeps_numbers(tmp_path, finished):
+    """`ltd-bench run` on a swept run's resolved config lands in the same folder with the same metrics."""
+    from typer.testing import CliRunner
+
+    from ltd_bench.cli import app
+
+    ref = run_dirs(finished)[0]
+    res = CliRunner().invoke(app, ["run", str(ref / "config.yaml"), "--out", str(tmp_path), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    (mine,) = run_dirs(tmp_path)
+    assert mine.name == ref.name and metrics(mine) == metrics(ref)
+
+
 # ------------------------------------------------------------------------------ real processes, signals
 def cli(*args: str) -> list[str]:
     exe = Path(sys.executable).with_name("ltd-bench")
