@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-from ltd_bench.cli import main
 
 HERE = Path(__file__).parent / "bad_inputs"
 CLI = str(Path(sys.executable).with_name("ltd-bench"))
@@ -48,19 +47,15 @@ FILES = sorted(p for p in HERE.glob("*.yaml"))
 
 # ------------------------------------------------------------------------------------------ harness
 @pytest.fixture
-def ltd(capsys, monkeypatch, tmp_path):
+def ltd(ltd_main, monkeypatch, tmp_path):
     """The console entry point in-process (exit code, stdout+stderr), run from an empty working folder."""
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
 
     def call(*args):
-        monkeypatch.setattr(sys, "argv", ["ltd-bench", *map(str, args)])
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as e:
-            main()
-        out, err = capsys.readouterr()
-        return e.value.code, out + err
+        code, out, err = ltd_main(*args)
+        return code, out + err
     return call
 
 

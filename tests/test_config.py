@@ -1,7 +1,6 @@
 """Config behaviour: every error at once, unknown keys with did-you-mean, no silent coercion, finite and
 in-range numbers, --set overrides, `validate` output, stable run ids, and property-based loader checks."""
 import re
-import sys
 import tempfile
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ltd_bench.cli import main
 from ltd_bench.config import (NAME_RE, ClippingConfig, Config, ConfigError, ModelConfig, RegularizerConfig,
                               TaskConfig, TrainConfig, apply_overrides, load_config, resolved_yaml, set_dotted,
                               validate_dict)
@@ -56,16 +54,8 @@ def _no_flush_to_zero_leak():
 
 
 @pytest.fixture
-def ltd(capsys, monkeypatch):
-    """The real console entry point (ltd_bench.cli:main), in-process: exit code, stdout, stderr."""
-    def call(*args):
-        monkeypatch.setattr(sys, "argv", ["ltd-bench", *map(str, args)])
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as e:
-            main()
-        out, err = capsys.readouterr()
-        return e.value.code, out, err
-    return call
+def ltd(ltd_main):
+    return ltd_main
 
 
 # ------------------------------------------------------------------------------------ all at once
