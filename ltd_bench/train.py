@@ -71,15 +71,15 @@ class Trainer:
         xs, ys = zip(*(self.task.sample(min(EVAL_CHUNK, t.test_size - i), test_gen)
                        for i in range(0, t.test_size, EVAL_CHUNK)))
         self.test = [(x.to(self.device), y.to(self.device)) for x, y in zip(xs, ys)]
-        self.params = [p for p in self.model.parameters()]
+        self.params = list(self.model.parameters())
         self.opt = OPTIMIZERS.get(cfg.train.optimizer)(self.params, cfg.train)
         c = cfg.clipping
         self.clip = Clipper(c.mode, c.threshold, c.nonfinite, self.params, self.model.w_hh,
                             torch.Generator().manual_seed(cfg.seed + 2))
 
     # ------------------------------------------------------------------------------------ one step
-    def step(self, alpha: float) -> tuple[float, float, bool, bool, bool]:
-        """One update. Returns (loss, pre-clip norm, clipped, gradient finite, omega computed)."""
+    def step(self, alpha: float) -> tuple[float, float, bool, bool]:
+        """One update. Returns (loss, pre-clip norm, clipped, gradient finite)."""
         x, y = self.task.sample(self.cfg.train.batch_size, self.data_gen)
         self.opt.zero_grad(set_to_none=False)
         model, last = self.model, self.task.target == "last"  # "last": the loss reads out[-1] only (tasks.py)
