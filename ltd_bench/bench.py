@@ -27,6 +27,7 @@ from the trainer in code only. Columns: median wall ms per step (perf_counter; r
 these) and median process-CPU ms per step (steadier on a shared machine; CPU only); on CUDA every
 timing is bracketed by torch.cuda.synchronize.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -54,11 +55,31 @@ from .models import WORKSPACE, flush_denormals
 from .omega import naive_omega
 from .train import Trainer, train
 
-COLUMNS = ["measure", "seq_len", "median_ms_per_step", "cpu_ms_per_step", "peak_mb", "ratio", "ratio_to", "goal",
-           "ok", "hidden", "batch", "device", "threads", "repeats", "steps", "torch", "cpu", "gpu"]
+COLUMNS = [
+    "measure",
+    "seq_len",
+    "median_ms_per_step",
+    "cpu_ms_per_step",
+    "peak_mb",
+    "ratio",
+    "ratio_to",
+    "goal",
+    "ok",
+    "hidden",
+    "batch",
+    "device",
+    "threads",
+    "repeats",
+    "steps",
+    "torch",
+    "cpu",
+    "gpu",
+]
 ALPHA = 1.0  # Ω weight of the timed Ω steps (the cost does not depend on it)
 EVAL_EVERY = TrainConfig.model_fields["eval_every"].default
-LOOP_STEPS = 4 * EVAL_EVERY  # N of the loop measures: evaluations at 0, 1, 2, 3, 4 × eval_every (5 where a long run has 4)
+LOOP_STEPS = (
+    4 * EVAL_EVERY
+)  # N of the loop measures: evaluations at 0, 1, 2, 3, 4 × eval_every (5 where a long run has 4)
 
 
 def omega_goal(seq_len: int) -> float:
@@ -87,26 +108,55 @@ def cpu_model() -> str:
 
 
 def machine(device: torch.device) -> dict:
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "device": str(device),
-            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else ""}
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else "",
+    }
 
 
 # -------------------------------------------------------------------------------------------- setup
-def make_config(kind: str, seq_len: int, hidden: int, batch: int, device: str, threads: int, *, alpha: float = 0.0,
-                form: str = "book", steps: int = LOOP_STEPS, eval_every: int | None = None,
-                test_size: int | None = None) -> Config:
-    train_cfg = {"batch_size": batch, "steps": steps, "device": device, "threads": threads,
-                 "stop_when_solved": False, "optimizer": "sgd", "lr": 0.01}
+def make_config(
+    kind: str,
+    seq_len: int,
+    hidden: int,
+    batch: int,
+    device: str,
+    threads: int,
+    *,
+    alpha: float = 0.0,
+    form: str = "book",
+    steps: int = LOOP_STEPS,
+    eval_every: int | None = None,
+    test_size: int | None = None,
+) -> Config:
+    train_cfg = {
+        "batch_size": batch,
+        "steps": steps,
+        "device": device,
+        "threads": threads,
+        "stop_when_solved": False,
+        "optimizer": "sgd",
+        "lr": 0.01,
+    }
     if eval_every is not None:
         train_cfg["eval_every"] = eval_every
     task = {"name": "adding", "seq_len": seq_len}
     if test_size is not None:
         task["test_size"] = test_size
-    return Config.model_validate({
-        "name": "bench", "task": task, "model": {"type": kind, "hidden_size": hidden},
-        "train": train_cfg, "clipping": {"mode": "norm", "threshold": 1.0},
-        "regularizer": {"omega_weight": alpha, "form": form}})
+    return Config.model_validate(
+        {
+            "name": "bench",
+            "task": task,
+            "model": {"type": kind, "hidden_size": hidden},
+            "train": train_cfg,
+            "clipping": {"mode": "norm", "threshold": 1.0},
+            "regularizer": {"omega_weight": alpha, "form": form},
+        }
+    )
 
 
 def naive_step(tr: Trainer, alpha: float, form: str) -> None:
@@ -122,7 +172,9 @@ def naive_step(tr: Trainer, alpha: float, form: str) -> None:
         tr.opt.step()
 
 
-def bare_loop(kind: str, seq_len: int, hidden: int, batch: int, steps: int, device: torch.device, seed: int = 0) -> None:
+def bare_loop(
+    kind: str, seq_len: int, hidden: int, batch: int, steps: int, device: torch.device, seed: int = 0
+) -> None:
     """The hand-written baseline: what one would write in plain PyTorch for the adding problem."""
     torch.manual_seed(seed)
     gen = torch.Generator(device).manual_seed(seed + 1)
@@ -166,8 +218,10 @@ def peak_bytes(fn: Callable[[], object], device: torch.device) -> int:
         path = Path(tmp) / "trace.json"
         prof.export_chrome_trace(str(path))
         events = json.loads(path.read_text()).get("traceEvents", [])
-    mem = sorted((e for e in events if e.get("name") == "[memory]" and e.get("args", {}).get("Device Type", 0) == 0),
-                 key=lambda e: e["ts"])
+    mem = sorted(
+        (e for e in events if e.get("name") == "[memory]" and e.get("args", {}).get("Device Type", 0) == 0),
+        key=lambda e: e["ts"],
+    )
     if not mem:
         return 0
     # "Total Allocated" is the profiler's running count since the process began profiling: the peak
@@ -204,13 +258,26 @@ def timed(m: Measure, device: torch.device) -> None:
     m.cpu.append((time.process_time() - c0) * 1e3 / n)
 
 
-def measures_for(seq_len: int, hidden: int, batch: int, device: torch.device, steps: int, threads: int,
-                 loops: bool, loop_steps: int, loop_eval_every: int | None,
-                 test_size: int | None) -> tuple[list[Measure], dict]:
+def measures_for(
+    seq_len: int,
+    hidden: int,
+    batch: int,
+    device: torch.device,
+    steps: int,
+    threads: int,
+    loops: bool,
+    loop_steps: int,
+    loop_eval_every: int | None,
+    test_size: int | None,
+) -> tuple[list[Measure], dict]:
     dev = device.type
-    mk = lambda **kw: make_config("rnn", seq_len, hidden, batch, dev, threads, **kw)  # noqa: E731
-    plain, book, pasc, naive = (Trainer(mk()), Trainer(mk(alpha=ALPHA)), Trainer(mk(alpha=ALPHA, form="pascanu2013")),
-                                Trainer(mk()))
+    mk = lambda **kw: make_config("rnn", seq_len, hidden, batch, dev, threads, **kw)
+    plain, book, pasc, naive = (
+        Trainer(mk()),
+        Trainer(mk(alpha=ALPHA)),
+        Trainer(mk(alpha=ALPHA, form="pascanu2013")),
+        Trainer(mk()),
+    )
     naive_steps = max(1, steps // 4)  # ~10× a step: fewer of them per repeat, same per-step median
 
     def steps_of(tr: Trainer, alpha: float) -> Callable[[], int]:
@@ -218,6 +285,7 @@ def measures_for(seq_len: int, hidden: int, batch: int, device: torch.device, st
             for _ in range(steps):
                 tr.step(alpha)
             return steps
+
         return run
 
     def naive_run() -> int:
@@ -230,34 +298,73 @@ def measures_for(seq_len: int, hidden: int, batch: int, device: torch.device, st
             plain.task.sample(batch, plain.data_gen)
         return steps
 
-    ms = [Measure("step", steps_of(plain, 0.0)), Measure("step_omega_book", steps_of(book, ALPHA)),
-          Measure("step_omega_pascanu2013", steps_of(pasc, ALPHA)), Measure("step_naive_omega", naive_run),
-          Measure("data_generation", data_run)]
+    ms = [
+        Measure("step", steps_of(plain, 0.0)),
+        Measure("step_omega_book", steps_of(book, ALPHA)),
+        Measure("step_omega_pascanu2013", steps_of(pasc, ALPHA)),
+        Measure("step_naive_omega", naive_run),
+        Measure("data_generation", data_run),
+    ]
     if loops:
         for kind in ("rnn", "lstm"):
-            cfg = make_config(kind, seq_len, hidden, batch, dev, threads, steps=loop_steps, eval_every=loop_eval_every,
-                              test_size=test_size)
-            short = make_config(kind, seq_len, hidden, batch, dev, threads, steps=2, eval_every=1, test_size=test_size)
-            ms.append(Measure(f"bare_loop_{kind}", lambda k=kind: bare_loop(k, seq_len, hidden, batch, loop_steps, device)
-                              or loop_steps, warmup=lambda k=kind: bare_loop(k, seq_len, hidden, batch, 2, device)))
-            ms.append(Measure(f"run_loop_{kind}", lambda c=cfg: train(c) and loop_steps, warmup=lambda c=short: train(c)))
+            cfg = make_config(
+                kind,
+                seq_len,
+                hidden,
+                batch,
+                dev,
+                threads,
+                steps=loop_steps,
+                eval_every=loop_eval_every,
+                test_size=test_size,
+            )
+            short = make_config(
+                kind, seq_len, hidden, batch, dev, threads, steps=2, eval_every=1, test_size=test_size
+            )
+            ms.append(
+                Measure(
+                    f"bare_loop_{kind}",
+                    lambda k=kind: bare_loop(k, seq_len, hidden, batch, loop_steps, device) or loop_steps,
+                    warmup=lambda k=kind: bare_loop(k, seq_len, hidden, batch, 2, device),
+                )
+            )
+            ms.append(
+                Measure(
+                    f"run_loop_{kind}", lambda c=cfg: train(c) and loop_steps, warmup=lambda c=short: train(c)
+                )
+            )
     mem = {"peak_mem_step": lambda: plain.step(0.0), "peak_mem_omega_book": lambda: book.step(ALPHA)}
     return ms, mem
 
 
 RATIOS = {  # measure: (denominator, goal or None)
-    "step_omega_book": ("step", omega_goal), "step_omega_pascanu2013": ("step", omega_goal),
-    "step_naive_omega": ("step", None), "data_generation": ("step", lambda T: 0.05),
-    "run_loop_rnn": ("bare_loop_rnn", lambda T: 1.10), "run_loop_lstm": ("bare_loop_lstm", lambda T: 1.10),
+    "step_omega_book": ("step", omega_goal),
+    "step_omega_pascanu2013": ("step", omega_goal),
+    "step_naive_omega": ("step", None),
+    "data_generation": ("step", lambda T: 0.05),
+    "run_loop_rnn": ("bare_loop_rnn", lambda T: 1.10),
+    "run_loop_lstm": ("bare_loop_lstm", lambda T: 1.10),
     "peak_mem_omega_book": ("peak_mem_step", lambda T: 1.3),
 }
 
 
-def bench_seq_len(seq_len: int, hidden: int, batch: int, device: torch.device, repeats: int, steps: int, threads: int,
-                  loops: bool, loop_steps: int, loop_eval_every: int | None, test_size: int | None,
-                  status: Callable[[str], None]) -> list[dict]:
-    ms, mem = measures_for(seq_len, hidden, batch, device, steps, threads, loops, loop_steps, loop_eval_every,
-                           test_size)
+def bench_seq_len(
+    seq_len: int,
+    hidden: int,
+    batch: int,
+    device: torch.device,
+    repeats: int,
+    steps: int,
+    threads: int,
+    loops: bool,
+    loop_steps: int,
+    loop_eval_every: int | None,
+    test_size: int | None,
+    status: Callable[[str], None],
+) -> list[dict]:
+    ms, mem = measures_for(
+        seq_len, hidden, batch, device, steps, threads, loops, loop_steps, loop_eval_every, test_size
+    )
     for m in ms:  # warm-up: first-call costs (imports, allocator, kernels) stay out of the medians
         (m.warmup or m.run)()
     for r in range(repeats):
@@ -265,19 +372,42 @@ def bench_seq_len(seq_len: int, hidden: int, batch: int, device: torch.device, r
         for m in ms:
             timed(m, device)
     peaks = {}
-    for name, fn in mem.items():  # the median of a few, interleaved (profiling is slow: not timed)
+    for name in mem:  # the median of a few, interleaved (profiling is slow: not timed)
         peaks[name] = []
     for _ in range(3):
         for name, fn in mem.items():
             peaks[name].append(peak_bytes(fn, device) / 2**20)
-    rows = {m.name: {"measure": m.name, "seq_len": seq_len, "median_ms_per_step": statistics.median(m.wall),
-                     "cpu_ms_per_step": statistics.median(m.cpu) if device.type == "cpu" else math.nan,
-                     "peak_mb": math.nan} for m in ms}
+    rows = {
+        m.name: {
+            "measure": m.name,
+            "seq_len": seq_len,
+            "median_ms_per_step": statistics.median(m.wall),
+            "cpu_ms_per_step": statistics.median(m.cpu) if device.type == "cpu" else math.nan,
+            "peak_mb": math.nan,
+        }
+        for m in ms
+    }
     for name, values in peaks.items():
-        rows[name] = {"measure": name, "seq_len": seq_len, "median_ms_per_step": math.nan, "cpu_ms_per_step": math.nan,
-                      "peak_mb": statistics.median(values)}
-    order = ["step", "step_omega_book", "step_omega_pascanu2013", "step_naive_omega", "data_generation",
-             "peak_mem_step", "peak_mem_omega_book", "bare_loop_rnn", "run_loop_rnn", "bare_loop_lstm", "run_loop_lstm"]
+        rows[name] = {
+            "measure": name,
+            "seq_len": seq_len,
+            "median_ms_per_step": math.nan,
+            "cpu_ms_per_step": math.nan,
+            "peak_mb": statistics.median(values),
+        }
+    order = [
+        "step",
+        "step_omega_book",
+        "step_omega_pascanu2013",
+        "step_naive_omega",
+        "data_generation",
+        "peak_mem_step",
+        "peak_mem_omega_book",
+        "bare_loop_rnn",
+        "run_loop_rnn",
+        "bare_loop_lstm",
+        "run_loop_lstm",
+    ]
     out = []
     for name in (n for n in order if n in rows):
         row = rows[name]
@@ -295,8 +425,18 @@ def bench_seq_len(seq_len: int, hidden: int, batch: int, device: torch.device, r
 
 
 # ---------------------------------------------------------------------------------------- command
-def bench_command(seq_lens: list[int], hidden: int, batch: int, device: str, repeats: int, steps: int,
-                  csv: Path | None, quick: bool, console: Console, threads: int | None = None) -> int:
+def bench_command(
+    seq_lens: list[int],
+    hidden: int,
+    batch: int,
+    device: str,
+    repeats: int,
+    steps: int,
+    csv: Path | None,
+    quick: bool,
+    console: Console,
+    threads: int | None = None,
+) -> int:
     """Run the benchmark, print the table, optionally write CSV. Exit code: 0 done, 2 bad usage."""
     from .train import resolve_device
 
@@ -318,17 +458,43 @@ def bench_command(seq_lens: list[int], hidden: int, batch: int, device: str, rep
     torch.set_num_threads(threads)
     flush_denormals()  # as train() does
     info = machine(dev)
-    console.print(f"[bold]ltd-bench bench[/bold] · {info['cpu']} ({info['cores']} cores) · torch {info['torch']} · "
-                  f"{info['threads']} thread(s) · device {info['device']}{' · ' + info['gpu'] if info['gpu'] else ''}")
-    console.print(f"vanilla tanh RNN on adding, H={hidden}, batch {batch}, SGD + norm clipping; {repeats} repeats × "
-                  f"{steps} steps (loops: {loop_steps} steps at T={min(seq_lens)}), interleaved; medians", highlight=False)
+    console.print(
+        f"[bold]ltd-bench bench[/bold] · {info['cpu']} ({info['cores']} cores) · torch {info['torch']} · "
+        f"{info['threads']} thread(s) · device {info['device']}{' · ' + info['gpu'] if info['gpu'] else ''}"
+    )
+    console.print(
+        f"vanilla tanh RNN on adding, H={hidden}, batch {batch}, SGD + norm clipping; {repeats} repeats × "
+        f"{steps} steps (loops: {loop_steps} steps at T={min(seq_lens)}), interleaved; medians",
+        highlight=False,
+    )
     rows: list[dict] = []
     with console.status("benchmarking") as st:
         for T in seq_lens:
-            rows += bench_seq_len(T, hidden, batch, dev, repeats, steps, threads, T == min(seq_lens), loop_steps,
-                                  loop_eval_every, test_size, lambda s: st.update(s))
-    extra = {"hidden": hidden, "batch": batch, "device": info["device"], "threads": info["threads"], "repeats": repeats,
-             "steps": steps, "torch": info["torch"], "cpu": info["cpu"], "gpu": info["gpu"]}
+            rows += bench_seq_len(
+                T,
+                hidden,
+                batch,
+                dev,
+                repeats,
+                steps,
+                threads,
+                T == min(seq_lens),
+                loop_steps,
+                loop_eval_every,
+                test_size,
+                lambda s: st.update(s),
+            )
+    extra = {
+        "hidden": hidden,
+        "batch": batch,
+        "device": info["device"],
+        "threads": info["threads"],
+        "repeats": repeats,
+        "steps": steps,
+        "torch": info["torch"],
+        "cpu": info["cpu"],
+        "gpu": info["gpu"],
+    }
     for r in rows:
         r.update(extra)
     console.print(render(rows, dev))
@@ -348,16 +514,30 @@ def _fmt(v, digits: int = 3) -> str:
 
 def render(rows: list[dict], device: torch.device) -> Table:
     dens = ", ".join(f"{m} ÷ {d}" for m, (d, _) in RATIOS.items())
-    t = Table(title="ltd-bench bench (medians; ms per step, MB peak)", title_justify="left", caption=f"ratio: {dens}",
-              caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    t = Table(
+        title="ltd-bench bench (medians; ms per step, MB peak)",
+        title_justify="left",
+        caption=f"ratio: {dens}",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
     t.add_column("measure", no_wrap=True, min_width=22)
     for c in ("T", "ms", "cpu ms", "MB", "ratio", "goal", "ok"):
         t.add_column(c, justify="right", no_wrap=True)
     for r in rows:
         ok = {"yes": "[green]yes[/green]", "no": "[red]no[/red]"}.get(r["ok"], "")
         goal = f"≤ {r['goal']:g}" if not math.isnan(r["goal"]) else ""
-        t.add_row(r["measure"], str(r["seq_len"]), _fmt(r["median_ms_per_step"]), _fmt(r["cpu_ms_per_step"]),
-                  _fmt(r["peak_mb"]), _fmt(r["ratio"]), goal, ok)
+        t.add_row(
+            r["measure"],
+            str(r["seq_len"]),
+            _fmt(r["median_ms_per_step"]),
+            _fmt(r["cpu_ms_per_step"]),
+            _fmt(r["peak_mb"]),
+            _fmt(r["ratio"]),
+            goal,
+            ok,
+        )
     return t
 
 
@@ -367,4 +547,9 @@ def write_csv(rows: list[dict], path: Path) -> None:
         w = csv_module.DictWriter(f, fieldnames=COLUMNS)
         w.writeheader()
         for r in rows:
-            w.writerow({k: ("" if isinstance(r.get(k), float) and math.isnan(r[k]) else r.get(k, "")) for k in COLUMNS})
+            w.writerow(
+                {
+                    k: ("" if isinstance(r.get(k), float) and math.isnan(r[k]) else r.get(k, ""))
+                    for k in COLUMNS
+                }
+            )

@@ -1,4 +1,5 @@
 """What `ltd-bench ls` lists: one line per registered name."""
+
 from __future__ import annotations
 
 

@@ -1,5 +1,6 @@
 """The `ltd-bench` command line. Exit codes: 0 ok (a diverged run is a result), 1 failure, 2 bad usage
 or config (nothing written), 130 interrupted."""
+
 from __future__ import annotations
 
 import sys
@@ -13,26 +14,39 @@ from rich.table import Table
 
 from .config import ConfigError, load_config, resolved_yaml
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Long-term-dependency benchmarks for recurrent nets: clipping, Ω, RNN vs LSTM.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Long-term-dependency benchmarks for recurrent nets: clipping, Ω, RNN vs LSTM.",
+)
 out_console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-SetOpt = typer.Option(None, "--set", help="Override a config field: dotted.key=value (YAML scalar). Repeatable.")
+SetOpt = typer.Option(
+    None, "--set", help="Override a config field: dotted.key=value (YAML scalar). Repeatable."
+)
 OutOpt = typer.Option(Path("results"), "--out", help="Output folder; runs go to OUT/<name>/<run_id>/.")
 
 
 def fail_config(errors: list[str]) -> None:
     for e in errors:
-        err_console.print(f"[red]error[/red] {escape(e)}", soft_wrap=True, emoji=False)  # user text is not markup
+        err_console.print(
+            f"[red]error[/red] {escape(e)}", soft_wrap=True, emoji=False
+        )  # user text is not markup
     raise typer.Exit(2)
 
 
 @app.command()
-def run(config: Path = typer.Argument(..., help="Experiment config (YAML)."), out: Path = OutOpt,
-        set_: Optional[list[str]] = SetOpt,
-        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar (also off when not a terminal)."),
-        weights: bool = typer.Option(True, "--weights/--no-weights", help="Save the final weights (model.pt).")):
+def run(
+    config: Path = typer.Argument(..., help="Experiment config (YAML)."),
+    out: Path = OutOpt,
+    set_: Optional[list[str]] = SetOpt,
+    no_progress: bool = typer.Option(
+        False, "--no-progress", help="No progress bar (also off when not a terminal)."
+    ),
+    weights: bool = typer.Option(True, "--weights/--no-weights", help="Save the final weights (model.pt)."),
+):
     """Train one configured run and write OUT/<name>/<run_id>/."""
     from .outputs import run_dir
     from .runner import execute
@@ -53,7 +67,9 @@ def run(config: Path = typer.Argument(..., help="Experiment config (YAML)."), ou
         import torch
 
         if not torch.cuda.is_available():
-            fail_config([f"{config}: train.device: cuda, but no CUDA device is available here (allowed: auto, cpu)"])
+            fail_config(
+                [f"{config}: train.device: cuda, but no CUDA device is available here (allowed: auto, cpu)"]
+            )
     show = not no_progress and out_console.is_terminal
     summary, path = execute(cfg, out, progress=show, weights=weights, console=out_console)
     print_summary(summary, path)
@@ -62,14 +78,25 @@ def run(config: Path = typer.Argument(..., help="Experiment config (YAML)."), ou
 
 def print_summary(s: dict, path: Path) -> None:
     colour = {"solved": "green", "unsolved": "yellow", "diverged": "red", "interrupted": "magenta"}
-    t = Table(title=escape(f"{s['name']} · {s['method']}"), show_header=False,
-              title_justify="left")  # a method label is user text, not rich markup
+    t = Table(
+        title=escape(f"{s['name']} · {s['method']}"), show_header=False, title_justify="left"
+    )  # a method label is user text, not rich markup
     t.add_column(style="bold")
     t.add_column()
-    fmt = lambda v: "—" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
+    fmt = lambda v: "—" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
     t.add_row("status", f"[{colour.get(s['status'], 'white')}]{s['status']}[/]")
-    for key in ("steps", "steps_to_solve", "test_error", "test_loss", "baseline_loss", "final_omega",
-                "diverged_at_step", "nonfinite_grad_steps", "wall_time_s", "run_id"):
+    for key in (
+        "steps",
+        "steps_to_solve",
+        "test_error",
+        "test_loss",
+        "baseline_loss",
+        "final_omega",
+        "diverged_at_step",
+        "nonfinite_grad_steps",
+        "wall_time_s",
+        "run_id",
+    ):
         if key in s:
             t.add_row(key, fmt(s[key]))
     out_console.print(t)
@@ -79,8 +106,10 @@ def print_summary(s: dict, path: Path) -> None:
 
 
 @app.command()
-def validate(config: Path = typer.Argument(..., help="Experiment or sweep config (YAML)."),
-             set_: Optional[list[str]] = SetOpt):
+def validate(
+    config: Path = typer.Argument(..., help="Experiment or sweep config (YAML)."),
+    set_: Optional[list[str]] = SetOpt,
+):
     """Print the resolved config (and its run id), or every error in it."""
     from .sweep import is_sweep_file, load_sweep
 
@@ -89,7 +118,9 @@ def validate(config: Path = typer.Argument(..., help="Experiment or sweep config
             sw = load_sweep(config, set_ or [])
             out_console.print(f"sweep {sw.name}: {len(sw.runs)} runs, all valid", markup=False, emoji=False)
             for r in sw.runs:
-                out_console.print(f"  {r.config.run_id}  {r.label}", markup=False, emoji=False, soft_wrap=True)
+                out_console.print(
+                    f"  {r.config.run_id}  {r.label}", markup=False, emoji=False, soft_wrap=True
+                )
             return
         cfg = load_config(config, set_ or [])
     except ConfigError as e:
@@ -99,37 +130,68 @@ def validate(config: Path = typer.Argument(..., help="Experiment or sweep config
 
 
 @app.command()
-def sweep(sweep_file: Path = typer.Argument(..., help="Sweep config (YAML): base, methods, grid, zip."),
-          out: Path = OutOpt, set_: Optional[list[str]] = SetOpt,
-          workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Parallel runs (default: cores)."),
-          dry_run: bool = typer.Option(False, "--dry-run", help="List the runs without training."),
-          executor: str = typer.Option("local", "--executor", help="local (process pool) | dask"),
-          scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler tcp://HOST:PORT "
-                                                  "(default with --executor dask: a LocalCluster here)."),
-          no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar.")):
+def sweep(
+    sweep_file: Path = typer.Argument(..., help="Sweep config (YAML): base, methods, grid, zip."),
+    out: Path = OutOpt,
+    set_: Optional[list[str]] = SetOpt,
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Parallel runs (default: cores)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the runs without training."),
+    executor: str = typer.Option("local", "--executor", help="local (process pool) | dask"),
+    scheduler: Optional[str] = typer.Option(
+        None,
+        "--scheduler",
+        help="Dask scheduler tcp://HOST:PORT (default with --executor dask: a LocalCluster here).",
+    ),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+):
     """Run a grid of configs, resumably and in parallel; finished runs are skipped."""
     from .sweep import sweep_command
 
-    raise typer.Exit(sweep_command(sweep_file, out=out, overrides=set_ or [], workers=workers, dry_run=dry_run,
-                                   executor=executor, scheduler=scheduler, progress=not no_progress,
-                                   console=out_console, err_console=err_console))
+    raise typer.Exit(
+        sweep_command(
+            sweep_file,
+            out=out,
+            overrides=set_ or [],
+            workers=workers,
+            dry_run=dry_run,
+            executor=executor,
+            scheduler=scheduler,
+            progress=not no_progress,
+            console=out_console,
+            err_console=err_console,
+        )
+    )
 
 
 @app.command()
-def bench(seq_len: list[int] = typer.Option([200, 1000], "--seq-len", help="Sequence lengths T (repeatable)."),
-          hidden: int = typer.Option(50, "--hidden", min=1, help="Hidden units H."),
-          batch: int = typer.Option(20, "--batch", min=1, help="Minibatch size."),
-          device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto"),
-          repeats: int = typer.Option(7, "--repeats", min=1, help="Timed repeats per measure (median reported)."),
-          steps: int = typer.Option(20, "--steps", min=1, help="Training steps per repeat."),
-          csv: Optional[Path] = typer.Option(None, "--csv", help="Write the table as CSV."),
-          quick: bool = typer.Option(False, "--quick", help="Tiny sizes, for smoke tests."),
-          threads: int = typer.Option(1, "--threads", min=1, help="Intra-op threads (as train.threads).")):
+def bench(
+    seq_len: list[int] = typer.Option([200, 1000], "--seq-len", help="Sequence lengths T (repeatable)."),
+    hidden: int = typer.Option(50, "--hidden", min=1, help="Hidden units H."),
+    batch: int = typer.Option(20, "--batch", min=1, help="Minibatch size."),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto"),
+    repeats: int = typer.Option(7, "--repeats", min=1, help="Timed repeats per measure (median reported)."),
+    steps: int = typer.Option(20, "--steps", min=1, help="Training steps per repeat."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Write the table as CSV."),
+    quick: bool = typer.Option(False, "--quick", help="Tiny sizes, for smoke tests."),
+    threads: int = typer.Option(1, "--threads", min=1, help="Intra-op threads (as train.threads)."),
+):
     """Time the plain step, the Ω step (both forms), the naive Ω and a bare PyTorch loop, side by side."""
     from .bench import bench_command
 
-    raise typer.Exit(bench_command(seq_lens=seq_len, hidden=hidden, batch=batch, device=device, repeats=repeats,
-                                   steps=steps, csv=csv, quick=quick, console=out_console, threads=threads))
+    raise typer.Exit(
+        bench_command(
+            seq_lens=seq_len,
+            hidden=hidden,
+            batch=batch,
+            device=device,
+            repeats=repeats,
+            steps=steps,
+            csv=csv,
+            quick=quick,
+            console=out_console,
+            threads=threads,
+        )
+    )
 
 
 @app.command("ls")
@@ -141,8 +203,10 @@ def ls(what: str = typer.Argument("all", help="tasks | models | clipping | optim
     if what != "all" and what not in tables:
         from .registry import did_you_mean
 
-        err_console.print(f"[red]error[/red] unknown list {what!r}{did_you_mean(what, list(tables))} "
-                          f"(allowed: {', '.join(tables)}, all)")
+        err_console.print(
+            f"[red]error[/red] unknown list {what!r}{did_you_mean(what, list(tables))} "
+            f"(allowed: {', '.join(tables)}, all)"
+        )
         raise typer.Exit(2)
     for name, rows in tables.items():
         if what in ("all", name):
@@ -155,10 +219,14 @@ def ls(what: str = typer.Argument("all", help="tasks | models | clipping | optim
 
 
 @app.command()
-def report(results: Path = typer.Argument(Path("results"), help="Folder of runs (searched recursively)."),
-           csv: Optional[Path] = typer.Option(None, "--csv", help="Write the cell table (+ _runs.csv, _verdicts.csv)."),
-           markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write both tables as Markdown."),
-           plots: Optional[Path] = typer.Option(None, "--plots", help="Write PNG plots into this folder.")):
+def report(
+    results: Path = typer.Argument(Path("results"), help="Folder of runs (searched recursively)."),
+    csv: Optional[Path] = typer.Option(
+        None, "--csv", help="Write the cell table (+ _runs.csv, _verdicts.csv)."
+    ),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write both tables as Markdown."),
+    plots: Optional[Path] = typer.Option(None, "--plots", help="Write PNG plots into this folder."),
+):
     """Compare methods across runs: tables (terminal, CSV, Markdown) and plots."""
     from .report import run_report
 
@@ -178,5 +246,7 @@ def main() -> None:
         if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
             e.show()  # a click usage error (typer vendors its own click, so no isinstance on click's class)
             sys.exit(e.exit_code)
-        err_console.print(f"[red]error[/red] {type(e).__name__}: {escape(str(e))}", soft_wrap=True, emoji=False)
+        err_console.print(
+            f"[red]error[/red] {type(e).__name__}: {escape(str(e))}", soft_wrap=True, emoji=False
+        )
         sys.exit(1)

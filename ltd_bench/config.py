@@ -1,4 +1,5 @@
 """Typed, validated run configs (DESIGN.md "Contracts"): every error at once, each naming file and field."""
+
 from __future__ import annotations
 
 import copy
@@ -27,7 +28,9 @@ class TaskConfig(_Section):
     name: str = "adding"
     seq_len: int = Field(100, ge=2, le=100_000)  # T; 100 is the length most LTD papers report first
     variant: str | None = None  # None: the preset's default variant
-    test_size: int = Field(1000, ge=10, le=1_000_000)  # 1% error = 10 mistakes: the "solved" bar is resolvable
+    test_size: int = Field(
+        1000, ge=10, le=1_000_000
+    )  # 1% error = 10 mistakes: the "solved" bar is resolvable
     test_seed: int = Field(20_130_000, ge=0, lt=2**63)  # its own stream: one fixed held-out set for all seeds
     options: dict[str, Any] = Field(default_factory=dict)  # task-specific, checked against tasks/<name>.yaml
 
@@ -37,7 +40,9 @@ class ModelConfig(_Section):
     hidden_size: int = Field(50, ge=1, le=4096)  # 50 units: Pascanu et al. 2013's setting
     nonlinearity: Literal["tanh", "relu"] = "tanh"  # RNN only
     init: Literal["default", "orthogonal", "identity", "smart_tanh", "basic_tanh"] = "default"
-    forget_bias: float = Field(1.0, ge=-10, le=10)  # LSTM: 1 keeps the cell open early (Gers 2000, Jozefowicz 2015)
+    forget_bias: float = Field(
+        1.0, ge=-10, le=10
+    )  # LSTM: 1 keeps the cell open early (Gers 2000, Jozefowicz 2015)
 
 
 class TrainConfig(_Section):
@@ -49,8 +54,12 @@ class TrainConfig(_Section):
     eval_every: int = Field(500, ge=1)  # eval (1000 sequences + Ω probe) costs 5-30 steps: 500 keeps it ≤ 6%
     success_error: float = Field(0.01, gt=0, le=1)  # "solved" = held-out error below 1%, the paper's bar
     stop_when_solved: bool = True
-    device: Literal["auto", "cpu", "cuda"] = "cpu"  # H=50, batch 20 is latency-bound: a CPU thread beats kernel launches
-    threads: int = Field(1, ge=1, le=256)  # H~50 products are too small to split; 1 also makes run = sweep numbers
+    device: Literal["auto", "cpu", "cuda"] = (
+        "cpu"  # H=50, batch 20 is latency-bound: a CPU thread beats kernel launches
+    )
+    threads: int = Field(
+        1, ge=1, le=256
+    )  # H~50 products are too small to split; 1 also makes run = sweep numbers
 
 
 class ClippingConfig(_Section):
@@ -69,7 +78,9 @@ class RegularizerConfig(_Section):
 class Config(_Section):
     name: str = "run"
     seed: int = Field(0, ge=0, lt=2**63)
-    method: str | None = Field(None, max_length=60, pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$")  # a sweep's label; one line
+    method: str | None = Field(
+        None, max_length=60, pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+    )  # a sweep's label; one line
     task: TaskConfig = Field(default_factory=TaskConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -115,8 +126,11 @@ def _describe(err: dict) -> str:
         return "required"
     if kind == "string_pattern_mismatch":
         return f"must be printable text on one line, got {_short(value)}"
-    shown = f", got a {type(value).__name__}" if isinstance(value, (dict, list)) else \
-        f", got {_short(value)} ({type(value).__name__})"
+    shown = (
+        f", got a {type(value).__name__}"
+        if isinstance(value, (dict, list))
+        else f", got {_short(value)} ({type(value).__name__})"
+    )
     return f"{err['msg']}{shown}"
 
 
@@ -149,28 +163,47 @@ def _semantic_errors(raw: dict) -> list[tuple[str, str]]:
     tname = t.get("name", TaskConfig.model_fields["name"].default)
     if isinstance(tname, str) and tname not in TASKS:
         names = TASKS.names()
-        errs.append(("task.name", f"unknown task {tname!r}{did_you_mean(tname, names)} "
-                                  f"(allowed: {', '.join(names)})"))
+        errs.append(
+            ("task.name", f"unknown task {tname!r}{did_you_mean(tname, names)} (allowed: {', '.join(names)})")
+        )
     elif isinstance(tname, str):
         variants, variant = task_variants(tname), t.get("variant")
         if isinstance(variant, str) and variant not in variants:
-            errs.append(("task.variant", f"unknown variant {variant!r} of {tname}"
-                                         f"{did_you_mean(variant, variants)} (allowed: {', '.join(variants)})"))
+            errs.append(
+                (
+                    "task.variant",
+                    f"unknown variant {variant!r} of {tname}"
+                    f"{did_you_mean(variant, variants)} (allowed: {', '.join(variants)})",
+                )
+            )
         vname = variant if isinstance(variant, str) and variant in variants else None
         known, options = task_options(tname, vname), t.get("options")
-        for key, value in (options.items() if isinstance(options, dict) else ()):
+        for key, value in options.items() if isinstance(options, dict) else ():
             if not isinstance(key, str):  # pydantic reports the key's type
                 continue
             if key not in known:
-                errs.append((f"task.options.{_short(key, 40, quote=False)}",
-                             f"unknown option{did_you_mean(key[:100], list(known))} "
-                                                    f"(allowed: {', '.join(known) or 'none'})"))
+                errs.append(
+                    (
+                        f"task.options.{_short(key, 40, quote=False)}",
+                        f"unknown option{did_you_mean(key[:100], list(known))} "
+                        f"(allowed: {', '.join(known) or 'none'})",
+                    )
+                )
             elif not _same_kind(value, known[key]):
-                errs.append((f"task.options.{key}",
-                             f"expected {type(known[key]).__name__}, got {_short(value)} ({type(value).__name__})"))
+                errs.append(
+                    (
+                        f"task.options.{key}",
+                        f"expected {type(known[key]).__name__}, got {_short(value)} ({type(value).__name__})",
+                    )
+                )
     mtype = m.get("type", "rnn")
     if mtype in {"lstm", "gru"} and m.get("init") in {"identity", "smart_tanh", "basic_tanh"}:
-        errs.append(("model.init", f"init {m['init']!r} is for vanilla RNNs (allowed for {mtype}: default, orthogonal)"))
+        errs.append(
+            (
+                "model.init",
+                f"init {m['init']!r} is for vanilla RNNs (allowed for {mtype}: default, orthogonal)",
+            )
+        )
     if mtype in {"lstm", "gru"} and m.get("nonlinearity", "tanh") != "tanh":
         errs.append(("model.nonlinearity", f"{mtype} has fixed gate nonlinearities (allowed: tanh)"))
     return errs
@@ -196,7 +229,11 @@ def _memory_errors(cfg: Config) -> list[tuple[str, str]]:
     t = cfg.task
     try:
         task = make_task(t.name, t.seq_len, t.variant, **t.options)
-    except (ValueError, TypeError, ArithmeticError) as e:  # the task's own checks (minimum length, option ranges)
+    except (
+        ValueError,
+        TypeError,
+        ArithmeticError,
+    ) as e:  # the task's own checks (minimum length, option ranges)
         return [("task.seq_len" if "seq_len" in str(e) else "task.options", _short(str(e), 300, quote=False))]
     need = estimate_bytes(cfg, task.max_len(), task.input_size)
     if need <= MEMORY_LIMIT_BYTES:
@@ -204,8 +241,13 @@ def _memory_errors(cfg: Config) -> list[tuple[str, str]]:
     sizes = "task.seq_len, task.test_size, train.batch_size, model.hidden_size"
     if t.options:  # e.g. copying's n_symbols sets the input width
         sizes += f" or task.options ({', '.join(t.options)})"
-    return [("task.seq_len", f"would need about {need / 2**30:.1f} GiB of memory (limit {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB;"
-                             f" refused before allocating): lower {sizes}")]
+    return [
+        (
+            "task.seq_len",
+            f"would need about {need / 2**30:.1f} GiB of memory (limit {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB;"
+            f" refused before allocating): lower {sizes}",
+        )
+    ]
 
 
 EVAL_CHUNK = 1000  # evaluate the test set in chunks of this many sequences
@@ -253,7 +295,9 @@ def set_dotted(raw: dict, key: str, value: Any, errors: list[str], source: str) 
 def validate_dict(raw: Any, source: str) -> Config:
     """Validate a raw mapping; raise ConfigError with every problem found."""
     if not isinstance(raw, dict):
-        raise ConfigError([f"{source}: (top level): expected a mapping of sections, got {type(raw).__name__}"])
+        raise ConfigError(
+            [f"{source}: (top level): expected a mapping of sections, got {type(raw).__name__}"]
+        )
     errors = [f"{source}: {path}: {msg}" for path, msg in _semantic_errors(raw)]
     try:
         cfg = Config.model_validate(raw)

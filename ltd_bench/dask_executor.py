@@ -16,6 +16,7 @@ local executor does. Faults:
 - Ctrl-C cancels what is in flight, closes the client (and the LocalCluster) and re-raises.
 See docs/cluster.md.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,9 +51,15 @@ class DaskExecutor:
     fn: what a worker runs on `job.config` (default `executors.train_job`; tests swap it).
     """
 
-    def __init__(self, scheduler: str | None = None, workers: int | None = None, max_tries: int = 3,
-                 fn: Callable[[dict], RunResult] | None = None, worker_wait_s: float = WORKER_WAIT_S,
-                 connect_timeout_s: float = CONNECT_TIMEOUT_S):
+    def __init__(
+        self,
+        scheduler: str | None = None,
+        workers: int | None = None,
+        max_tries: int = 3,
+        fn: Callable[[dict], RunResult] | None = None,
+        worker_wait_s: float = WORKER_WAIT_S,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    ):
         if max_tries < 1:
             raise ValueError("max_tries must be at least 1")
         if workers is not None and workers < 1:
@@ -88,8 +95,13 @@ class DaskExecutor:
                         for _ in range(n):
                             job = todo.popleft()
                             submitted[job.run_id] += 1  # a fresh key per submission: never a cached result
-                            fut = client.submit(fn, job.config, pure=False, retries=0,
-                                                key=f"ltd-train-{job.run_id}-{token}-{submitted[job.run_id]}")
+                            fut = client.submit(
+                                fn,
+                                job.config,
+                                pure=False,
+                                retries=0,
+                                key=f"ltd-train-{job.run_id}-{token}-{submitted[job.run_id]}",
+                            )
                             pending[fut] = job
                             ready.add(fut)
                     for fut in self._next_batch(client, ready, REFRESH_S):
@@ -141,7 +153,7 @@ class DaskExecutor:
             # If the worker holding a finished result died before we fetched it, the scheduler recomputes
             # it and this waits for that.
             return fut.result()
-        except Exception as exc:  # noqa: BLE001 - sorted out below
+        except Exception as exc:
             if fut.status == "error":  # the task failed on the cluster
                 if isinstance(exc, distributed.KilledWorker):
                     # the scheduler already tried it on allowed_failures + 1 workers, all of which died
@@ -149,13 +161,17 @@ class DaskExecutor:
                     if deaths[job.run_id] < self.max_tries:
                         return None  # an external scheduler with a smaller allowed-failures: try again
                     last = getattr(getattr(exc, "last_worker", None), "address", "?")
-                    return failed_result(job.config, f"KilledWorker: {deaths[job.run_id]} worker(s) died "
-                                                     "running it (killed, out of memory, or a crash); "
-                                                     f"the last was {last}")
+                    return failed_result(
+                        job.config,
+                        f"KilledWorker: {deaths[job.run_id]} worker(s) died "
+                        "running it (killed, out of memory, or a crash); "
+                        f"the last was {last}",
+                    )
                 return failed_result(job.config, f"{type(exc).__name__}: {exc}")
             # The client cancels every future when it loses the scheduler.
-            if client.status != "running" or isinstance(exc, (distributed.comm.CommClosedError, OSError,
-                                                              TimeoutError)):
+            if client.status != "running" or isinstance(
+                exc, (distributed.comm.CommClosedError, OSError, TimeoutError)
+            ):
                 raise self._lost(exc) from exc
             if fut.status == "cancelled":
                 return failed_result(job.config, "CancelledError: the run was cancelled on the cluster")
@@ -166,8 +182,10 @@ class DaskExecutor:
         text = re.sub(r"^in <[^>]*>: ", "", text)  # CommClosedError's "in <TCP (closed) ... remote=...>: "
         if isinstance(reason, BaseException):
             text = f"{type(reason).__name__}: {text}"
-        return RuntimeError(f"lost the Dask scheduler at {self.address}: {text}; "
-                            "finished runs are kept, re-run the same command to resume")
+        return RuntimeError(
+            f"lost the Dask scheduler at {self.address}: {text}; "
+            "finished runs are kept, re-run the same command to resume"
+        )
 
     # ---------------------------------------------------------------------------------- connection
     @contextlib.contextmanager
@@ -175,8 +193,9 @@ class DaskExecutor:
         if self.scheduler is not None:
             self.address = self.scheduler
             try:
-                client = distributed.Client(self.scheduler, timeout=self.connect_timeout_s,
-                                            set_as_default=False)
+                client = distributed.Client(
+                    self.scheduler, timeout=self.connect_timeout_s, set_as_default=False
+                )
             except (OSError, TimeoutError) as e:
                 raise RuntimeError(f"cannot reach the Dask scheduler at {self.scheduler}: {e}") from e
             try:
@@ -187,11 +206,17 @@ class DaskExecutor:
         # The scheduler of a LocalCluster lives in this process and reads allowed-failures when it starts.
         with dask.config.set({"distributed.scheduler.allowed-failures": self.max_tries - 1}):
             cluster = distributed.LocalCluster(
-                n_workers=self.workers or default_workers(), threads_per_worker=1, processes=True,
-                host="127.0.0.1", scheduler_port=0, dashboard_address=None, silence_logs=logging.ERROR,
+                n_workers=self.workers or default_workers(),
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                scheduler_port=0,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
                 # no dashboard, and its HTTP endpoint (health, metrics) on a free loopback port, not 8787
                 scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                preload=[__name__])  # workers run dask_setup below
+                preload=[__name__],
+            )  # workers run dask_setup below
         try:
             self.address = cluster.scheduler_address
             client = distributed.Client(cluster, set_as_default=False)
@@ -208,23 +233,30 @@ class DaskExecutor:
         try:
             client.wait_for_workers(1, timeout=self.worker_wait_s)
         except TimeoutError:
-            raise RuntimeError(f"no Dask worker joined the scheduler at {self.scheduler} within "
-                               f"{self.worker_wait_s:.0f} s; start some with `dask worker {self.scheduler} "
-                               "--nthreads 1`") from None
+            raise RuntimeError(
+                f"no Dask worker joined the scheduler at {self.scheduler} within "
+                f"{self.worker_wait_s:.0f} s; start some with `dask worker {self.scheduler} "
+                "--nthreads 1`"
+            ) from None
         try:
             seen = client.run(_env_probe())
         except (distributed.comm.CommClosedError, OSError, TimeoutError) as e:
             raise self._lost(e) from e
-        except Exception as e:  # noqa: BLE001 - e.g. a worker on another Python cannot unpickle the probe
-            raise RuntimeError(f"could not check the environment of the Dask workers at {self.scheduler}: "
-                               f"{type(e).__name__}: {e}") from e
+        except Exception as e:
+            raise RuntimeError(
+                f"could not check the environment of the Dask workers at {self.scheduler}: "
+                f"{type(e).__name__}: {e}"
+            ) from e
         here = _env_probe()()
         for worker, env in sorted(seen.items()):
             problem = env.get("error") or ", ".join(
-                f"{k} {env.get(k)} (here {v})" for k, v in here.items() if env.get(k) != v)
+                f"{k} {env.get(k)} (here {v})" for k, v in here.items() if env.get(k) != v
+            )
             if problem:
-                raise RuntimeError(f"Dask worker {worker} does not match this environment: {problem}; "
-                                   "workers need the same Python, torch and ltd-bench as the client")
+                raise RuntimeError(
+                    f"Dask worker {worker} does not match this environment: {problem}; "
+                    "workers need the same Python, torch and ltd-bench as the client"
+                )
 
 
 def dask_setup(worker) -> None:
@@ -237,15 +269,21 @@ def dask_setup(worker) -> None:
 def _env_probe() -> Callable[[], dict]:
     """A function run on every worker. Built here so that cloudpickle ships it by value: it must work on a
     worker that cannot import ltd_bench, to say so."""
+
     def probe() -> dict:
         import platform as _p
+
         try:
             import ltd_bench
             import torch
-        except Exception as e:  # noqa: BLE001 - reported to the client
+        except Exception as e:
             return {"error": f"cannot import ltd_bench/torch ({type(e).__name__}: {e})"}
-        return {"python": ".".join(_p.python_version_tuple()[:2]), "torch": torch.__version__,
-                "ltd_bench": ltd_bench.__version__}
+        return {
+            "python": ".".join(_p.python_version_tuple()[:2]),
+            "torch": torch.__version__,
+            "ltd_bench": ltd_bench.__version__,
+        }
+
     return probe
 
 

@@ -3,6 +3,7 @@ which alone writes run folders (so a killed worker never leaves a folder a resum
 
 `LocalExecutor` is a process pool on this machine; `DaskExecutor` (dask_executor.py) has the same `run`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -55,7 +56,7 @@ def train_job(config: dict) -> RunResult:
         res = train(Config.model_validate(config))
         finish(res)
         return res
-    except Exception as e:  # noqa: BLE001 -- any crash is a result the sweep records and moves past
+    except Exception as e:
         return failed_result(config, e, time.perf_counter() - start)
 
 
@@ -63,17 +64,26 @@ def failed_result(config: dict, error: BaseException | str, wall_time_s: float =
     try:
         cfg = Config.model_validate(config)
         run_id, name, method = cfg.run_id, cfg.name, method_of(cfg)
-    except Exception:  # noqa: BLE001 -- an invalid dict still gets a result; hash as Config.run_id does
-        run_id = hashlib.sha256(json.dumps(config, sort_keys=True, separators=(",", ":"),
-                                           default=str).encode()).hexdigest()[:12]
+    except Exception:
+        run_id = hashlib.sha256(
+            json.dumps(config, sort_keys=True, separators=(",", ":"), default=str).encode()
+        ).hexdigest()[:12]
         name, method = config.get("name"), config.get("method")
     if isinstance(error, BaseException):
         tb = "".join(traceback.format_exception(error)[-6:])  # the innermost frames: where it broke
         error = f"{type(error).__name__}: {error}"
     else:
         tb = None
-    summary = {"status": "failed", "error": error, "traceback": tb, "run_id": run_id, "name": name,
-               "method": method, "steps": 0, "wall_time_s": round(wall_time_s, 3)}
+    summary = {
+        "status": "failed",
+        "error": error,
+        "traceback": tb,
+        "run_id": run_id,
+        "name": name,
+        "method": method,
+        "steps": 0,
+        "wall_time_s": round(wall_time_s, 3),
+    }
     return RunResult(config=config, run_id=run_id, summary=summary)
 
 
@@ -146,8 +156,14 @@ class LocalExecutor:
                     if tries[job.run_id] < self.max_tries:
                         solo.append(job)
                     else:
-                        on_done(job, failed_result(job.config, f"worker process died {tries[job.run_id]} times "
-                                                               f"(killed, out of memory?): {e}"))
+                        on_done(
+                            job,
+                            failed_result(
+                                job.config,
+                                f"worker process died {tries[job.run_id]} times "
+                                f"(killed, out of memory?): {e}",
+                            ),
+                        )
                 else:
                     solo.extend(lost)
                 _stop(pool)
@@ -196,10 +212,13 @@ def make_executor(name: str, workers: int | None, scheduler: str | None) -> Exec
             from .dask_executor import DaskExecutor
         except ImportError as e:
             if (e.name or "").split(".")[0] in {"distributed", "dask"}:
-                raise ExecutorError("the dask executor needs distributed: pip install 'ltd-bench[dask]'") from None
+                raise ExecutorError(
+                    "the dask executor needs distributed: pip install 'ltd-bench[dask]'"
+                ) from None
             raise ExecutorError(f"the dask executor is not available: {e}") from None
         return DaskExecutor(scheduler, workers, max_tries=MAX_TRIES)
     from .registry import did_you_mean
 
-    raise ExecutorError(f"--executor: unknown executor {name!r}{did_you_mean(name, ['local', 'dask'])} "
-                        f"(allowed: local, dask)")
+    raise ExecutorError(
+        f"--executor: unknown executor {name!r}{did_you_mean(name, ['local', 'dask'])} (allowed: local, dask)"
+    )

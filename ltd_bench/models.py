@@ -14,6 +14,7 @@ instead: at H=50, batch 20 the step is ~2.5× faster (bench: `ltd-bench bench`),
 g_t = ∇_{h_t} L to Ω for free (an `OmegaRNN` hook, omega.py), which adds its W_hh gradient inside
 the same product. Scratch buffers are kept between steps (`Workspace`).
 """
+
 from __future__ import annotations
 
 import threading
@@ -66,7 +67,9 @@ class RecurrentNet(nn.Module):
         params = [eye, r.weight_hh_l0, torch.zeros(g, dtype=u.dtype, device=u.device), r.bias_hh_l0]
         h0 = x.new_zeros(1, x.shape[1], self.hidden_size)
         args = (params, True, 1, 0.0, self.training, False, False)
-        with warnings.catch_warnings():  # cuDNN warns that these weights are not its flattened buffer: by design
+        with (
+            warnings.catch_warnings()
+        ):  # cuDNN warns that these weights are not its flattened buffer: by design
             warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous")
             if self.kind == "lstm":
                 hs = torch._VF.lstm(u, (h0, h0), *args)[0]
@@ -83,7 +86,9 @@ class RecurrentNet(nn.Module):
         cuDNN, beats a loop of per-step kernel launches)."""
         return self.kind == "rnn" and self.rnn.weight_hh_l0.device.type == "cpu"
 
-    def forward_fast(self, x: torch.Tensor, hook=None, last_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_fast(
+        self, x: torch.Tensor, hook=None, last_only: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Like forward, with the hand-written BPTT (vanilla RNN, CPU: see `fast_path`). `hook`, if
         given, is called in the backward as hook(δ, g, d, hs, w_hh) (all (L, B, H) but w_hh: δ_t, g_t, the
         read-out's gradient d_t, h_t) and may return W_hh's whole gradient, Σ_t δ_tᵀ h_{t-1} plus its own
@@ -91,8 +96,9 @@ class RecurrentNet(nn.Module):
         (g may be overwritten): a hook must not keep them past its call. last_only: read out the last
         step only (out is (1, B, O)), for losses that score out[-1] alone."""
         r = self.rnn
-        hs = _RNNFunction.apply(x, r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0,
-                                r.nonlinearity, hook)
+        hs = _RNNFunction.apply(
+            x, r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0, r.nonlinearity, hook
+        )
         return self.readout(hs[-1:] if last_only else hs), hs
 
     @torch.no_grad()
@@ -119,8 +125,14 @@ def flushing_denormals() -> bool:
 
 
 @torch.no_grad()
-def rnn_states(x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor, b_hh: torch.Tensor,
-               nonlinearity: str) -> torch.Tensor:
+def rnn_states(
+    x: torch.Tensor,
+    w_ih: torch.Tensor,
+    w_hh: torch.Tensor,
+    b_ih: torch.Tensor,
+    b_hh: torch.Tensor,
+    nonlinearity: str,
+) -> torch.Tensor:
     """h_t for every t (h_{-1} = 0), no graph: one batched input product, then per step one in-place
     addmm and one in-place activation on the output buffer (faster on the CPU than the fused kernel's
     per-step linear + add + tanh with their temporaries)."""
@@ -157,14 +169,22 @@ WORKSPACE = Workspace()
 
 
 @torch.no_grad()
-def bptt_rnn(direct: torch.Tensor, hs: torch.Tensor, w_hh: torch.Tensor, nonlinearity: str,
-             keep_g: bool = False, ws: Workspace | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def bptt_rnn(
+    direct: torch.Tensor,
+    hs: torch.Tensor,
+    w_hh: torch.Tensor,
+    nonlinearity: str,
+    keep_g: bool = False,
+    ws: Workspace | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The reverse recurrence of a vanilla RNN (row vectors, h_t = f(x_t W_ihᵀ + h_{t-1} W_hhᵀ + b)):
     g_t = d_t + δ_{t+1} W_hh,  δ_t = g_t ⊙ f'(a_t),  g_L = d_L. Returns δ and, if keep_g, g (L, B, H).
     With `ws` the results live in its buffers (valid until the next call on the same thread)."""
     new = (lambda name: ws.get(name, hs)) if ws is not None else (lambda name: torch.empty_like(hs))
     if nonlinearity == "tanh":  # f'(a_t) from h_t
-        dact = torch.addcmul(torch.ones((), dtype=hs.dtype, device=hs.device), hs, hs, value=-1, out=new("dact"))
+        dact = torch.addcmul(
+            torch.ones((), dtype=hs.dtype, device=hs.device), hs, hs, value=-1, out=new("dact")
+        )
     else:
         dact = new("dact").copy_(hs > 0)
     da = dact.unbind(0)
@@ -224,13 +244,20 @@ MODELS.register("gru", "GRU, fused nn.GRU kernel (Ω via a batched VJP: not in t
 def _init(net: RecurrentNet, cfg: ModelConfig, gen: torch.Generator) -> None:
     """All randomness from `gen`, so the same seed gives the same weights whatever else ran before."""
     r, h = net.rnn, cfg.hidden_size
-    params = [r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0, net.readout.weight, net.readout.bias]
-    bound = h ** -0.5
+    params = [
+        r.weight_ih_l0,
+        r.weight_hh_l0,
+        r.bias_ih_l0,
+        r.bias_hh_l0,
+        net.readout.weight,
+        net.readout.bias,
+    ]
+    bound = h**-0.5
     for p in params:
         p.uniform_(-bound, bound, generator=gen)
     if cfg.init == "orthogonal":
         for k in range(GATES[cfg.type]):
-            nn.init.orthogonal_(r.weight_hh_l0[k * h:(k + 1) * h], generator=gen)
+            nn.init.orthogonal_(r.weight_hh_l0[k * h : (k + 1) * h], generator=gen)
         r.bias_ih_l0.zero_(), r.bias_hh_l0.zero_()
     elif cfg.init == "identity":
         r.weight_hh_l0.copy_(torch.eye(h))
@@ -243,8 +270,8 @@ def _init(net: RecurrentNet, cfg: ModelConfig, gen: torch.Generator) -> None:
         if cfg.init == "smart_tanh":
             r.weight_hh_l0.copy_(sparse_spectral(h, nonzeros=15, radius=0.95, gen=gen))
     if cfg.type == "lstm":  # PyTorch gate order: input, forget, cell, output
-        r.bias_ih_l0[h:2 * h] = cfg.forget_bias
-        r.bias_hh_l0[h:2 * h] = 0.0
+        r.bias_ih_l0[h : 2 * h] = cfg.forget_bias
+        r.bias_hh_l0[h : 2 * h] = 0.0
 
 
 def sparse_spectral(h: int, nonzeros: int, radius: float, gen: torch.Generator) -> torch.Tensor:
@@ -260,7 +287,7 @@ def sparse_spectral(h: int, nonzeros: int, radius: float, gen: torch.Generator) 
 def spectral_radius(w_hh: torch.Tensor, kind: str) -> float:
     """Largest |eigenvalue| of the recurrent matrix (the candidate block for gated cells)."""
     h = w_hh.shape[1]
-    block = {"rnn": w_hh, "lstm": w_hh[2 * h:3 * h], "gru": w_hh[2 * h:3 * h]}[kind]
+    block = {"rnn": w_hh, "lstm": w_hh[2 * h : 3 * h], "gru": w_hh[2 * h : 3 * h]}[kind]
     return float(torch.linalg.eigvals(block.detach().double().cpu()).abs().max())
 
 

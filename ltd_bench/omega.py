@@ -26,6 +26,7 @@ inputs, c_{t-1} (LSTM) and the step's incoming state held constant; g_t J_t is o
 product of a single cell step batched over all t (create_graph, through one step only). The W_hh
 gradient then also flows through the gate activations' dependence on W_hh at fixed h_{t-1}.
 """
+
 from __future__ import annotations
 
 import torch
@@ -64,7 +65,9 @@ def omega_rnn(delta: torch.Tensor, direct: torch.Tensor, w_hh: torch.Tensor, for
     return omega, ratio, g
 
 
-def omega_closed(gj: torch.Tensor, g: torch.Tensor, form: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def omega_closed(
+    gj: torch.Tensor, g: torch.Tensor, form: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Ω, the mean ratio and c (L, B) with ∂Ω/∂gj = c ⊙ gj — omega_terms' values with the gradient in
     closed form (no graph). Same guard and same treatment of r_t = 0 (no gradient there)."""
     return _closed(_sqnorm(g), _sqnorm(gj), g.shape[1], form)
@@ -150,8 +153,14 @@ def _lstm_states(u: torch.Tensor, hs: torch.Tensor, w_hh: torch.Tensor, b_hh: to
     return torch.stack(cs)
 
 
-def _cell_step(kind: str, u: torch.Tensor, h_prev: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
-               c_prev: torch.Tensor | None) -> torch.Tensor:
+def _cell_step(
+    kind: str,
+    u: torch.Tensor,
+    h_prev: torch.Tensor,
+    w_hh: torch.Tensor,
+    b_hh: torch.Tensor,
+    c_prev: torch.Tensor | None,
+) -> torch.Tensor:
     """h_t of one step for all (t, b) at once; u = W_ih x_t + b_ih."""
     a = h_prev @ w_hh.T + b_hh
     if kind == "lstm":
@@ -165,8 +174,15 @@ def _cell_step(kind: str, u: torch.Tensor, h_prev: torch.Tensor, w_hh: torch.Ten
     return (1 - z) * n + z * h_prev
 
 
-def total_grads_gated(kind: str, delta: torch.Tensor, direct: torch.Tensor, u: torch.Tensor,
-                      hs: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
+def total_grads_gated(
+    kind: str,
+    delta: torch.Tensor,
+    direct: torch.Tensor,
+    u: torch.Tensor,
+    hs: torch.Tensor,
+    w_hh: torch.Tensor,
+    b_hh: torch.Tensor,
+) -> torch.Tensor:
     """g_t for LSTM/GRU from δ = ∂L/∂u (gate pre-activations) of the fused BPTT pass."""
     h = hs.shape[-1]
     if kind == "lstm":  # h_t reaches the future only through the gates of step t+1
@@ -177,7 +193,7 @@ def total_grads_gated(kind: str, delta: torch.Tensor, direct: torch.Tensor, u: t
     h_prev = torch.cat([torch.zeros_like(hs[:1]), hs[:-1]])
     a = h_prev @ w_hh.T + b_hh
     ur, uz, _ = u.chunk(3, -1)
-    r, z = (ur + a[..., :h]).sigmoid(), (uz + a[..., h:2 * h]).sigmoid()
+    r, z = (ur + a[..., :h]).sigmoid(), (uz + a[..., h : 2 * h]).sigmoid()
     dr, dz, dn = delta.chunk(3, -1)
     through_gates = torch.cat([dr, dz, dn * r], -1) @ w_hh  # (L, B, H): part reaching h_{t-1}
     g = torch.empty_like(direct)
@@ -202,8 +218,9 @@ def omega_gated(kind: str, delta, direct, u, hs, w_hh, b_hh, form: str):
 
 
 @torch.no_grad()
-def lstm_flow(u: torch.Tensor, hs: torch.Tensor, direct: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
-              form: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def lstm_flow(
+    u: torch.Tensor, hs: torch.Tensor, direct: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor, form: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """omega_gated's values for an LSTM (Ω, mean ratio, g), without a graph: what the probe needs. From
     the fused forward's h_t and u = W_ih x_t + b_ih: the gates in one batch, c_t by an elementwise scan,
     then a hand-written BPTT (five small ops per step) for g_t, and g_t J_t in closed form — J_t through
@@ -214,7 +231,7 @@ def lstm_flow(u: torch.Tensor, hs: torch.Tensor, direct: torch.Tensor, w_hh: tor
     torch.addmm(b_hh, hs[:-1].reshape((L - 1) * B, H), w_hh.T, out=a[1:].view((L - 1) * B, 4 * H))
     a[0].copy_(b_hh)  # h_{-1} = 0
     a.add_(u)
-    a[..., :2 * H].sigmoid_(), a[..., 2 * H:3 * H].tanh_(), a[..., 3 * H:].sigmoid_()
+    a[..., : 2 * H].sigmoid_(), a[..., 2 * H : 3 * H].tanh_(), a[..., 3 * H :].sigmoid_()
     i, f, gg, o = a.chunk(4, -1)  # PyTorch's gate order: input, forget, cell, output (activated)
     c = i * gg
     cl, fl = c.unbind(0), f.unbind(0)
@@ -225,7 +242,9 @@ def lstm_flow(u: torch.Tensor, hs: torch.Tensor, direct: torch.Tensor, w_hh: tor
     torch.mul(torch.addcmul(i, i, i, value=-1), gg, out=k[:, :, 0])
     torch.mul(torch.addcmul(f[1:], f[1:], f[1:], value=-1), c[:-1], out=k[1:, :, 1])
     k[0, :, 1] = 0.0  # c_{-1} = 0
-    torch.mul(torch.addcmul(torch.ones((), dtype=hs.dtype, device=hs.device), gg, gg, value=-1), i, out=k[:, :, 2])
+    torch.mul(
+        torch.addcmul(torch.ones((), dtype=hs.dtype, device=hs.device), gg, gg, value=-1), i, out=k[:, :, 2]
+    )
     tc = c.tanh_()  # c is no longer needed
     p_o = torch.addcmul(o, o, o, value=-1).mul_(tc)
     p_c = torch.addcmul(torch.ones((), dtype=hs.dtype, device=hs.device), tc, tc, value=-1).mul_(o)
@@ -272,7 +291,7 @@ def naive_omega(model, x: torch.Tensor, y: torch.Tensor, loss_fn, form: str) -> 
     loss = loss_fn(model.readout(torch.stack(hs)))
     gs = torch.autograd.grad(loss, hs, create_graph=True)
     terms = []
-    for t, (g, h) in enumerate(zip(gs, hs)):
+    for g, h in zip(gs, hs, strict=True):
         g, h = g.detach(), h.detach()
         dact = 1 - h.square() if r.nonlinearity == "tanh" else (h > 0).to(h.dtype)
         terms.append((g * dact) @ w_hh)  # g_t J_t with J_t = diag(f'(a_t)) W_hh

@@ -1,6 +1,7 @@
 """The run folder: OUT/<name>/<run_id>/ with config.yaml, metrics.csv, summary.json, model.pt,
 gradient_flow.npz. Each file is written atomically; summary.json is written last, so a folder whose
 summary.json is missing or unreadable is unfinished and a resume redoes it."""
+
 from __future__ import annotations
 
 import csv
@@ -17,8 +18,19 @@ from .config import NAME_RE, Config, resolved_yaml
 from .train import FINAL, RunResult
 from .yamlio import atomic_write
 
-METRIC_COLUMNS = ["step", "train_loss", "test_loss", "test_error", "grad_norm", "grad_norm_max", "clip_rate",
-                  "omega", "omega_weight", "nonfinite_steps", "wall_time_s"]
+METRIC_COLUMNS = [
+    "step",
+    "train_loss",
+    "test_loss",
+    "test_error",
+    "grad_norm",
+    "grad_norm_max",
+    "clip_rate",
+    "omega",
+    "omega_weight",
+    "nonfinite_steps",
+    "wall_time_s",
+]
 
 
 def run_dir(out: Path, cfg: Config) -> Path:

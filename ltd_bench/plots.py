@@ -5,6 +5,7 @@ diverged) are drawn. Curves over seeds: median and 25-75% band; runs that stoppe
 were solved hold their last value afterwards (otherwise the median at late steps would be taken over the
 unsolved runs only).
 """
+
 from __future__ import annotations
 
 import math
@@ -58,15 +59,20 @@ def _series(runs: pd.DataFrame, axes: list[str]) -> tuple[list[str], str]:
     property of the panel, not a series."""
     axes = [a for a in axes if (runs.groupby(["task", "seq_len"])[a].nunique(dropna=False) > 1).any()]
     keys = ["method", *axes]
-    if axes and runs.groupby(["task", "seq_len"])[keys].apply(lambda g: len(g.drop_duplicates())).max() \
-            <= MAX_SERIES:
+    if (
+        axes
+        and runs.groupby(["task", "seq_len"])[keys].apply(lambda g: len(g.drop_duplicates())).max()
+        <= MAX_SERIES
+    ):
         return keys, ""
     return ["method"], f" (pooled over {', '.join(axes)})" if axes else ""
 
 
 def _label(key, cols: list[str]) -> str:
     key = key if isinstance(key, tuple) else (key,)
-    return ", ".join([str(key[0])] + [f"{c.split('.')[-1]}={v}" for c, v in zip(cols[1:], key[1:])])
+    return ", ".join(
+        [str(key[0])] + [f"{c.split('.')[-1]}={v}" for c, v in zip(cols[1:], key[1:], strict=True)]
+    )
 
 
 def _band(curves: list[tuple[pd.Series, bool]]):
@@ -96,13 +102,21 @@ def _success_plot(ax, tab, x, cols, colors) -> None:
             continue
         shift = i - (len(groups) - 1) / 2
         xs = g[x].astype(float).to_numpy()
-        xs = xs * 1.04 ** shift if log else xs + 0.012 * span * shift
+        xs = xs * 1.04**shift if log else xs + 0.012 * span * shift
         method = key[0] if isinstance(key, tuple) else key
         variant = seen.setdefault(method, [])  # same colour per method, marker per other-key value
         variant.append(key)
         err = [g.success_rate - g.success_lo, g.success_hi - g.success_rate]
-        ax.errorbar(xs, g.success_rate, yerr=err, marker="osD^v<>p"[(len(variant) - 1) % 8], capsize=3,
-                    color=colors[method], ls="-" if len(variant) == 1 else "--", label=_label(key, cols))
+        ax.errorbar(
+            xs,
+            g.success_rate,
+            yerr=err,
+            marker="osD^v<>p"[(len(variant) - 1) % 8],
+            capsize=3,
+            color=colors[method],
+            ls="-" if len(variant) == 1 else "--",
+            label=_label(key, cols),
+        )
     ax.set_ylim(-0.05, 1.05)
     ax.set_ylabel("success rate (solved/n)")
     ax.grid(alpha=0.3)
@@ -113,7 +127,7 @@ def _success_vs_length(runs, axes, colors, out_dir, saved) -> None:
     tab = success_table(runs, ["task", "seq_len", *cols])
     tasks = sorted(tab.task.unique())
     fig, axs = _figure(len(tasks))
-    for ax, task in zip(axs, tasks):
+    for ax, task in zip(axs, tasks, strict=True):
         t = tab[tab.task == task]
         _success_plot(ax, t, "seq_len", cols, colors)
         ax.set_xticks(sorted(t.seq_len.unique()))
@@ -134,7 +148,7 @@ def _success_vs_threshold(runs, axes, colors, out_dir, saved) -> None:
     tab = success_table(clipped, ["task", "seq_len", key, *cols])
     panels = sorted(tab.groupby(["task", "seq_len"]).groups)
     fig, axs = _figure(len(panels))
-    for ax, (task, T) in zip(axs, panels):
+    for ax, (task, T) in zip(axs, panels, strict=True):
         t = tab[(tab.task == task) & (tab.seq_len == T)]
         _maybe_log(ax, t[key].astype(float))  # before plotting: the sideways dodge depends on the scale
         _success_plot(ax, t, key, cols, colors)
@@ -170,8 +184,13 @@ def _draw_band(ax, curves, colors, cols, positive=False) -> list[float]:
         variant = seen.setdefault(key[0], [])
         variant.append(key)
         c = colors[key[0]]
-        ax.plot(x, med, color=c, ls=["-", "--", ":", "-."][(len(variant) - 1) % 4],
-                label=f"{_label(key, cols)} (n={len(cs)})")
+        ax.plot(
+            x,
+            med,
+            color=c,
+            ls=["-", "--", ":", "-."][(len(variant) - 1) % 4],
+            label=f"{_label(key, cols)} (n={len(cs)})",
+        )
         ax.fill_between(x, q1, q3, color=c, alpha=0.15, lw=0)
         steps_seen += list(x)
     return steps_seen
@@ -184,11 +203,13 @@ def _learning_curves(runs, metrics, axes, colors, out_dir, saved) -> None:
         return
     panels = sorted(data)
     fig, axs = _figure(len(panels))
-    for ax, (task, T) in zip(axs, panels):
+    for ax, (task, T) in zip(axs, panels, strict=True):
         steps = _draw_band(ax, data[(task, T)], colors, cols)
         sub = runs[(runs.task == task) & (runs.seq_len == T)]
-        for col, style, what in (("train.success_error", ":", "success threshold"),
-                                 ("baseline_error", "--", "trivial baseline")):
+        for col, style, what in (
+            ("train.success_error", ":", "success threshold"),
+            ("baseline_error", "--", "trivial baseline"),
+        ):
             vals = sub[col].dropna().unique() if col in sub else []
             if len(vals) == 1:
                 ax.axhline(float(vals[0]), color="gray", ls=style, lw=1, label=what)
@@ -202,8 +223,13 @@ def _learning_curves(runs, metrics, axes, colors, out_dir, saved) -> None:
 
 def _grad_norm_omega(runs, metrics, axes, colors, out_dir, saved) -> None:
     cols, note = _series(runs, axes)
-    parts = [(c, lbl) for c, lbl in (("grad_norm", "pre-clip gradient norm ‖g‖ (mean over interval)"),
-                                     ("omega", "Ω (regularizer value)"))]
+    parts = [
+        (c, lbl)
+        for c, lbl in (
+            ("grad_norm", "pre-clip gradient norm ‖g‖ (mean over interval)"),
+            ("omega", "Ω (regularizer value)"),
+        )
+    ]
     data_by = {c: _curves(runs, metrics, c, cols) for c, _ in parts}
     parts = [(c, lbl) for c, lbl in parts if data_by[c]]
     if not parts:
@@ -241,7 +267,7 @@ def _gradient_flow(runs, colors, out_dir, saved, warnings) -> None:
                 g = np.asarray(z["grad_norm"], dtype=float)
             if g.ndim != 2 or g.shape[0] == 0:
                 raise ValueError(f"grad_norm has shape {g.shape}, expected (evaluations, L)")
-        except Exception as e:  # noqa: BLE001 -- any unreadable file: say so, draw the rest
+        except Exception as e:
             warnings.append(f"ignored {path}: {type(e).__name__}: {e}")
             continue
         first, last = profiles.setdefault((r.task, r.seq_len), {}).setdefault(r.method, ([], []))
@@ -260,19 +286,28 @@ def _gradient_flow(runs, colors, out_dir, saved, warnings) -> None:
                 for k, p in enumerate(ps):
                     mat[k, : len(p)] = p
                 med = np.nanmedian(np.where(mat > 0, mat, np.nan), axis=0)
-                ax.plot(np.arange(len(med)), med, color=colors[method],
-                        ls="-" if "Ω" in method else "--", label=f"{method} (n={len(ps)})")
+                ax.plot(
+                    np.arange(len(med)),
+                    med,
+                    color=colors[method],
+                    ls="-" if "Ω" in method else "--",
+                    label=f"{method} (n={len(ps)})",
+                )
             ax.set_yscale("log")
-            ax.set(title=f"{task}, T={T}: {when} evaluation",
-                   xlabel="time-distance from the end of the sequence (steps)",
-                   ylabel="‖∂L/∂h_t‖ (batch mean, median over runs)")
+            ax.set(
+                title=f"{task}, T={T}: {when} evaluation",
+                xlabel="time-distance from the end of the sequence (steps)",
+                ylabel="‖∂L/∂h_t‖ (batch mean, median over runs)",
+            )
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
     fig.suptitle("Gradient-norm profile through time, with and without Ω")
     _save(fig, out_dir, "gradient_flow.png", saved)
 
 
-def make_plots(runs_df: pd.DataFrame, run_dirs, out_dir: Path, warnings: list[str] | None = None) -> list[Path]:
+def make_plots(
+    runs_df: pd.DataFrame, run_dirs, out_dir: Path, warnings: list[str] | None = None
+) -> list[Path]:
     """Write the report PNGs for the runs in `run_dirs` into out_dir; returns the files written."""
     warnings = [] if warnings is None else warnings
     wanted = {str(d) for d in run_dirs}

@@ -1,4 +1,5 @@
 """A small name → object registry whose unknown-name error suggests the nearest names."""
+
 from __future__ import annotations
 
 import difflib
@@ -19,8 +20,10 @@ class UnknownName(KeyError):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        return (f"unknown {self.kind} '{self.name}'{did_you_mean(self.name, self.choices)}"
-                f" (allowed: {', '.join(self.choices)})")
+        return (
+            f"unknown {self.kind} '{self.name}'{did_you_mean(self.name, self.choices)}"
+            f" (allowed: {', '.join(self.choices)})"
+        )
 
 
 class Registry(Generic[T]):
@@ -36,6 +39,7 @@ class Registry(Generic[T]):
             self._items[name] = obj
             self._help[name] = help or ((obj.__doc__ or "").strip().splitlines() or [""])[0]
             return obj
+
         return deco
 
     def get(self, name: str) -> T:

@@ -18,6 +18,7 @@ References are looked up in the same cell; a swept key that a reference method n
 omega_weight for `rnn+clip`, or the clipping threshold of an unclipped LSTM) does not split it, and the
 reason column then says at which setting the reference ran.
 """
+
 from __future__ import annotations
 
 import csv
@@ -28,21 +29,39 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ltd_bench.config import dotted_get as _get, method_label  # noqa: F401  (method_label is re-exported)
+from ltd_bench.config import dotted_get as _get, method_label
 from ltd_bench.stats import fisher_exact, median_or_nan, wilson_interval
 
 STATUSES = ("solved", "unsolved", "diverged", "interrupted", "failed")
 COUNTED = ("solved", "unsolved", "diverged")  # finished runs; interrupted/failed say nothing about the method
 METRICS_REQUIRED = ("step", "test_error", "test_loss")  # what the learning curves and checks need
 ALPHA = 0.05  # conventional significance level for Fisher's test on success counts
-STEP_RATIO = 1.5  # median steps-to-solve must differ by this factor to call it (seed spread is ~2x, DESIGN.md)
+STEP_RATIO = (
+    1.5  # median steps-to-solve must differ by this factor to call it (seed spread is ~2x, DESIGN.md)
+)
 TIE_RATE_DELTA = 0.2  # "equal-ish" success rates: at most one run in five apart
 TIE_MIN_N = 3  # a tie claim needs at least 3 runs per side (DESIGN.md: use >= 3 seeds)
 # Keys that never form a cell axis: seeds and bookkeeping, and the keys that define the method itself.
-NOT_AXES = {"seed", "name", "method", "task.name", "task.seq_len", "task.test_seed", "train.device",
-            "model.type", "clipping.mode"}
+NOT_AXES = {
+    "seed",
+    "name",
+    "method",
+    "task.name",
+    "task.seq_len",
+    "task.test_seed",
+    "train.device",
+    "model.type",
+    "clipping.mode",
+}
 INT_FIELDS = ("steps_to_solve", "steps", "diverged_at_step", "nonfinite_grad_steps")
-FLOAT_FIELDS = ("test_loss", "test_error", "best_test_error", "baseline_loss", "baseline_error", "wall_time_s")
+FLOAT_FIELDS = (
+    "test_loss",
+    "test_error",
+    "best_test_error",
+    "baseline_loss",
+    "baseline_error",
+    "wall_time_s",
+)
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -86,6 +105,7 @@ def read_metrics(run_dir: Path) -> pd.DataFrame:
 
 def _load_one(run_dir: Path) -> dict:
     """One run folder -> one flat row; raises ValueError('<file>: <what>') when damaged."""
+
     def need(name):
         p = run_dir / name
         if not p.is_file():
@@ -184,8 +204,10 @@ def load_runs(root: Path) -> tuple[pd.DataFrame, list[str]]:
             df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
     excluded = df[~df.status.isin(COUNTED)]
     if len(excluded):
-        warnings.append(f"{len(excluded)} run(s) interrupted/failed: listed but not counted in success "
-                        f"statistics ({', '.join(sorted(Path(p).name for p in excluded.run_dir))})")
+        warnings.append(
+            f"{len(excluded)} run(s) interrupted/failed: listed but not counted in success "
+            f"statistics ({', '.join(sorted(Path(p).name for p in excluded.run_dir))})"
+        )
     df.attrs.update(sweep_axes=sorted(axes) if seen else None, method_keys=sorted(method_keys))
     return df, warnings
 
@@ -216,18 +238,25 @@ def success_table(runs: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         n, k = len(fin), int((fin.status == "solved").sum())
         lo, hi = wilson_interval(k, n)
         solved = fin[fin.status == "solved"]
-        row = dict(zip(by, key))
-        row.update(n_runs=n, n_solved=k, success_rate=k / n if n else math.nan,
-                   success_lo=lo if n else math.nan, success_hi=hi if n else math.nan,
-                   median_steps_to_solve=median_or_nan(solved.get("steps_to_solve", pd.Series(dtype=float))
-                                                       .astype(float)),
-                   mean_test_error=fin["test_error"].astype(float).mean() if n else math.nan,
-                   mean_test_loss=fin["test_loss"].astype(float).mean() if n else math.nan,
-                   baseline_loss=g["baseline_loss"].astype(float).median() if "baseline_loss" in g else math.nan,
-                   n_diverged=int((fin.status == "diverged").sum()), n_excluded=len(g) - n,
-                   model_type=str(g["model.type"].mode().iloc[0]),
-                   clip_mode=str(g["clipping.mode"].mode().iloc[0]) if "clipping.mode" in g else "none",
-                   omega=bool(_omega_run(g).any()))
+        row = dict(zip(by, key, strict=True))
+        row.update(
+            n_runs=n,
+            n_solved=k,
+            success_rate=k / n if n else math.nan,
+            success_lo=lo if n else math.nan,
+            success_hi=hi if n else math.nan,
+            median_steps_to_solve=median_or_nan(
+                solved.get("steps_to_solve", pd.Series(dtype=float)).astype(float)
+            ),
+            mean_test_error=fin["test_error"].astype(float).mean() if n else math.nan,
+            mean_test_loss=fin["test_loss"].astype(float).mean() if n else math.nan,
+            baseline_loss=g["baseline_loss"].astype(float).median() if "baseline_loss" in g else math.nan,
+            n_diverged=int((fin.status == "diverged").sum()),
+            n_excluded=len(g) - n,
+            model_type=str(g["model.type"].mode().iloc[0]),
+            clip_mode=str(g["clipping.mode"].mode().iloc[0]) if "clipping.mode" in g else "none",
+            omega=bool(_omega_run(g).any()),
+        )
         out.append(row)
     return pd.DataFrame(out)
 
@@ -236,7 +265,9 @@ def _pick_best(cands: pd.DataFrame) -> pd.Series | None:
     cands = cands[cands.n_runs > 0]
     if cands.empty:
         return None
-    key = cands.assign(_r=-cands.success_rate, _s=cands.median_steps_to_solve.fillna(math.inf), _n=-cands.n_runs)
+    key = cands.assign(
+        _r=-cands.success_rate, _s=cands.median_steps_to_solve.fillna(math.inf), _n=-cands.n_runs
+    )
     return cands.loc[key.sort_values(["_r", "_s", "_n", "method"]).index[0]]
 
 
@@ -261,7 +292,11 @@ def verdict(k_o: int, n_o: int, k_r: int, n_r: int, med_o: float, med_r: float) 
         return "tie", p, f"{counts}, p={p:.3g}; rates within {TIE_RATE_DELTA}, n >= {TIE_MIN_N}"
     if min(n_o, n_r) < TIE_MIN_N:
         return "inconclusive", p, f"{counts}, p={p:.3g}: not significant, too few runs to call a tie"
-    return "inconclusive", p, f"{counts}, p={p:.3g}: rates {abs(r_o - r_r):.2f} apart, not significant: more seeds"
+    return (
+        "inconclusive",
+        p,
+        f"{counts}, p={p:.3g}: rates {abs(r_o - r_r):.2f} apart, not significant: more seeds",
+    )
 
 
 def _same(a, b) -> bool:
@@ -283,41 +318,80 @@ def build_tables(runs: pd.DataFrame, axes: list[str] | None = None) -> tuple[pd.
             ok = pd.Series(True, index=sub.index)
             for a in axes:  # an axis the reference method never varies does not split it
                 if sub[a].nunique(dropna=False) > 1:
-                    ok &= sub[a].apply(lambda v: _same(v, c[a]))
+                    ok &= sub[a].apply(lambda v, want=c[a]: _same(v, want))
             matched.append(sub[ok])
-            notes[m] = ", ".join(f"{a}={sub[ok][a].iloc[0]}" for a in axes
-                                 if len(sub[ok]) and not _same(sub[ok][a].iloc[0], c[a]))
+            notes[m] = ", ".join(
+                f"{a}={sub[ok][a].iloc[0]}"
+                for a in axes
+                if len(sub[ok]) and not _same(sub[ok][a].iloc[0], c[a])
+            )
         refs = pd.concat(matched) if matched else cells.iloc[0:0]
         lstm = _pick_best(refs[(refs.model_type == "lstm") & ~refs.omega])
         plain = refs[(refs.model_type == c.model_type) & (refs.clip_mode == c.clip_mode) & ~refs.omega]
         bare = plain[plain.method == c.method.replace("+Ω", "")]
         plain = _pick_best(bare if len(bare) else plain)
-        for against, ref, missing in (("best LSTM", lstm, "no LSTM run in this cell"),
-                                      ("without Ω", plain, f"no {c.model_type} run with clipping "
-                                                           f"{c.clip_mode} and no Ω in this cell")):
+        for against, ref, missing in (
+            ("best LSTM", lstm, "no LSTM run in this cell"),
+            ("without Ω", plain, f"no {c.model_type} run with clipping {c.clip_mode} and no Ω in this cell"),
+        ):
             row = {k: c[k] for k in group}
-            row.update(method=c.method, against=against, ref_method=None if ref is None else ref.method,
-                       n_omega=c.n_runs, k_omega=c.n_solved, n_ref=0, k_ref=0,
-                       median_steps_omega=c.median_steps_to_solve, median_steps_ref=math.nan)
+            row.update(
+                method=c.method,
+                against=against,
+                ref_method=None if ref is None else ref.method,
+                n_omega=c.n_runs,
+                k_omega=c.n_solved,
+                n_ref=0,
+                k_ref=0,
+                median_steps_omega=c.median_steps_to_solve,
+                median_steps_ref=math.nan,
+            )
             if ref is None:
                 row.update(p_value=math.nan, verdict="inconclusive", reason=missing)
             else:
-                v, p, why = verdict(c.n_solved, c.n_runs, ref.n_solved, ref.n_runs,
-                                    c.median_steps_to_solve, ref.median_steps_to_solve)
+                v, p, why = verdict(
+                    c.n_solved,
+                    c.n_runs,
+                    ref.n_solved,
+                    ref.n_runs,
+                    c.median_steps_to_solve,
+                    ref.median_steps_to_solve,
+                )
                 note = notes.get(ref.method)
-                row.update(n_ref=ref.n_runs, k_ref=ref.n_solved, median_steps_ref=ref.median_steps_to_solve,
-                           p_value=p, verdict=v, reason=why + (f" [ref at {note}]" if note else ""))
+                row.update(
+                    n_ref=ref.n_runs,
+                    k_ref=ref.n_solved,
+                    median_steps_ref=ref.median_steps_to_solve,
+                    p_value=p,
+                    verdict=v,
+                    reason=why + (f" [ref at {note}]" if note else ""),
+                )
             verdicts.append(row)
-    cols = [*group, "method", "against", "ref_method", "n_omega", "k_omega", "n_ref", "k_ref", "p_value",
-            "median_steps_omega", "median_steps_ref", "verdict", "reason"]
+    cols = [
+        *group,
+        "method",
+        "against",
+        "ref_method",
+        "n_omega",
+        "k_omega",
+        "n_ref",
+        "k_ref",
+        "p_value",
+        "median_steps_omega",
+        "median_steps_ref",
+        "verdict",
+        "reason",
+    ]
     return cells, pd.DataFrame(verdicts, columns=cols)
 
 
 # ----------------------------------------------------------------------------------------------- writers
-VERDICT_RULE = (f"Verdict rule: n < 2 on either side -> inconclusive; Fisher's exact two-sided p < {ALPHA} "
-                f"on solved/n -> helps/behind; equal rates with >= 2 solved each -> median steps-to-solve "
-                f"{STEP_RATIO}x apart -> helps/behind, else tie; rates within {TIE_RATE_DELTA} with n >= "
-                f"{TIE_MIN_N} each -> tie; else inconclusive. Only solved/unsolved/diverged runs count.")
+VERDICT_RULE = (
+    f"Verdict rule: n < 2 on either side -> inconclusive; Fisher's exact two-sided p < {ALPHA} "
+    f"on solved/n -> helps/behind; equal rates with >= 2 solved each -> median steps-to-solve "
+    f"{STEP_RATIO}x apart -> helps/behind, else tie; rates within {TIE_RATE_DELTA} with n >= "
+    f"{TIE_MIN_N} each -> tie; else inconclusive. Only solved/unsolved/diverged runs count."
+)
 
 
 def _fmt(v, key: str = "") -> str:
@@ -332,23 +406,75 @@ def _fmt(v, key: str = "") -> str:
 
 def _display(cells: pd.DataFrame, verdicts: pd.DataFrame, axes: list[str]):
     """Human-readable (header, rows) for both tables, shared by rich and Markdown."""
-    ch = ["task", "T", *axes, "method", "solved k/n", "success [95% CI]", "median steps", "test error",
-          "test loss", "baseline loss", "diverged", "excluded"]
-    cr = [[_fmt(c.task), _fmt(c.seq_len), *[_fmt(c[a]) for a in axes], c.method, f"{c.n_solved}/{c.n_runs}",
-           "–" if not c.n_runs else f"{c.success_rate:.2f} [{c.success_lo:.2f}, {c.success_hi:.2f}]",
-           _fmt(c.median_steps_to_solve, "steps"), _fmt(c.mean_test_error), _fmt(c.mean_test_loss),
-           _fmt(c.baseline_loss), str(c.n_diverged), str(c.n_excluded)] for _, c in cells.iterrows()]
-    vh = ["task", "T", *axes, "method", "vs", "ref method", "Ω k/n", "ref k/n", "p (Fisher)", "median steps Ω",
-          "median steps ref", "verdict", "reason"]
-    vr = [[_fmt(v.task), _fmt(v.seq_len), *[_fmt(v[a]) for a in axes], v.method, v.against, _fmt(v.ref_method),
-           f"{v.k_omega}/{v.n_omega}", f"{v.k_ref}/{v.n_ref}", _fmt(v.p_value),
-           _fmt(v.median_steps_omega, "steps"), _fmt(v.median_steps_ref, "steps"), v.verdict, v.reason]
-          for _, v in verdicts.iterrows()]
+    ch = [
+        "task",
+        "T",
+        *axes,
+        "method",
+        "solved k/n",
+        "success [95% CI]",
+        "median steps",
+        "test error",
+        "test loss",
+        "baseline loss",
+        "diverged",
+        "excluded",
+    ]
+    cr = [
+        [
+            _fmt(c.task),
+            _fmt(c.seq_len),
+            *[_fmt(c[a]) for a in axes],
+            c.method,
+            f"{c.n_solved}/{c.n_runs}",
+            "–" if not c.n_runs else f"{c.success_rate:.2f} [{c.success_lo:.2f}, {c.success_hi:.2f}]",
+            _fmt(c.median_steps_to_solve, "steps"),
+            _fmt(c.mean_test_error),
+            _fmt(c.mean_test_loss),
+            _fmt(c.baseline_loss),
+            str(c.n_diverged),
+            str(c.n_excluded),
+        ]
+        for _, c in cells.iterrows()
+    ]
+    vh = [
+        "task",
+        "T",
+        *axes,
+        "method",
+        "vs",
+        "ref method",
+        "Ω k/n",
+        "ref k/n",
+        "p (Fisher)",
+        "median steps Ω",
+        "median steps ref",
+        "verdict",
+        "reason",
+    ]
+    vr = [
+        [
+            _fmt(v.task),
+            _fmt(v.seq_len),
+            *[_fmt(v[a]) for a in axes],
+            v.method,
+            v.against,
+            _fmt(v.ref_method),
+            f"{v.k_omega}/{v.n_omega}",
+            f"{v.k_ref}/{v.n_ref}",
+            _fmt(v.p_value),
+            _fmt(v.median_steps_omega, "steps"),
+            _fmt(v.median_steps_ref, "steps"),
+            v.verdict,
+            v.reason,
+        ]
+        for _, v in verdicts.iterrows()
+    ]
     return (ch, cr), (vh, vr)
 
 
 def _pipe_table(header: list[str], rows: list[list[str]]) -> str:
-    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+    esc = lambda s: str(s).replace("|", "\\|")
     lines = ["| " + " | ".join(map(esc, header)) + " |", "|" + "|".join("---" for _ in header) + "|"]
     return "\n".join(lines + ["| " + " | ".join(map(esc, r)) + " |" for r in rows])
 
@@ -357,25 +483,59 @@ def write_markdown(path: Path, root: Path, cells, verdicts, axes, warnings) -> N
     (ch, cr), (vh, vr) = _display(cells, verdicts, axes)
     n = cells.n_runs[cells.n_runs > 0] if len(cells) else pd.Series(dtype=int)
     n_line = f"Runs per cell and method: {n.min()}–{n.max()}" if len(n) else "No finished runs."
-    parts = [f"# ltd-bench report: `{root}`", "", n_line + " (success = solved/n, 95% Wilson interval; "
-             "interrupted/failed runs are excluded and counted in 'excluded').", "", "## Cells", "",
-             _pipe_table(ch, cr), "", "## Ω verdicts", "", VERDICT_RULE, "",
-             _pipe_table(vh, vr) if len(vr) else "_No cell has a method with Ω > 0._", ""]
+    parts = [
+        f"# ltd-bench report: `{root}`",
+        "",
+        n_line + " (success = solved/n, 95% Wilson interval; "
+        "interrupted/failed runs are excluded and counted in 'excluded').",
+        "",
+        "## Cells",
+        "",
+        _pipe_table(ch, cr),
+        "",
+        "## Ω verdicts",
+        "",
+        VERDICT_RULE,
+        "",
+        _pipe_table(vh, vr) if len(vr) else "_No cell has a method with Ω > 0._",
+        "",
+    ]
     if warnings:
         parts += ["## Warnings", "", *[f"- {w}" for w in warnings], ""]
     Path(path).write_text("\n".join(parts))
 
 
-def write_csvs(path: Path, runs: pd.DataFrame, cells: pd.DataFrame, verdicts: pd.DataFrame, axes) -> list[Path]:
+def write_csvs(
+    path: Path, runs: pd.DataFrame, cells: pd.DataFrame, verdicts: pd.DataFrame, axes
+) -> list[Path]:
     """cells -> path; tidy per-run rows -> <stem>_runs.csv; verdicts -> <stem>_verdicts.csv."""
     path = Path(path)
-    first = ["run_id", "name", "task", "seq_len", *axes, "method", "seed", "status", "steps_to_solve", "steps",
-             "test_error", "test_loss", "best_test_error", "baseline_loss", "baseline_error",
-             "diverged_at_step", "nonfinite_grad_steps", "wall_time_s", "error", "run_dir"]
+    first = [
+        "run_id",
+        "name",
+        "task",
+        "seq_len",
+        *axes,
+        "method",
+        "seed",
+        "status",
+        "steps_to_solve",
+        "steps",
+        "test_error",
+        "test_loss",
+        "best_test_error",
+        "baseline_loss",
+        "baseline_error",
+        "diverged_at_step",
+        "nonfinite_grad_steps",
+        "wall_time_s",
+        "error",
+        "run_dir",
+    ]
     first = list(dict.fromkeys(c for c in first if c in runs.columns))
     tidy = runs[first + sorted(c for c in runs.columns if c not in first)]
     out = [path, path.with_name(f"{path.stem}_runs.csv"), path.with_name(f"{path.stem}_verdicts.csv")]
-    for p, df in zip(out, (cells, tidy, verdicts)):
+    for p, df in zip(out, (cells, tidy, verdicts), strict=True):
         df.to_csv(p, index=False)
     return out
 
@@ -395,8 +555,13 @@ def _rich_tables(console, cells, verdicts, axes, warnings) -> None:
         t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
         for i, h in enumerate(header):  # numbers never wrap; only the reason column folds
             wrap = last_wraps and i == len(header) - 1
-            t.add_column(h, no_wrap=not wrap, overflow="fold" if wrap else "ellipsis", ratio=1 if wrap else None,
-                         min_width=24 if wrap else None)
+            t.add_column(
+                h,
+                no_wrap=not wrap,
+                overflow="fold" if wrap else "ellipsis",
+                ratio=1 if wrap else None,
+                min_width=24 if wrap else None,
+            )
         for r in rows:
             t.add_row(*r)
         widths = [max([cell_len(h)] + [cell_len(str(r[i])) for r in rows]) for i, h in enumerate(header)]
@@ -407,13 +572,20 @@ def _rich_tables(console, cells, verdicts, axes, warnings) -> None:
             return
         console.print(title, style="bold", markup=False, highlight=False)  # too narrow: one record per row
         for r in rows:
-            console.print(Text("- ") + Text("; ").join(Text.assemble(f"{h}: ", v) for h, v in zip(header, r)))
+            console.print(
+                Text("- ")
+                + Text("; ").join(Text.assemble(f"{h}: ", v) for h, v in zip(header, r, strict=True))
+            )
 
     table("Success per cell and method (finished runs; 95% Wilson CI)", ch, [list(map(Text, r)) for r in cr])
     if vr:
         style = {"helps": "green", "behind": "red", "tie": "cyan", "inconclusive": "dim"}
-        table("Ω verdicts", vh, [[*map(Text, r[:-2]), Text(r[-2], style=style[r[-2]]), Text(r[-1])] for r in vr],
-              last_wraps=True)  # Text: a '[...]' in a value is not rich markup
+        table(
+            "Ω verdicts",
+            vh,
+            [[*map(Text, r[:-2]), Text(r[-2], style=style[r[-2]]), Text(r[-1])] for r in vr],
+            last_wraps=True,
+        )  # Text: a '[...]' in a value is not rich markup
         console.print(VERDICT_RULE, style="dim", markup=False, highlight=False)
     else:
         console.print("No cell has a method with Ω > 0: no verdicts.")
@@ -421,8 +593,9 @@ def _rich_tables(console, cells, verdicts, axes, warnings) -> None:
         console.print(f"warning: {w}", style="yellow", markup=False, highlight=False)
 
 
-def run_report(root: Path, csv: Path | None = None, markdown: Path | None = None, plots: Path | None = None,
-               console=None) -> int:
+def run_report(
+    root: Path, csv: Path | None = None, markdown: Path | None = None, plots: Path | None = None, console=None
+) -> int:
     """Print tables, write the requested outputs. 0 ok (some runs may be skipped), 2 nothing to report,
     1 an output could not be written."""
     from rich.console import Console
@@ -436,14 +609,18 @@ def run_report(root: Path, csv: Path | None = None, markdown: Path | None = None
     if runs.empty:
         for w in warnings:
             console.print(f"warning: {w}", style="yellow", markup=False, highlight=False)
-        console.print(f"error: no readable run under {root} (looked for */summary.json)", markup=False,
-                      highlight=False)
+        console.print(
+            f"error: no readable run under {root} (looked for */summary.json)", markup=False, highlight=False
+        )
         return 2
     axes = cell_axes(runs)
     cells, verdicts = build_tables(runs, axes)
     skipped = sum(w.startswith("skipped") for w in warnings)
-    console.print(f"{len(runs)} run(s) from {root}" + (f", {skipped} skipped" if skipped else ""),
-                  markup=False, highlight=False)
+    console.print(
+        f"{len(runs)} run(s) from {root}" + (f", {skipped} skipped" if skipped else ""),
+        markup=False,
+        highlight=False,
+    )
     _rich_tables(console, cells, verdicts, axes, warnings)
     try:
         if csv:

@@ -2,6 +2,7 @@
 
 Both work on k successes out of n runs (seeds). They are exact / closed-form, so no scipy is needed.
 """
+
 from __future__ import annotations
 
 import math

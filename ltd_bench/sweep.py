@@ -9,6 +9,7 @@
 Each run = base + name + method overrides (+ `method: <label>`) + grid/zip values + --set. Every run is
 validated before anything starts; a finished run (outputs.is_finished) is never trained again.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,7 +24,14 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from .config import Config, ConfigError, apply_overrides, set_dotted, validate_dict
@@ -57,8 +65,13 @@ class Sweep:
     duplicates: int = 0  # expanded points whose config equalled an earlier one (same run_id)
 
     def manifest(self) -> dict:
-        return {"name": self.name, "grid_keys": self.grid_keys, "zip_keys": self.zip_keys,
-                "methods": self.methods, "runs": [r.config.run_id for r in self.runs]}
+        return {
+            "name": self.name,
+            "grid_keys": self.grid_keys,
+            "zip_keys": self.zip_keys,
+            "methods": self.methods,
+            "runs": [r.config.run_id for r in self.runs],
+        }
 
 
 # ------------------------------------------------------------------------------------------- loading
@@ -100,7 +113,9 @@ def _axes(raw: Any, where: str, src: str, errors: list[str]) -> dict[str, list]:
         if key in RESERVED:
             errors.append(f"{src}: {where}.{key}: cannot be swept ({RESERVED[key]})")
         elif not isinstance(v, list):
-            errors.append(f"{src}: {where}.{key}: expected a list of values, got {_show(v)} ({type(v).__name__})")
+            errors.append(
+                f"{src}: {where}.{key}: expected a list of values, got {_show(v)} ({type(v).__name__})"
+            )
         elif not v:
             errors.append(f"{src}: {where}.{key}: empty list (an axis needs at least one value)")
         else:
@@ -118,7 +133,9 @@ def _methods(raw: Any, src: str, errors: list[str]) -> dict[str, dict]:
     for label, over in raw.items():
         over = {} if over is None else over
         if not isinstance(over, dict):
-            errors.append(f"{src}: methods.{label}: expected a mapping of dotted.key: value, got {_show(over)}")
+            errors.append(
+                f"{src}: methods.{label}: expected a mapping of dotted.key: value, got {_show(over)}"
+            )
             continue
         flat = flatten(over)
         for key in RESERVED.keys() & flat.keys():
@@ -131,7 +148,9 @@ def _base(raw: dict, path: Path, errors: list[str]) -> tuple[dict | None, str]:
     """The base config mapping (None if unusable) and how errors coming from it are named."""
     base = raw.get("base")
     if base is None:
-        errors.append(f"{path}: base: required (a config file relative to this sweep file, or an inline mapping)")
+        errors.append(
+            f"{path}: base: required (a config file relative to this sweep file, or an inline mapping)"
+        )
         return None, "base"
     if isinstance(base, dict):
         return base, "base"
@@ -145,7 +164,9 @@ def _base(raw: dict, path: Path, errors: list[str]) -> tuple[dict | None, str]:
         errors.append(f"{path}: base: {base}: {e} (looked for {file.resolve()})")
         return None, "base"
     if not isinstance(data, dict):
-        errors.append(f"{path}: base: {base}: expected a mapping of config sections, got {type(data).__name__}")
+        errors.append(
+            f"{path}: base: {base}: expected a mapping of config sections, got {type(data).__name__}"
+        )
         return None, "base"
     return data, f"base {base}"
 
@@ -161,22 +182,29 @@ def load_sweep(path: Path | str, overrides: list[str] = ()) -> Sweep:
         raise ConfigError([f"{path}: (top level): expected a sweep mapping ({', '.join(SWEEP_KEYS)})"])
     for k in raw:
         if k not in SWEEP_KEYS:
-            errors.append(f"{path}: {k}: unknown sweep key{did_you_mean(str(k), SWEEP_KEYS)} "
-                          f"(allowed: {', '.join(SWEEP_KEYS)})")
+            errors.append(
+                f"{path}: {k}: unknown sweep key{did_you_mean(str(k), SWEEP_KEYS)} "
+                f"(allowed: {', '.join(SWEEP_KEYS)})"
+            )
     name = raw.get("name")
     if not isinstance(name, str):
         errors.append(f"{path}: name: required, a string (runs go to OUT/<name>/), got {_show(name)}")
     base, base_desc = _base(raw, path, errors)
     methods = _methods(raw.get("methods"), str(path), errors)
-    grid, zipped = _axes(raw.get("grid"), "grid", str(path), errors), _axes(raw.get("zip"), "zip", str(path), errors)
+    grid, zipped = (
+        _axes(raw.get("grid"), "grid", str(path), errors),
+        _axes(raw.get("zip"), "zip", str(path), errors),
+    )
     for k in grid.keys() & zipped.keys():
         errors.append(f"{path}: zip.{k}: also in grid (sweep a key in one place)")
     for label, over in methods.items():
         for k in over.keys() & (grid.keys() | zipped.keys()):
             errors.append(f"{path}: methods.{label}.{k}: also swept by grid/zip, which would overwrite it")
     if len({len(v) for v in zipped.values()}) > 1:
-        errors.append(f"{path}: zip: lists of different lengths: "
-                      + ", ".join(f"{k} has {len(v)}" for k, v in zipped.items()))
+        errors.append(
+            f"{path}: zip: lists of different lengths: "
+            + ", ".join(f"{k} has {len(v)}" for k, v in zipped.items())
+        )
         zipped = {}
     if errors and (base is None or not isinstance(name, str)):
         raise ConfigError(errors)
@@ -189,20 +217,36 @@ def load_sweep(path: Path | str, overrides: list[str] = ()) -> Sweep:
     return sweep
 
 
-def _expand(path: Path, name: str, base: dict, base_desc: str, methods: dict[str, dict], grid: dict[str, list],
-            zipped: dict[str, list], overrides: list[str]) -> Sweep:
+def _expand(
+    path: Path,
+    name: str,
+    base: dict,
+    base_desc: str,
+    methods: dict[str, dict],
+    grid: dict[str, list],
+    zipped: dict[str, list],
+    overrides: list[str],
+) -> Sweep:
     src = str(path)
-    zip_points = list(zip(*zipped.values())) or [()]
+    zip_points = list(zip(*zipped.values(), strict=True)) or [()]
     runs, seen, errors = [], set(), {}  # errors: (path, msg, origin) -> method labels it occurs in
     fixed = {"name": "the sweep's name:", "method": "a methods: label"}
     set_origins = {o.partition("=")[0].strip(): f"--set {o}" for o in overrides}  # applied last: they win
     for label, over in (methods or {None: {}}).items():
         for gvals in itertools.product(*grid.values()):
             for zvals in zip_points:
-                points = [*over.items(), *zip(grid, gvals), *zip(zipped, zvals)]
+                points = [*over.items(), *zip(grid, gvals, strict=True), *zip(zipped, zvals, strict=True)]
                 kinds = [f"method '{label}':"] * len(over) + ["grid"] * len(grid) + ["zip"] * len(zipped)
-                origins = fixed | {k: f"{kind} {k}={_show(v)}" for kind, (k, v) in zip(kinds, points)} | set_origins
-                run = {**copy.deepcopy(base), "name": name, **({"method": label} if label is not None else {})}
+                origins = (
+                    fixed
+                    | {k: f"{kind} {k}={_show(v)}" for kind, (k, v) in zip(kinds, points, strict=True)}
+                    | set_origins
+                )
+                run = {
+                    **copy.deepcopy(base),
+                    "name": name,
+                    **({"method": label} if label is not None else {}),
+                }
                 errs: list[str] = []
                 for k, v in points:
                     set_dotted(run, k, v, errs, src)
@@ -223,15 +267,22 @@ def _expand(path: Path, name: str, base: dict, base_desc: str, methods: dict[str
     if errors:
         raise ConfigError([_describe(src, k, labels, list(methods)) for k, labels in errors.items()])
     n_points = max(1, len(methods)) * len(zip_points) * math.prod(len(v) for v in grid.values())
-    return Sweep(runs[0].config.name if runs else name, path, runs, list(grid), list(zipped), methods,
-                 duplicates=n_points - len(runs))
+    return Sweep(
+        runs[0].config.name if runs else name,
+        path,
+        runs,
+        list(grid),
+        list(zipped),
+        methods,
+        duplicates=n_points - len(runs),
+    )
 
 
 def _attribute(error: str, src: str, origins: dict[str, str], base_desc: str) -> tuple[str, str, str]:
     """Split `SRC: dotted.path: msg` and name what set that path (method, grid, zip, --set or base)."""
     if not error.startswith(src + ": "):
         return "", error, ""  # an --set syntax error: already names its source
-    where, _, msg = error[len(src) + 2:].partition(": ")
+    where, _, msg = error[len(src) + 2 :].partition(": ")
     hits = [k for k in origins if where == k or where.startswith(k + ".") or k.startswith(where + ".")]
     return where, msg, origins[max(hits, key=len)] if hits else base_desc
 
@@ -247,9 +298,18 @@ def _describe(src: str, key: tuple[str, str, str], labels: list, all_labels: lis
 
 
 # ----------------------------------------------------------------------------------------- running
-def sweep_command(sweep_file: Path, out: Path, overrides: list[str], workers: int | None, dry_run: bool,
-                  executor: str, scheduler: str | None, progress: bool, console: Console,
-                  err_console: Console) -> int:
+def sweep_command(
+    sweep_file: Path,
+    out: Path,
+    overrides: list[str],
+    workers: int | None,
+    dry_run: bool,
+    executor: str,
+    scheduler: str | None,
+    progress: bool,
+    console: Console,
+    err_console: Console,
+) -> int:
     """`ltd-bench sweep`: 0 all ran, 1 some run failed, 2 bad sweep/usage (nothing written), 130 interrupted."""
     try:
         sw = load_sweep(sweep_file, overrides)
@@ -259,12 +319,16 @@ def sweep_command(sweep_file: Path, out: Path, overrides: list[str], workers: in
             err_console.print(f"[red]error[/red] {escape(msg)}", soft_wrap=True)
         return 2
     configs = {r.config.run_id: r.config for r in sw.runs}
-    jobs = [Job(r.config.run_id, r.label, r.config.to_dict(), run_dir(out, r.config), r.keys) for r in sw.runs]
+    jobs = [
+        Job(r.config.run_id, r.label, r.config.to_dict(), run_dir(out, r.config), r.keys) for r in sw.runs
+    ]
     done = {j.run_id for j in jobs if is_finished(j.path)}
     todo = [j for j in jobs if j.run_id not in done]
     dups = f" ({sw.duplicates} duplicate configs dropped)" if sw.duplicates else ""
-    console.print(f"sweep {sw.name}: {len(jobs)} runs{dups}, {len(done)} done, {len(todo)} to run → {out / sw.name}",
-                  soft_wrap=True)
+    console.print(
+        f"sweep {sw.name}: {len(jobs)} runs{dups}, {len(done)} done, {len(todo)} to run → {out / sw.name}",
+        soft_wrap=True,
+    )
     if dry_run:
         console.print(_plan(sw, jobs, done))
         return 0
@@ -274,6 +338,7 @@ def sweep_command(sweep_file: Path, out: Path, overrides: list[str], workers: in
     counts: dict[str, int] = {}
     start = time.perf_counter()
     with sigterm_as_interrupt(), _bar(console, progress and console.is_terminal, len(todo)) as advance:
+
         def on_done(job: Job, res: RunResult) -> None:
             prepare(job.path, configs[job.run_id])  # the parent writes: a killed worker leaves nothing behind
             write_result(job.path, res)
@@ -287,18 +352,26 @@ def sweep_command(sweep_file: Path, out: Path, overrides: list[str], workers: in
             ex.run(todo, on_done)
         except KeyboardInterrupt:
             n = sum(v for k, v in counts.items() if k in FINAL)
-            err_console.print(f"interrupted: {n} run(s) finished and kept; rerun the same command to resume",
-                              soft_wrap=True)
+            err_console.print(
+                f"interrupted: {n} run(s) finished and kept; rerun the same command to resume", soft_wrap=True
+            )
             return 130
         except RuntimeError as e:  # the Dask executor lost (or never reached) its scheduler: one line
             err_console.print(f"[red]error[/red] {escape(str(e))}", soft_wrap=True)
             return 1
     tally = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-    console.print(f"{len(todo)} runs in {time.perf_counter() - start:.1f} s: {tally} · "
-                  f"ltd-bench report {out / sw.name}", soft_wrap=True, markup=False)
+    console.print(
+        f"{len(todo)} runs in {time.perf_counter() - start:.1f} s: {tally} · "
+        f"ltd-bench report {out / sw.name}",
+        soft_wrap=True,
+        markup=False,
+    )
     if counts.get("failed"):
-        err_console.print(f"{counts['failed']} run(s) failed (summary.json says why); "
-                          "the next sweep of this file retries them", soft_wrap=True)
+        err_console.print(
+            f"{counts['failed']} run(s) failed (summary.json says why); "
+            "the next sweep of this file retries them",
+            soft_wrap=True,
+        )
         return 1
     return 0
 
@@ -315,8 +388,10 @@ def _line(job: Job, s: dict) -> str:
     else:
         err = s.get("test_error")
         outcome = f"{status}" + (f" (test error {err:.3f})" if isinstance(err, float) else "")
-    return (f"{job.label}  {keys}  {outcome}  {s.get('steps') or 0} steps  {s.get('wall_time_s') or 0:.1f} s  "
-            f"{job.run_id}")
+    return (
+        f"{job.label}  {keys}  {outcome}  {s.get('steps') or 0} steps  {s.get('wall_time_s') or 0:.1f} s  "
+        f"{job.run_id}"
+    )
 
 
 def _plan(sw: Sweep, jobs: list[Job], done: set[str]) -> Table:
@@ -324,7 +399,9 @@ def _plan(sw: Sweep, jobs: list[Job], done: set[str]) -> Table:
     for col in ["run_id", "method", *sw.grid_keys, *sw.zip_keys, "state"]:
         t.add_column(col)
     for j in jobs:
-        t.add_row(j.run_id, j.label, *(_show(v) for v in j.keys.values()), "done" if j.run_id in done else "todo")
+        t.add_row(
+            j.run_id, j.label, *(_show(v) for v in j.keys.values()), "done" if j.run_id in done else "todo"
+        )
     return t
 
 
@@ -348,8 +425,15 @@ def _bar(console: Console, enabled: bool, total: int):
     if not enabled:
         yield lambda: None
         return
-    bar = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TimeRemainingColumn(), console=console, transient=True)
+    bar = Progress(
+        TextColumn("[bold]sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
     with bar:
         tid = bar.add_task("runs", total=total)
         yield lambda: bar.advance(tid)

@@ -14,6 +14,7 @@ Conventions shared by every task:
 - baseline_loss / baseline_error are those of the best predictor that ignores the sequence content
   (a constant, or a per-step constant for sequence targets) under the task's own loss.
 """
+
 from __future__ import annotations
 
 import copy
@@ -35,9 +36,11 @@ TASKS: Registry = Registry("task")
 
 # ----------------------------------------------------------------------------- presets
 
+
 def _preset_root():
     try:  # an installed wheel maps the top-level tasks/ directory to this package (pyproject.toml)
         import ltd_bench.presets  # noqa: F401
+
         return importlib.resources.files("ltd_bench.presets")
     except ImportError:  # a checkout run with PYTHONPATH=. has no such package
         return Path(__file__).resolve().parent.parent / "tasks"
@@ -72,8 +75,10 @@ def task_options(name: str, variant: str | None = None) -> dict[str, object]:
 def _check_variant(name: str, p: dict, variant: str | None) -> str:
     v = p["default_variant"] if variant is None else variant
     if v not in p["variants"]:
-        raise ValueError(f"unknown variant '{v}' for task '{name}'{did_you_mean(str(v), list(p['variants']))}"
-                         f" (allowed: {', '.join(p['variants'])})")
+        raise ValueError(
+            f"unknown variant '{v}' for task '{name}'{did_you_mean(str(v), list(p['variants']))}"
+            f" (allowed: {', '.join(p['variants'])})"
+        )
     return v
 
 
@@ -97,6 +102,7 @@ def _register(name: str):
     def deco(cls):
         cls.name = name
         return TASKS.register(name, _load_preset(name)["description"])(cls)
+
     return deco
 
 
@@ -106,16 +112,18 @@ def make_task(name: str, seq_len: int, variant: str | None = None, **options) ->
 
 # ----------------------------------------------------------------------------- base class
 
+
 class Task:
     """One benchmark task at one length: sample() batches, loss() and wrong() score a read-out."""
+
     name: str = ""
-    loss_kind: str = "ce"        # "mse" | "ce"
-    target: str = "last"         # "last" | "sequence"
+    loss_kind: str = "ce"  # "mse" | "ce"
+    target: str = "last"  # "last" | "sequence"
     input_size: int
     output_size: int
-    recall_len: int = 0          # sequence targets: the last recall_len steps decide wrong()
-    extra_len: int = 0           # steps the task adds to T (copying, memorization)
-    min_len: int = 1             # shortest T the generator supports
+    recall_len: int = 0  # sequence targets: the last recall_len steps decide wrong()
+    extra_len: int = 0  # steps the task adds to T (copying, memorization)
+    min_len: int = 1  # shortest T the generator supports
     baseline_loss: float | None = None
     baseline_error: float | None = None
 
@@ -126,8 +134,10 @@ class Task:
         unknown = sorted(set(options) - set(allowed))
         if unknown:
             hint = did_you_mean(unknown[0], list(allowed))
-            raise ValueError(f"unknown option(s) {', '.join(unknown)} for task '{self.name}' variant "
-                             f"'{self.variant}'{hint} (allowed: {', '.join(allowed) or 'none'})")
+            raise ValueError(
+                f"unknown option(s) {', '.join(unknown)} for task '{self.name}' variant "
+                f"'{self.variant}'{hint} (allowed: {', '.join(allowed) or 'none'})"
+            )
         self.options = {k: _check_type(self.name, k, options.get(k, d), d) for k, d in allowed.items()}
         for k, v in self.options.items():
             setattr(self, k, v)
@@ -136,8 +146,9 @@ class Task:
         self.seq_len = seq_len
         self._setup()
         if seq_len < self.min_len:
-            raise ValueError(f"task '{self.name}' ({self.variant}) needs seq_len >= {self.min_len},"
-                             f" got {seq_len}")
+            raise ValueError(
+                f"task '{self.name}' ({self.variant}) needs seq_len >= {self.min_len}, got {seq_len}"
+            )
 
     def _setup(self) -> None:  # subclasses: sizes, option checks, baselines
         raise NotImplementedError
@@ -162,10 +173,12 @@ class Task:
         raise NotImplementedError
 
     def _check_out(self, out: torch.Tensor, y: torch.Tensor) -> None:
-        L, B = (y.shape if self.target == "sequence" else (out.shape[0], y.shape[0]))
+        L, B = y.shape if self.target == "sequence" else (out.shape[0], y.shape[0])
         if out.dim() != 3 or tuple(out.shape) != (L, B, self.output_size):
-            raise ValueError(f"task '{self.name}': out must be (L, B, output_size) = ({L}, {B}, "
-                             f"{self.output_size}), got {tuple(out.shape)}")
+            raise ValueError(
+                f"task '{self.name}': out must be (L, B, output_size) = ({L}, {B}, "
+                f"{self.output_size}), got {tuple(out.shape)}"
+            )
 
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self._check_out(out, y)
@@ -191,9 +204,11 @@ def _randint(lo, hi, size, gen):
 
 # ----------------------------------------------------------------------------- regression tasks
 
+
 class _TwoMarked(Task):
     """Two channels per step: channel 0 a U[0,1] value, channel 1 a 0/1 marker on exactly two steps.
     (Pascanu's code stores the marker in channel 0; the order does not matter to a learner.)"""
+
     loss_kind, input_size, output_size = "mse", 2, 1
 
     def _windows(self, L: int) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -249,13 +264,14 @@ class Adding(_TwoMarked):
 @_register("multiplication")
 class Multiplication(_TwoMarked):
     """Multiplication problem (Hochreiter & Schmidhuber 1997; Pascanu, Mikolov, Bengio 2013 code)."""
+
     min_len = 10  # the first window [0, 0.1l) must not be empty
 
     def _setup(self):
         r = self._check_threshold()
         # Predict E[ab] = 1/4: MSE = E[(ab)^2] - 1/16 = 1/9 - 1/16 = 7/144. The product of two U[0,1]
         # has CDF G(z) = z - z ln z on (0, 1], so the error is 1 - (G(1/4 + r) - G(1/4 - r)), clamped.
-        G = lambda z: 0.0 if z <= 0 else 1.0 if z >= 1 else z - z * math.log(z)  # noqa: E731
+        G = lambda z: 0.0 if z <= 0 else 1.0 if z >= 1 else z - z * math.log(z)
         self.baseline_loss, self.baseline_error = 7 / 144, 1 - (G(0.25 + r) - G(0.25 - r))
 
     def _combine(self, a, b):
@@ -264,9 +280,11 @@ class Multiplication(_TwoMarked):
 
 # ----------------------------------------------------------------------------- last-step classification
 
+
 @_register("parity")
 class Parity(Task):
     """Parity (Bengio, Simard, Frasconi 1994): XOR of all bits, or (`marked`) of n_marked marked bits."""
+
     output_size = 2
     baseline_loss, baseline_error = math.log(2), 0.5  # both labels equally likely
 
@@ -293,12 +311,13 @@ class _TemporalOrder(Task):
     """Temporal order (Hochreiter & Schmidhuber 1997, exp. 6; Pascanu 2013 tempOrder*.py): one-hot
     over 6 symbols (0 = A, 1 = B, 2..5 distractors); every step holds a random distractor except the
     relevant steps, which hold A or B; class = sum_i v_i 2^i with v_i = 0 for A, 1 for B."""
-    input_size, min_len = 6, 10   # a window of width int(0.1 L) must not be empty
+
+    input_size, min_len = 6, 10  # a window of width int(0.1 L) must not be empty
     starts: tuple[int, ...] = ()  # window starts in tenths of L; each window is 0.1 L wide
 
     def _setup(self):
         self.output_size = 2 ** len(self.starts)
-        self.baseline_loss = math.log(self.output_size)     # uniform over equally likely classes
+        self.baseline_loss = math.log(self.output_size)  # uniform over equally likely classes
         self.baseline_error = 1 - 1 / self.output_size
 
     def sample(self, batch_size, gen):
@@ -315,12 +334,14 @@ class _TemporalOrder(Task):
 @_register("temporal_order")
 class TemporalOrder(_TemporalOrder):
     """Temporal order, 2 relevant symbols in [0.1L, 0.2L) and [0.5L, 0.6L); classes AA, BA, AB, BB."""
+
     starts = (1, 5)
 
 
 @_register("temporal_order_3bit")
 class TemporalOrder3Bit(_TemporalOrder):
     """3-bit temporal order: relevant symbols in [0.1L,0.2L), [0.3L,0.4L), [0.6L,0.7L); 8 classes."""
+
     starts = (1, 3, 6)
 
 
@@ -329,6 +350,7 @@ class Permutation(Task):
     """Random permutation (Hochreiter & Schmidhuber 1997, exp. 2; Pascanu 2013 permutation.py): the first
     symbol is 0 or 1, the others uniform over 2..n_symbols-1; predict the first one at the end. Output is
     an n_symbols-way softmax as in permutation.py, so the net must also learn that only 0/1 occur."""
+
     baseline_loss, baseline_error = math.log(2), 0.5  # probability 1/2 on each of {0, 1}
 
     def _setup(self):
@@ -344,10 +366,12 @@ class Permutation(Task):
 
 # ----------------------------------------------------------------------------- sequence targets
 
+
 class _Recall(Task):
     """Shared by copying and memorization: a pattern of `k` symbols to recall in the last k steps.
     CE averages over all steps, so the content-blind predictor (certain blank before the recall, uniform
     over the n possible symbols during it) scores k ln n / L_total; it gets all k right w.p. n^-k."""
+
     target = "sequence"
 
     def _set_recall(self, k: int, n: int) -> None:

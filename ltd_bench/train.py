@@ -3,6 +3,7 @@
 `train()` does no file I/O: it returns a RunResult that the caller writes (locally, or after it
 comes back from a Dask worker). Everything random comes from generators seeded by the config.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,11 +25,14 @@ from .tasks import Task, make_task
 
 OPTIMIZERS: Registry = Registry("optimizer")
 OPTIMIZERS.register("sgd", "SGD with optional momentum (Pascanu 2013: plain SGD, lr 0.01)")(
-    lambda p, c: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum))
+    lambda p, c: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum)
+)
 OPTIMIZERS.register("adam", "Adam (Kingma & Ba 2015); the usual choice for LSTMs")(
-    lambda p, c: torch.optim.Adam(p, lr=c.lr))
+    lambda p, c: torch.optim.Adam(p, lr=c.lr)
+)
 OPTIMIZERS.register("rmsprop", "RMSProp (Tieleman & Hinton 2012), with momentum")(
-    lambda p, c: torch.optim.RMSprop(p, lr=c.lr, momentum=c.momentum))
+    lambda p, c: torch.optim.RMSprop(p, lr=c.lr, momentum=c.momentum)
+)
 
 PROBE_SIZE = 100  # held-out sequences on which Ω and gradient flow are measured at each evaluation
 EVAL_SLICE = 125  # sequences per forward in evaluate(): activations stay in cache (~20% faster than 1000)
@@ -63,19 +67,31 @@ class Trainer:
         self.cfg, t = cfg, cfg.task
         self.device = resolve_device(cfg.train.device)
         self.task: Task = make_task(t.name, t.seq_len, t.variant, **t.options)
-        self.model: RecurrentNet = build_model(cfg.model, self.task.input_size, self.task.output_size,
-                                               seed=cfg.seed).to(self.device)
+        self.model: RecurrentNet = build_model(
+            cfg.model, self.task.input_size, self.task.output_size, seed=cfg.seed
+        ).to(self.device)
         # Separate streams: data, test set (fixed across seeds, drawn on CPU so every device sees it), policy noise.
         self.data_gen = torch.Generator(self.device).manual_seed(cfg.seed + 1)
         test_gen = torch.Generator().manual_seed(t.test_seed)
-        xs, ys = zip(*(self.task.sample(min(EVAL_CHUNK, t.test_size - i), test_gen)
-                       for i in range(0, t.test_size, EVAL_CHUNK)))
-        self.test = [(x.to(self.device), y.to(self.device)) for x, y in zip(xs, ys)]
+        xs, ys = zip(
+            *(
+                self.task.sample(min(EVAL_CHUNK, t.test_size - i), test_gen)
+                for i in range(0, t.test_size, EVAL_CHUNK)
+            ),
+            strict=True,
+        )
+        self.test = [(x.to(self.device), y.to(self.device)) for x, y in zip(xs, ys, strict=True)]
         self.params = list(self.model.parameters())
         self.opt = OPTIMIZERS.get(cfg.train.optimizer)(self.params, cfg.train)
         c = cfg.clipping
-        self.clip = Clipper(c.mode, c.threshold, c.nonfinite, self.params, self.model.w_hh,
-                            torch.Generator().manual_seed(cfg.seed + 2))
+        self.clip = Clipper(
+            c.mode,
+            c.threshold,
+            c.nonfinite,
+            self.params,
+            self.model.w_hh,
+            torch.Generator().manual_seed(cfg.seed + 2),
+        )
 
     # ------------------------------------------------------------------------------------ one step
     def step(self, alpha: float) -> tuple[float, float, bool, bool]:
@@ -112,7 +128,7 @@ class Trainer:
         last = self.task.target == "last"
         loss = wrong = n = 0.0
         for xc, yc in self.test:  # in slices of EVAL_SLICE sequences: measured faster than 1000 at once
-            for x, y in zip(xc.split(EVAL_SLICE, 1), yc.split(EVAL_SLICE, -1)):
+            for x, y in zip(xc.split(EVAL_SLICE, 1), yc.split(EVAL_SLICE, -1), strict=True):
                 hs = self.model.rnn(x)[0]
                 out = self.model.readout(hs[-1:] if last else hs)  # "last": only out[-1] is scored
                 b = x.shape[1]
@@ -150,13 +166,19 @@ class Trainer:
             delta, direct = torch.autograd.grad(loss, [u, hs])
             omega, ratio, g = omega_for(m, delta, direct, u, hs, form)
         per_example = g.norm(dim=-1) * x.shape[1]  # ‖∇_{h_t} L_b‖ of each example's own loss
-        return {"omega": float(omega.detach()), "ratio_mean": float(ratio),
-                "grad_norm": per_example.mean(1).detach().float().cpu().numpy(),
-                "spectral_radius": spectral_radius(self.model.w_hh, self.model.kind)}
+        return {
+            "omega": float(omega.detach()),
+            "ratio_mean": float(ratio),
+            "grad_norm": per_example.mean(1).detach().float().cpu().numpy(),
+            "spectral_radius": spectral_radius(self.model.w_hh, self.model.kind),
+        }
 
 
-def train(cfg: Config, on_eval: Callable[[dict], None] | None = None,
-          progress: Callable[[int, dict | None], None] | None = None) -> RunResult:
+def train(
+    cfg: Config,
+    on_eval: Callable[[dict], None] | None = None,
+    progress: Callable[[int, dict | None], None] | None = None,
+) -> RunResult:
     """Train one run. Ctrl-C returns what was done with status `interrupted`."""
     torch.set_num_threads(cfg.train.threads)
     was_flushing = flushing_denormals()
@@ -175,9 +197,16 @@ def train(cfg: Config, on_eval: Callable[[dict], None] | None = None,
         test_loss, test_error = tr.evaluate()
         best = min(best, test_error)
         probe = tr.probe()
-        row = {"step": step, **acc.flush(), "test_loss": test_loss, "test_error": test_error,
-               "omega": probe["omega"], "omega_weight": omega_weight(cfg, step), "nonfinite_steps": nonfinite,
-               "wall_time_s": round(time.perf_counter() - start, 3)}
+        row = {
+            "step": step,
+            **acc.flush(),
+            "test_loss": test_loss,
+            "test_error": test_error,
+            "omega": probe["omega"],
+            "omega_weight": omega_weight(cfg, step),
+            "nonfinite_steps": nonfinite,
+            "wall_time_s": round(time.perf_counter() - start, 3),
+        }
         res.metrics.append(row)
         for k in flow:
             flow[k].append(step if k == "step" else probe[k])
@@ -190,7 +219,9 @@ def train(cfg: Config, on_eval: Callable[[dict], None] | None = None,
         return solved_at is not None and tc.stop_when_solved
 
     try:
-        tr = Trainer(cfg)  # inside the try: its first optimizer imports for seconds, and Ctrl-C may land there
+        tr = Trainer(
+            cfg
+        )  # inside the try: its first optimizer imports for seconds, and Ctrl-C may land there
         stop = do_eval(0)
         while not stop and step < tc.steps:
             loss, norm, clipped, finite = tr.step(omega_weight(cfg, step))
@@ -209,22 +240,41 @@ def train(cfg: Config, on_eval: Callable[[dict], None] | None = None,
     finally:
         torch.set_flush_denormal(was_flushing)  # a process-wide switch: leave it as the caller had it
     if status == "diverged" and acc.n:
-        res.metrics.append({"step": step, **acc.flush(), "test_loss": math.nan, "test_error": math.nan,
-                            "omega": math.nan, "omega_weight": omega_weight(cfg, step), "nonfinite_steps": nonfinite,
-                            "wall_time_s": round(time.perf_counter() - start, 3)})
+        res.metrics.append(
+            {
+                "step": step,
+                **acc.flush(),
+                "test_loss": math.nan,
+                "test_error": math.nan,
+                "omega": math.nan,
+                "omega_weight": omega_weight(cfg, step),
+                "nonfinite_steps": nonfinite,
+                "wall_time_s": round(time.perf_counter() - start, 3),
+            }
+        )
     elif status == "unsolved" and solved_at is not None:
         status = "solved"
     last = res.metrics[-1] if res.metrics else {}
     t = cfg.task
     task = tr.task if tr else make_task(t.name, t.seq_len, t.variant, **t.options)
     res.summary = {
-        "status": status, "steps_to_solve": solved_at, "steps": step,
-        "test_loss": last.get("test_loss"), "test_error": last.get("test_error"),
+        "status": status,
+        "steps_to_solve": solved_at,
+        "steps": step,
+        "test_loss": last.get("test_loss"),
+        "test_error": last.get("test_error"),
         "best_test_error": best if math.isfinite(best) else None,
-        "baseline_loss": task.baseline_loss, "baseline_error": task.baseline_error,
-        "wall_time_s": round(time.perf_counter() - start, 3), "run_id": res.run_id, "name": cfg.name,
-        "method": method_of(cfg), "diverged_at_step": diverged_at, "nonfinite_grad_steps": nonfinite,
-        "device": str(tr.device if tr else cfg.train.device), "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "baseline_loss": task.baseline_loss,
+        "baseline_error": task.baseline_error,
+        "wall_time_s": round(time.perf_counter() - start, 3),
+        "run_id": res.run_id,
+        "name": cfg.name,
+        "method": method_of(cfg),
+        "diverged_at_step": diverged_at,
+        "nonfinite_grad_steps": nonfinite,
+        "device": str(tr.device if tr else cfg.train.device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
         "ltd_bench": __version__,
     }
     res.state_dict = {k: v.detach().cpu() for k, v in tr.model.state_dict().items()} if tr else {}
@@ -255,9 +305,11 @@ class _Interval:
 
     def flush(self) -> dict:
         n = self.n
-        row = {"train_loss": self.loss / n if n else math.nan,
-               "grad_norm": self.norm / self.finite if self.finite else math.nan,
-               "grad_norm_max": self.norm_max if self.finite else math.nan,
-               "clip_rate": self.clipped / n if n else math.nan}
+        row = {
+            "train_loss": self.loss / n if n else math.nan,
+            "grad_norm": self.norm / self.finite if self.finite else math.nan,
+            "grad_norm_max": self.norm_max if self.finite else math.nan,
+            "clip_rate": self.clipped / n if n else math.nan,
+        }
         self.__init__()
         return row

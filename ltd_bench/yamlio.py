@@ -1,4 +1,5 @@
 """Safe YAML in and out: duplicate keys, Python tags and alias bombs are errors, never surprises."""
+
 from __future__ import annotations
 
 import os
@@ -8,9 +9,13 @@ from typing import Any
 
 import yaml
 
-MAX_NODES = 100_000  # a real config has < 1k nodes; an alias bomb expands past this long before memory runs out
+MAX_NODES = (
+    100_000  # a real config has < 1k nodes; an alias bomb expands past this long before memory runs out
+)
 MAX_BYTES = 1 << 20  # 1 MiB: no config is bigger; refusing early keeps binary junk from reaching the parser
-MAX_DEPTH = 64  # a config nests 3 levels, a sweep file 5; PyYAML's composer recurses and would overflow at ~300
+MAX_DEPTH = (
+    64  # a config nests 3 levels, a sweep file 5; PyYAML's composer recurses and would overflow at ~300
+)
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -86,8 +91,10 @@ class _Loader(yaml.SafeLoader):
 
     def _refuse_ambiguous(self, node):
         if isinstance(node.value, str) and _AMBIGUOUS_NUMBER.match(node.value.strip()):
-            raise YamlError(f"{_line(node)}ambiguous number {node.value!r} (YAML 1.1 reads a leading 0 as octal "
-                            f"and a:b as base 60): write it plainly, or quote it if it is text")
+            raise YamlError(
+                f"{_line(node)}ambiguous number {node.value!r} (YAML 1.1 reads a leading 0 as octal "
+                f"and a:b as base 60): write it plainly, or quote it if it is text"
+            )
 
 
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXP_FLOAT, list("-+.0123456789"))
@@ -134,7 +141,9 @@ def _walk(node: yaml.Node) -> None:
                 if first_visit and isinstance(k, yaml.ScalarNode) and k.tag != _MERGE_TAG:
                     ident = (k.tag, k.value)
                     if ident in seen and len(dupes) < 10:
-                        dupes.append(f"{_dotted((name, path))} (lines {seen[ident]} and {k.start_mark.line + 1})")
+                        dupes.append(
+                            f"{_dotted((name, path))} (lines {seen[ident]} and {k.start_mark.line + 1})"
+                        )
                     seen.setdefault(ident, k.start_mark.line + 1)
                 stack.append((k, ("[key]", path)))
                 stack.append((v, (name, path)))
@@ -168,10 +177,16 @@ def loads(text: str) -> Any:
         raise YamlError(f"cannot construct this document: {_short(str(e), 100, quote=False)}") from None
     except yaml.reader.ReaderError as e:
         line = text.count("\n", 0, e.position) + 1
-        raise YamlError(f"line {line}: invalid YAML: character #x{e.character:04x} is not allowed "
-                        f"(control characters cannot appear in YAML)") from None
+        raise YamlError(
+            f"line {line}: invalid YAML: character #x{e.character:04x} is not allowed "
+            f"(control characters cannot appear in YAML)"
+        ) from None
     except yaml.constructor.ConstructorError as e:
-        hint = " (only plain YAML is allowed: no Python or custom tags)" if "constructor for the tag" in e.problem else ""
+        hint = (
+            " (only plain YAML is allowed: no Python or custom tags)"
+            if "constructor for the tag" in e.problem
+            else ""
+        )
         raise YamlError(f"{_line(e.problem_mark)}{e.problem}{hint}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)

@@ -1,4 +1,5 @@
 """Shared fixtures."""
+
 import sys
 
 import pytest
@@ -9,6 +10,7 @@ from ltd_bench.cli import main
 @pytest.fixture
 def ltd_main(capsys, monkeypatch):
     """The real console entry point (ltd_bench.cli:main), in-process: (exit code, stdout, stderr)."""
+
     def call(*args):
         monkeypatch.setattr(sys, "argv", ["ltd-bench", *map(str, args)])
         capsys.readouterr()
@@ -16,4 +18,5 @@ def ltd_main(capsys, monkeypatch):
             main()
         out, err = capsys.readouterr()
         return e.value.code, out, err
+
     return call

@@ -11,6 +11,7 @@ How to add a case
 - sweep files: add rows to SWEEP_CASES (file in tests/bad_inputs/sweeps/, needles); they are run through
   `validate` and `sweep --dry-run` with the same checks.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,7 +40,7 @@ def expectations(path: Path) -> list[str]:
         return NO_COMMENT[path.name]
     first = path.read_bytes().split(b"\n", 1)[0].decode()
     assert first.startswith("# expect: "), f"{path.name}: first line must be '# expect: needle | ...'"
-    return [n.strip() for n in first[len("# expect: "):].split("|")]
+    return [n.strip() for n in first[len("# expect: ") :].split("|")]
 
 
 FILES = sorted(p for p in HERE.glob("*.yaml"))
@@ -56,6 +57,7 @@ def ltd(ltd_main, monkeypatch, tmp_path):
     def call(*args):
         code, out, err = ltd_main(*args)
         return code, out + err
+
     return call
 
 
@@ -128,6 +130,7 @@ def _set(*items, needles):
         for item in items:
             args += ["--set", item]
         return args, needles
+
     return make
 
 
@@ -140,14 +143,22 @@ GENERATED = {
     "set_without_equals": _set("train.lr", needles=["--set: 'train.lr': expected dotted.key=value"]),
     "set_empty_key": _set("=1", needles=["--set: '=1': expected dotted.key=value"]),
     "set_empty_part": _set("train..lr=1", needles=["expected dotted.key=value"]),
-    "set_unknown_key": _set("train.lrr=0.1", needles=["good.yaml: train.lrr: unknown key (did you mean 'lr'?)"]),
+    "set_unknown_key": _set(
+        "train.lrr=0.1", needles=["good.yaml: train.lrr: unknown key (did you mean 'lr'?)"]
+    ),
     "set_bad_yaml": _set("train.lr=[0.1", needles=["--set: train.lr: line 1"]),
-    "set_python_tag": _set("name=!!python/object/apply:os.system [ls]", needles=["--set: name:", "no Python"]),
+    "set_python_tag": _set(
+        "name=!!python/object/apply:os.system [ls]", needles=["--set: name:", "no Python"]
+    ),
     "set_nan": _set("train.lr=.nan", needles=["good.yaml: train.lr: Input should be a finite number"]),
     "set_into_a_scalar": _set("name.x=1", needles=["--set: name: is not a section"]),
-    "set_wrong_type": _set("train.steps=many", needles=["train.steps: Input should be a valid integer, got 'many'"]),
+    "set_wrong_type": _set(
+        "train.steps=many", needles=["train.steps: Input should be a valid integer, got 'many'"]
+    ),
     "set_bad_name": _set("name=../../etc", needles=["name: invalid name '../../etc'"]),
-    "set_memory": _set("task.seq_len=100000", "task.test_size=1000000", needles=["task.seq_len: would need about"]),
+    "set_memory": _set(
+        "task.seq_len=100000", "task.test_size=1000000", needles=["task.seq_len: would need about"]
+    ),
 }
 
 
@@ -231,8 +242,13 @@ def test_bad_sweep_file(name, needles, ltd, tmp_path):
 def _spawn(args: list, cwd: Path) -> tuple[int, str, float, int]:
     """Run `ltd-bench ARGS` as a real process: exit code, output, seconds, peak RSS in MiB."""
     t = time.perf_counter()
-    p = subprocess.Popen([CLI, *map(str, args)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    p = subprocess.Popen(
+        [CLI, *map(str, args)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     out = p.stdout.read().decode()
     _, status, usage = os.wait4(p.pid, 0)
     p.returncode = os.waitstatus_to_exitcode(status)
@@ -250,7 +266,9 @@ def test_console_script_exit_codes(tmp_path):
     assert code == 0 and "# run_id: " in out
 
 
-@pytest.mark.parametrize("name", ["memory_seq_len_test_size.yaml", "memory_batch_hidden.yaml", "alias_bomb.yaml"])
+@pytest.mark.parametrize(
+    "name", ["memory_seq_len_test_size.yaml", "memory_batch_hidden.yaml", "alias_bomb.yaml"]
+)
 def test_refused_before_allocating(name, tmp_path):
     """seq_len 100000 x test_size 1000000 would need ~1.2 TB: refused from the estimate, quickly, with the
     process never growing past what importing torch costs (peak RSS, measured by the kernel)."""

@@ -1,5 +1,6 @@
 """The fast paths behind `ltd-bench bench`'s numbers compute the same thing as the references, and
 `bench --quick` runs end to end (no timing assertions: timings are the bench's output, not a test)."""
+
 from __future__ import annotations
 
 import csv
@@ -21,10 +22,12 @@ SIZES = [(1, 1, 1, 1), (2, 3, 2, 4), (9, 4, 3, 7), (23, 5, 2, 16)]  # (L, B, inp
 
 
 def _net(L, B, I, H, nonlinearity="tanh", seed=0, out=2):
-    net = build_model(ModelConfig(type="rnn", hidden_size=H, nonlinearity=nonlinearity), I, out, seed).double()
+    net = build_model(
+        ModelConfig(type="rnn", hidden_size=H, nonlinearity=nonlinearity), I, out, seed
+    ).double()
     g = torch.Generator().manual_seed(seed + 100)
     with torch.no_grad():  # weights large enough that Ω's terms are far from trivial
-        net.rnn.weight_hh_l0.normal_(0, 1.2 / H ** 0.5, generator=g)
+        net.rnn.weight_hh_l0.normal_(0, 1.2 / H**0.5, generator=g)
     x = torch.randn(L, B, I, generator=g, dtype=torch.float64)
     return net, x, g
 
@@ -32,8 +35,10 @@ def _net(L, B, I, H, nonlinearity="tanh", seed=0, out=2):
 def _loss_fns(L, B, g):
     y_seq = torch.randn(L, B, 2, generator=g, dtype=torch.float64)
     y_last = torch.randn(B, generator=g, dtype=torch.float64)
-    return {"sequence": lambda out: (out - y_seq).square().mean(),       # the read-out gradient is dense
-            "last": lambda out: (out[-1, :, 0] - y_last).square().mean()}  # ... or zero before the last step
+    return {
+        "sequence": lambda out: (out - y_seq).square().mean(),  # the read-out gradient is dense
+        "last": lambda out: (out[-1, :, 0] - y_last).square().mean(),
+    }  # ... or zero before the last step
 
 
 def _grads(net):
@@ -110,15 +115,21 @@ def test_hand_written_bptt_matches_autograd(nonlinearity, size):
     for name, grad in _grads(net).items():
         torch.testing.assert_close(grad, ref[name], msg=name)
     torch.testing.assert_close(x.grad, ref_x)
-    assert net.rnn.bias_ih_l0.grad is not net.rnn.bias_hh_l0.grad  # separate tensors: clipping scales each once
+    assert (
+        net.rnn.bias_ih_l0.grad is not net.rnn.bias_hh_l0.grad
+    )  # separate tensors: clipping scales each once
 
 
 def _cfg(alpha, form="book", nonlinearity="tanh"):
-    return Config.model_validate({
-        "task": {"name": "adding", "seq_len": 30, "test_size": 120},
-        "model": {"type": "rnn", "hidden_size": 12, "nonlinearity": nonlinearity},
-        "train": {"batch_size": 6, "steps": 5, "threads": 1}, "clipping": {"mode": "norm", "threshold": 0.5},
-        "regularizer": {"omega_weight": alpha, "form": form}})
+    return Config.model_validate(
+        {
+            "task": {"name": "adding", "seq_len": 30, "test_size": 120},
+            "model": {"type": "rnn", "hidden_size": 12, "nonlinearity": nonlinearity},
+            "train": {"batch_size": 6, "steps": 5, "threads": 1},
+            "clipping": {"mode": "norm", "threshold": 0.5},
+            "regularizer": {"omega_weight": alpha, "form": form},
+        }
+    )
 
 
 @pytest.mark.parametrize("alpha,form", [(0.0, "book"), (2.0, "book"), (2.0, "pascanu2013")])
@@ -138,7 +149,7 @@ def test_trainer_fast_path_takes_the_same_steps(alpha, form, monkeypatch):
         monkeypatch.undo()
         assert a[0] == pytest.approx(b[0], rel=1e-4) and a[1] == pytest.approx(b[1], rel=1e-4)
         assert a[2:] == b[2:]
-    for p, q in zip(fast.model.parameters(), slow.model.parameters()):
+    for p, q in zip(fast.model.parameters(), slow.model.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
     pa = fast.probe()
     assert pa["omega"] == pytest.approx(pb["omega"], rel=1e-4)
@@ -155,9 +166,19 @@ def test_bench_quick_writes_one_row_per_measure(tmp_path):
         rows = list(reader)
     assert reader.fieldnames == COLUMNS
     measures = [r["measure"] for r in rows]
-    assert measures == ["step", "step_omega_book", "step_omega_pascanu2013", "step_naive_omega", "data_generation",
-                        "peak_mem_step", "peak_mem_omega_book", "bare_loop_rnn", "run_loop_rnn", "bare_loop_lstm",
-                        "run_loop_lstm"]
+    assert measures == [
+        "step",
+        "step_omega_book",
+        "step_omega_pascanu2013",
+        "step_naive_omega",
+        "data_generation",
+        "peak_mem_step",
+        "peak_mem_omega_book",
+        "bare_loop_rnn",
+        "run_loop_rnn",
+        "bare_loop_lstm",
+        "run_loop_lstm",
+    ]
     for r in rows:
         assert r["device"] == "cpu" and r["threads"] and r["torch"] == torch.__version__ and r["cpu"]
         if r["measure"].startswith("peak_mem"):
@@ -195,7 +216,9 @@ def test_lstm_flow_matches_the_autograd_probe(form, target):
         hs2 = r(x)[0].detach().requires_grad_()
         (direct2,) = torch.autograd.grad(loss_fn(net.readout(hs2)), hs2)
         u2 = F.linear(x, r.weight_ih_l0, r.bias_ih_l0).detach()
-        omega, ratio, g_t = lstm_flow(u2, hs2.detach(), direct2, r.weight_hh_l0.detach(), r.bias_hh_l0.detach(), form)
+        omega, ratio, g_t = lstm_flow(
+            u2, hs2.detach(), direct2, r.weight_hh_l0.detach(), r.bias_hh_l0.detach(), form
+        )
         torch.testing.assert_close(omega, ref_omega.detach())
         torch.testing.assert_close(ratio, ref_ratio.detach())
         torch.testing.assert_close(g_t, ref_g)
@@ -206,13 +229,20 @@ def test_evaluate_in_slices_matches_one_batch():
     from ltd_bench.train import EVAL_SLICE
 
     for kind in ("rnn", "lstm"):
-        cfg = Config.model_validate({"task": {"name": "adding", "seq_len": 15, "test_size": 2 * EVAL_SLICE + 7},
-                                     "model": {"type": kind, "hidden_size": 9}, "train": {"threads": 1}})
+        cfg = Config.model_validate(
+            {
+                "task": {"name": "adding", "seq_len": 15, "test_size": 2 * EVAL_SLICE + 7},
+                "model": {"type": kind, "hidden_size": 9},
+                "train": {"threads": 1},
+            }
+        )
         tr = Trainer(cfg)
         loss, err = tr.evaluate()
         with torch.no_grad():
-            ref = [(tr.task.loss(tr.model(x)[0], y) * x.shape[1], tr.task.wrong(tr.model(x)[0], y).sum())
-                   for x, y in tr.test]
+            ref = [
+                (tr.task.loss(tr.model(x)[0], y) * x.shape[1], tr.task.wrong(tr.model(x)[0], y).sum())
+                for x, y in tr.test
+            ]
         n = cfg.task.test_size
         assert loss == pytest.approx(float(sum(r[0] for r in ref)) / n, rel=1e-5)
         assert err == pytest.approx(float(sum(r[1] for r in ref)) / n)

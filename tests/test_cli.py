@@ -1,4 +1,5 @@
 """End-to-end CLI: every task × model at a tiny budget, the run folder contract, ls and validate."""
+
 import csv
 import json
 
@@ -10,9 +11,11 @@ from ltd_bench.cli import app
 from ltd_bench.tasks import TASKS
 
 runner = CliRunner()
-TINY = "name: t\ntask: {{name: {task}, seq_len: 12, test_size: 20}}\nmodel: {{type: {model}, hidden_size: 4}}\n" \
-       "train: {{steps: 4, eval_every: 2, threads: 1}}\nclipping: {{mode: norm}}\n" \
-       "regularizer: {{omega_weight: {omega}}}\n"
+TINY = (
+    "name: t\ntask: {{name: {task}, seq_len: 12, test_size: 20}}\nmodel: {{type: {model}, hidden_size: 4}}\n"
+    "train: {{steps: 4, eval_every: 2, threads: 1}}\nclipping: {{mode: norm}}\n"
+    "regularizer: {{omega_weight: {omega}}}\n"
+)
 
 
 def invoke(*args):
@@ -32,7 +35,9 @@ def test_run_every_task_and_model(tmp_path, task, model):
     assert summary["run_id"] == run.name and summary["steps"] in (4, summary["steps_to_solve"])
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert [int(r["step"]) for r in rows][:2] == [0, 2]
-    assert {"step", "train_loss", "test_loss", "test_error", "grad_norm", "clip_rate", "omega"} <= set(rows[0])
+    assert {"step", "train_loss", "test_loss", "test_error", "grad_norm", "clip_rate", "omega"} <= set(
+        rows[0]
+    )
     resolved = yaml.safe_load((run / "config.yaml").read_text())
     assert resolved["task"]["name"] == task and resolved["train"]["lr"] == 0.01  # defaults resolved
     assert (run / "model.pt").is_file() and (run / "gradient_flow.npz").is_file()

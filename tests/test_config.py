@@ -1,5 +1,6 @@
 """Config behaviour: every error at once, unknown keys with did-you-mean, no silent coercion, finite and
 in-range numbers, --set overrides, `validate` output, stable run ids, and property-based loader checks."""
+
 import re
 import tempfile
 from pathlib import Path
@@ -9,19 +10,43 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ltd_bench.config import (NAME_RE, ClippingConfig, Config, ConfigError, ModelConfig, RegularizerConfig,
-                              TaskConfig, TrainConfig, apply_overrides, load_config, resolved_yaml, set_dotted,
-                              validate_dict)
+from ltd_bench.config import (
+    NAME_RE,
+    ClippingConfig,
+    Config,
+    ConfigError,
+    ModelConfig,
+    RegularizerConfig,
+    TaskConfig,
+    TrainConfig,
+    apply_overrides,
+    load_config,
+    resolved_yaml,
+    set_dotted,
+    validate_dict,
+)
 from ltd_bench.yamlio import YamlError, dump
 
 import os
 
-FAST = settings(max_examples=int(os.environ.get("LTD_HYPOTHESIS_EXAMPLES", 100)), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-SECTIONS = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig, "clipping": ClippingConfig,
-            "regularizer": RegularizerConfig}
-SMALL = {"name": "t", "task": {"name": "adding", "seq_len": 10, "test_size": 50},
-         "model": {"hidden_size": 8}, "train": {"steps": 20, "eval_every": 10, "threads": 1}}
+FAST = settings(
+    max_examples=int(os.environ.get("LTD_HYPOTHESIS_EXAMPLES", 100)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+SECTIONS = {
+    "task": TaskConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "clipping": ClippingConfig,
+    "regularizer": RegularizerConfig,
+}
+SMALL = {
+    "name": "t",
+    "task": {"name": "adding", "seq_len": 10, "test_size": 50},
+    "model": {"hidden_size": 8},
+    "train": {"steps": 20, "eval_every": 10, "threads": 1},
+}
 
 
 def errors(raw, source="cfg.yaml") -> list[str]:
@@ -72,9 +97,12 @@ def test_four_mistakes_give_four_lines(tmp_path):
     assert len(errs) == 4, errs
     assert all(line.startswith(f"{p}: ") for line in errs)
     joined = "\n".join(errs)
-    for needle in ("nmae: unknown key (did you mean 'name'?)", "train.lr: Input should be greater than 0",
-                   "train.steps: Input should be a valid integer, got True (bool)",
-                   "model.type: unknown value 'lstn' (did you mean 'lstm'?) (allowed: rnn, lstm, gru)"):
+    for needle in (
+        "nmae: unknown key (did you mean 'name'?)",
+        "train.lr: Input should be greater than 0",
+        "train.steps: Input should be a valid integer, got True (bool)",
+        "model.type: unknown value 'lstn' (did you mean 'lstm'?) (allowed: rnn, lstm, gru)",
+    ):
         assert needle in joined
 
 
@@ -91,10 +119,17 @@ def test_every_line_names_file_and_field():
 
 
 # ------------------------------------------------------------------------------------- unknown keys
-@pytest.mark.parametrize("section,key,hint", [(None, "sead", "seed"), ("task", "seqlen", "seq_len"),
-                                              ("model", "hiden_size", "hidden_size"), ("train", "lrr", "lr"),
-                                              ("clipping", "treshold", "threshold"),
-                                              ("regularizer", "omega_wieght", "omega_weight")])
+@pytest.mark.parametrize(
+    "section,key,hint",
+    [
+        (None, "sead", "seed"),
+        ("task", "seqlen", "seq_len"),
+        ("model", "hiden_size", "hidden_size"),
+        ("train", "lrr", "lr"),
+        ("clipping", "treshold", "threshold"),
+        ("regularizer", "omega_wieght", "omega_weight"),
+    ],
+)
 def test_unknown_keys_at_any_depth(section, key, hint):
     raw = {key: 1} if section is None else {section: {key: 1}}
     msg = one_error(raw)
@@ -111,7 +146,10 @@ def test_unknown_key_without_a_close_match_still_lists_allowed():
 
 def test_unknown_task_option_with_did_you_mean():
     msg = one_error({"task": {"options": {"treshold": 0.1}}})
-    assert msg == "cfg.yaml: task.options.treshold: unknown option (did you mean 'threshold'?) (allowed: threshold, jitter)"
+    assert (
+        msg
+        == "cfg.yaml: task.options.treshold: unknown option (did you mean 'threshold'?) (allowed: threshold, jitter)"
+    )
 
 
 def test_option_of_another_variant_is_unknown():
@@ -122,19 +160,27 @@ def test_option_of_another_variant_is_unknown():
 def test_unknown_names_suggest(tmp_path):
     # (a variant is checked against its task, so an unknown task cannot also have an unknown variant)
     assert "did you mean 'pascanu'?" in one_error({"task": {"name": "adding", "variant": "pascnu"}})
-    cases = {("task", "name", "addding"): "adding",
-             ("model", "type", "lstn"): "lstm", ("model", "init", "orthogonl"): "orthogonal",
-             ("model", "nonlinearity", "rellu"): "relu", ("train", "optimizer", "adma"): "adam",
-             ("clipping", "mode", "nrom"): "norm", ("clipping", "nonfinite", "shrnk"): "shrink",
-             ("regularizer", "form", "bok"): "book", ("train", "device", "cpuu"): "cpu"}
+    cases = {
+        ("task", "name", "addding"): "adding",
+        ("model", "type", "lstn"): "lstm",
+        ("model", "init", "orthogonl"): "orthogonal",
+        ("model", "nonlinearity", "rellu"): "relu",
+        ("train", "optimizer", "adma"): "adam",
+        ("clipping", "mode", "nrom"): "norm",
+        ("clipping", "nonfinite", "shrnk"): "shrink",
+        ("regularizer", "form", "bok"): "book",
+        ("train", "device", "cpuu"): "cpu",
+    }
     raw = {}
     for (sec, key, bad), _ in cases.items():
         raw.setdefault(sec, {})[key] = bad
     errs = errors(raw)
     assert len(errs) == len(cases), errs
     for (sec, key, bad), good in cases.items():
-        assert any(f"{sec}.{key}: " in e and repr(bad) in e and f"did you mean '{good}'?" in e and "allowed:" in e
-                   for e in errs), (sec, key, errs)
+        assert any(
+            f"{sec}.{key}: " in e and repr(bad) in e and f"did you mean '{good}'?" in e and "allowed:" in e
+            for e in errs
+        ), (sec, key, errs)
 
 
 def test_duplicate_keys_are_config_errors(tmp_path):
@@ -145,12 +191,24 @@ def test_duplicate_keys_are_config_errors(tmp_path):
 
 
 # ---------------------------------------------------------------------------------- no coercion
-@pytest.mark.parametrize("path,value,kind", [
-    ("train.steps", True, "integer"), ("train.batch_size", 16.5, "integer"), ("task.seq_len", "3", "integer"),
-    ("train.steps", 20.0, "integer"), ("train.stop_when_solved", 1, "boolean"),
-    ("train.stop_when_solved", "yes", "boolean"), ("train.lr", "0.1", "number"), ("train.lr", True, "number"),
-    ("name", 5, "string"), ("task.variant", 1, "string"), ("task.options", [1], "dictionary"),
-    ("train.threads", False, "integer"), ("model.forget_bias", "1", "number")])
+@pytest.mark.parametrize(
+    "path,value,kind",
+    [
+        ("train.steps", True, "integer"),
+        ("train.batch_size", 16.5, "integer"),
+        ("task.seq_len", "3", "integer"),
+        ("train.steps", 20.0, "integer"),
+        ("train.stop_when_solved", 1, "boolean"),
+        ("train.stop_when_solved", "yes", "boolean"),
+        ("train.lr", "0.1", "number"),
+        ("train.lr", True, "number"),
+        ("name", 5, "string"),
+        ("task.variant", 1, "string"),
+        ("task.options", [1], "dictionary"),
+        ("train.threads", False, "integer"),
+        ("model.forget_bias", "1", "number"),
+    ],
+)
 def test_no_silent_coercion(path, value, kind):
     raw: dict = {}
     set_dotted(raw, path, value, [], "")
@@ -179,18 +237,35 @@ def test_yaml_readings_that_look_like_coercion(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- ranges
-@pytest.mark.parametrize("path,value,what", [
-    ("train.lr", float("nan"), "finite"), ("train.lr", float("inf"), "finite"), ("train.lr", -1e-3, "greater than 0"),
-    ("train.lr", 0, "greater than 0"), ("clipping.threshold", 0, "greater than 0"),
-    ("clipping.threshold", float("-inf"), "finite"), ("clipping.threshold", -1, "greater than 0"),
-    ("train.momentum", 1, "less than 1"), ("train.momentum", -0.5, "greater than or equal to 0"),
-    ("regularizer.omega_weight", -1, "greater than or equal to 0"), ("regularizer.omega_weight", float("nan"), "finite"),
-    ("train.success_error", 0, "greater than 0"), ("train.success_error", 1.5, "less than or equal to 1"),
-    ("task.seq_len", 1, "greater than or equal to 2"), ("task.seq_len", 10**9, "less than or equal to"),
-    ("task.test_size", 0, "greater than or equal to"), ("train.batch_size", 0, "greater than or equal to 1"),
-    ("train.steps", 0, "greater than or equal to 1"), ("train.eval_every", -5, "greater than or equal to 1"),
-    ("seed", -1, "greater than or equal to 0"), ("seed", 2**64, "less than"), ("model.hidden_size", 0, "greater"),
-    ("model.forget_bias", float("nan"), "finite"), ("regularizer.decay_steps", 0, "greater")])
+@pytest.mark.parametrize(
+    "path,value,what",
+    [
+        ("train.lr", float("nan"), "finite"),
+        ("train.lr", float("inf"), "finite"),
+        ("train.lr", -1e-3, "greater than 0"),
+        ("train.lr", 0, "greater than 0"),
+        ("clipping.threshold", 0, "greater than 0"),
+        ("clipping.threshold", float("-inf"), "finite"),
+        ("clipping.threshold", -1, "greater than 0"),
+        ("train.momentum", 1, "less than 1"),
+        ("train.momentum", -0.5, "greater than or equal to 0"),
+        ("regularizer.omega_weight", -1, "greater than or equal to 0"),
+        ("regularizer.omega_weight", float("nan"), "finite"),
+        ("train.success_error", 0, "greater than 0"),
+        ("train.success_error", 1.5, "less than or equal to 1"),
+        ("task.seq_len", 1, "greater than or equal to 2"),
+        ("task.seq_len", 10**9, "less than or equal to"),
+        ("task.test_size", 0, "greater than or equal to"),
+        ("train.batch_size", 0, "greater than or equal to 1"),
+        ("train.steps", 0, "greater than or equal to 1"),
+        ("train.eval_every", -5, "greater than or equal to 1"),
+        ("seed", -1, "greater than or equal to 0"),
+        ("seed", 2**64, "less than"),
+        ("model.hidden_size", 0, "greater"),
+        ("model.forget_bias", float("nan"), "finite"),
+        ("regularizer.decay_steps", 0, "greater"),
+    ],
+)
 def test_numbers_finite_and_in_range(path, value, what):
     raw: dict = {}
     set_dotted(raw, path, value, [], "")
@@ -199,7 +274,9 @@ def test_numbers_finite_and_in_range(path, value, what):
 
 
 def test_nan_in_a_task_option():
-    assert "task.options.threshold: expected float, got nan" in one_error({"task": {"options": {"threshold": float("nan")}}})
+    assert "task.options.threshold: expected float, got nan" in one_error(
+        {"task": {"options": {"threshold": float("nan")}}}
+    )
 
 
 def test_yaml_spellings_of_non_finite(tmp_path):
@@ -208,7 +285,9 @@ def test_yaml_spellings_of_non_finite(tmp_path):
     assert len(e.value.errors) == 2 and all("finite number" in x for x in e.value.errors)
 
 
-@pytest.mark.parametrize("name", ["a/b", "../x", "..", ".", "/abs", "a\\b", "", "a b", "x" * 101, "名前", "a\nb", "~"])
+@pytest.mark.parametrize(
+    "name", ["a/b", "../x", "..", ".", "/abs", "a\\b", "", "a b", "x" * 101, "名前", "a\nb", "~"]
+)
 def test_bad_names(name):
     msg = one_error({"name": name})
     assert msg.startswith("cfg.yaml: name: invalid name") and "letters, digits and -_.+" in msg
@@ -226,7 +305,11 @@ def test_method_label_is_one_printable_line():
 
 def test_init_and_nonlinearity_must_fit_the_model():
     errs = errors({"model": {"type": "lstm", "init": "identity", "nonlinearity": "relu"}})
-    assert len(errs) == 2 and any("model.init" in e for e in errs) and any("model.nonlinearity" in e for e in errs)
+    assert (
+        len(errs) == 2
+        and any("model.init" in e for e in errs)
+        and any("model.nonlinearity" in e for e in errs)
+    )
 
 
 def test_task_checks_name_the_field():
@@ -256,17 +339,31 @@ def test_top_level_must_be_a_mapping(tmp_path):
     for text, kind in (("- a\n- b\n", "list"), ("42\n", "int"), ("hello\n", "str")):
         with pytest.raises(ConfigError) as e:
             load_config(write(tmp_path, text))
-        assert e.value.errors == [f"{tmp_path / 'c.yaml'}: (top level): expected a mapping of sections, got {kind}"]
+        assert e.value.errors == [
+            f"{tmp_path / 'c.yaml'}: (top level): expected a mapping of sections, got {kind}"
+        ]
 
 
 # ----------------------------------------------------------------------------------------- --set
 def test_set_values_are_yaml_scalars(tmp_path):
     p = write(tmp_path, dump(SMALL))
-    cfg = load_config(p, ["train.lr=1e-3", "model.type=lstm", "train.stop_when_solved=false", "seed=7",
-                          "task.options.threshold=0.1", "clipping.mode=norm", " train.momentum = 0.5"])
+    cfg = load_config(
+        p,
+        [
+            "train.lr=1e-3",
+            "model.type=lstm",
+            "train.stop_when_solved=false",
+            "seed=7",
+            "task.options.threshold=0.1",
+            "clipping.mode=norm",
+            " train.momentum = 0.5",
+        ],
+    )
     assert cfg.train.lr == 1e-3 and isinstance(cfg.train.lr, float)
     assert cfg.model.type == "lstm" and cfg.train.stop_when_solved is False and cfg.seed == 7
-    assert cfg.task.options == {"threshold": 0.1} and cfg.clipping.mode == "norm" and cfg.train.momentum == 0.5
+    assert (
+        cfg.task.options == {"threshold": 0.1} and cfg.clipping.mode == "norm" and cfg.train.momentum == 0.5
+    )
 
 
 def test_set_creates_sections_and_later_wins(tmp_path):
@@ -280,12 +377,20 @@ def test_set_quoted_string_stays_a_string(tmp_path):
         load_config(write(tmp_path, "name: x\n"), ["train.steps='5'"])
 
 
-@pytest.mark.parametrize("item,needle", [
-    ("train.lr", "expected dotted.key=value"), ("=3", "expected dotted.key=value"),
-    ("train..lr=1", "expected dotted.key=value"), (".lr=1", "expected dotted.key=value"),
-    ("train.=1", "expected dotted.key=value"), ("train.lr=[1", "--set: train.lr: line 1"),
-    ("train.lr=!!python/name:os.system", "no Python or custom tags"), ("train.lr=a: b: c", "invalid YAML"),
-    ("name.x=1", "--set: name: is not a section, cannot set name.x")])
+@pytest.mark.parametrize(
+    "item,needle",
+    [
+        ("train.lr", "expected dotted.key=value"),
+        ("=3", "expected dotted.key=value"),
+        ("train..lr=1", "expected dotted.key=value"),
+        (".lr=1", "expected dotted.key=value"),
+        ("train.=1", "expected dotted.key=value"),
+        ("train.lr=[1", "--set: train.lr: line 1"),
+        ("train.lr=!!python/name:os.system", "no Python or custom tags"),
+        ("train.lr=a: b: c", "invalid YAML"),
+        ("name.x=1", "--set: name: is not a section, cannot set name.x"),
+    ],
+)
 def test_bad_set_syntax(tmp_path, item, needle):
     with pytest.raises(ConfigError) as e:
         load_config(write(tmp_path, "name: x\n"), [item])
@@ -349,13 +454,38 @@ def test_run_id_is_stable_and_sensitive():
     assert explicit.run_id == base.run_id
     reordered = dict(reversed(list(SMALL.items())))
     assert validate_dict(reordered, "d").run_id == base.run_id
-    changes = ["seed=1", "name=u", "method=m", "task.seq_len=11", "task.variant=pascanu", "task.test_size=51",
-               "task.test_seed=1", "task.options.threshold=0.05", "model.type=gru", "model.hidden_size=9",
-               "model.nonlinearity=relu", "model.init=orthogonal", "model.forget_bias=0.5", "train.optimizer=adam",
-               "train.lr=0.02", "train.momentum=0.9", "train.batch_size=21", "train.steps=21", "train.eval_every=5",
-               "train.success_error=0.02", "train.stop_when_solved=false", "train.device=auto", "train.threads=2",
-               "clipping.mode=norm", "clipping.threshold=2", "clipping.nonfinite=shrink", "regularizer.omega_weight=2",
-               "regularizer.form=pascanu2013", "regularizer.schedule=inverse_t", "regularizer.decay_steps=10"]
+    changes = [
+        "seed=1",
+        "name=u",
+        "method=m",
+        "task.seq_len=11",
+        "task.variant=pascanu",
+        "task.test_size=51",
+        "task.test_seed=1",
+        "task.options.threshold=0.05",
+        "model.type=gru",
+        "model.hidden_size=9",
+        "model.nonlinearity=relu",
+        "model.init=orthogonal",
+        "model.forget_bias=0.5",
+        "train.optimizer=adam",
+        "train.lr=0.02",
+        "train.momentum=0.9",
+        "train.batch_size=21",
+        "train.steps=21",
+        "train.eval_every=5",
+        "train.success_error=0.02",
+        "train.stop_when_solved=false",
+        "train.device=auto",
+        "train.threads=2",
+        "clipping.mode=norm",
+        "clipping.threshold=2",
+        "clipping.nonfinite=shrink",
+        "regularizer.omega_weight=2",
+        "regularizer.form=pascanu2013",
+        "regularizer.schedule=inverse_t",
+        "regularizer.decay_steps=10",
+    ]
     ids = {base.run_id}
     for change in changes:
         raw, errs = apply_overrides(SMALL, [change])
@@ -371,10 +501,29 @@ def test_run_id_distinguishes_int_and_float_spellings_consistently():
 
 
 # ------------------------------------------------------------------------------------ property-based
-NAMES = st.one_of(st.from_regex(NAME_RE, fullmatch=True),
-                  st.sampled_from(["1e3", "1.5e3", ".5e3", "yes", "no", "null", "true", "010", "0x10", "1_000",
-                                   ".inf", ".nan", "...", "2020-01-01", "-1", "+1"])
-                  ).filter(lambda s: s not in {".", ".."})
+NAMES = st.one_of(
+    st.from_regex(NAME_RE, fullmatch=True),
+    st.sampled_from(
+        [
+            "1e3",
+            "1.5e3",
+            ".5e3",
+            "yes",
+            "no",
+            "null",
+            "true",
+            "010",
+            "0x10",
+            "1_000",
+            ".inf",
+            ".nan",
+            "...",
+            "2020-01-01",
+            "-1",
+            "+1",
+        ]
+    ),
+).filter(lambda s: s not in {".", ".."})
 FLOATS = st.floats(min_value=1e-6, max_value=10, allow_nan=False, allow_subnormal=False)
 
 
@@ -382,25 +531,52 @@ def _section(**fields):
     return st.fixed_dictionaries({}, optional=fields)
 
 
-VALID = st.fixed_dictionaries({}, optional={
-    "name": NAMES, "seed": st.integers(0, 2**63 - 1),
-    "method": st.one_of(st.none(), st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=60)),
-    "task": _section(seq_len=st.integers(10, 200), test_size=st.integers(10, 2000), test_seed=st.integers(0, 2**63 - 1),
-                     variant=st.sampled_from([None, "sum", "pascanu"]),
-                     options=_section(threshold=FLOATS, jitter=st.booleans())),
-    "model": _section(type=st.sampled_from(["rnn", "lstm", "gru"]), hidden_size=st.integers(1, 64),
-                      init=st.sampled_from(["default", "orthogonal"]),
-                      forget_bias=st.floats(-10, 10, allow_nan=False, allow_subnormal=False)),
-    "train": _section(optimizer=st.sampled_from(["sgd", "adam", "rmsprop"]), lr=FLOATS,
-                      momentum=st.floats(0, 0.999, allow_nan=False, allow_subnormal=False), batch_size=st.integers(1, 64),
-                      steps=st.integers(1, 10**6), eval_every=st.integers(1, 10**4),
-                      success_error=st.floats(1e-6, 1, allow_nan=False, allow_subnormal=False), stop_when_solved=st.booleans(),
-                      device=st.sampled_from(["auto", "cpu", "cuda"]), threads=st.integers(1, 8)),
-    "clipping": _section(mode=st.sampled_from(["none", "value", "norm"]), threshold=st.floats(1e-6, 1e6, allow_nan=False, allow_subnormal=False),
-                         nonfinite=st.sampled_from(["skip", "shrink", "random_step"])),
-    "regularizer": _section(omega_weight=st.floats(0, 1e6, allow_nan=False, allow_subnormal=False), form=st.sampled_from(["book", "pascanu2013"]),
-                            schedule=st.sampled_from(["constant", "inverse_t"]), decay_steps=st.integers(1, 10**6)),
-})
+VALID = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": NAMES,
+        "seed": st.integers(0, 2**63 - 1),
+        "method": st.one_of(
+            st.none(), st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=60)
+        ),
+        "task": _section(
+            seq_len=st.integers(10, 200),
+            test_size=st.integers(10, 2000),
+            test_seed=st.integers(0, 2**63 - 1),
+            variant=st.sampled_from([None, "sum", "pascanu"]),
+            options=_section(threshold=FLOATS, jitter=st.booleans()),
+        ),
+        "model": _section(
+            type=st.sampled_from(["rnn", "lstm", "gru"]),
+            hidden_size=st.integers(1, 64),
+            init=st.sampled_from(["default", "orthogonal"]),
+            forget_bias=st.floats(-10, 10, allow_nan=False, allow_subnormal=False),
+        ),
+        "train": _section(
+            optimizer=st.sampled_from(["sgd", "adam", "rmsprop"]),
+            lr=FLOATS,
+            momentum=st.floats(0, 0.999, allow_nan=False, allow_subnormal=False),
+            batch_size=st.integers(1, 64),
+            steps=st.integers(1, 10**6),
+            eval_every=st.integers(1, 10**4),
+            success_error=st.floats(1e-6, 1, allow_nan=False, allow_subnormal=False),
+            stop_when_solved=st.booleans(),
+            device=st.sampled_from(["auto", "cpu", "cuda"]),
+            threads=st.integers(1, 8),
+        ),
+        "clipping": _section(
+            mode=st.sampled_from(["none", "value", "norm"]),
+            threshold=st.floats(1e-6, 1e6, allow_nan=False, allow_subnormal=False),
+            nonfinite=st.sampled_from(["skip", "shrink", "random_step"]),
+        ),
+        "regularizer": _section(
+            omega_weight=st.floats(0, 1e6, allow_nan=False, allow_subnormal=False),
+            form=st.sampled_from(["book", "pascanu2013"]),
+            schedule=st.sampled_from(["constant", "inverse_t"]),
+            decay_steps=st.integers(1, 10**6),
+        ),
+    },
+)
 
 
 @FAST
@@ -411,7 +587,9 @@ def test_valid_mappings_round_trip_through_resolved_yaml(raw):
         p = Path(d) / "resolved.yaml"
         p.write_text(resolved_yaml(cfg), encoding="utf-8")
         again = load_config(p)
-        p.write_text(dump(raw), encoding="utf-8")  # the user's own (partial) mapping, dumped, loads the same too
+        p.write_text(
+            dump(raw), encoding="utf-8"
+        )  # the user's own (partial) mapping, dumped, loads the same too
         partial = load_config(p)
     assert again.run_id == cfg.run_id == partial.run_id and again.to_dict() == cfg.to_dict()
 
@@ -436,8 +614,10 @@ def test_random_junk_keys_are_always_reported(raw, section, key):
 
 
 @FAST
-@given(st.one_of(st.text(max_size=300), st.binary(max_size=300).map(lambda b: b.decode("latin-1"))),
-       st.lists(st.text(max_size=20), max_size=3))
+@given(
+    st.one_of(st.text(max_size=300), st.binary(max_size=300).map(lambda b: b.decode("latin-1"))),
+    st.lists(st.text(max_size=20), max_size=3),
+)
 def test_arbitrary_text_gives_a_config_or_a_config_error(text, overrides):
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "c.yaml"
@@ -449,10 +629,20 @@ def test_arbitrary_text_gives_a_config_or_a_config_error(text, overrides):
 
 
 @FAST
-@given(st.dictionaries(st.sampled_from(["name", "seed", "task", "model", "train", "clipping", "regularizer", "x"]),
-                       st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_subnormal=False) | st.text(max_size=8),
-                                    lambda k: st.lists(k, max_size=3) | st.dictionaries(st.text(max_size=8), k, max_size=3),
-                                    max_leaves=10)))
+@given(
+    st.dictionaries(
+        st.sampled_from(["name", "seed", "task", "model", "train", "clipping", "regularizer", "x"]),
+        st.recursive(
+            st.none()
+            | st.booleans()
+            | st.integers()
+            | st.floats(allow_subnormal=False)
+            | st.text(max_size=8),
+            lambda k: st.lists(k, max_size=3) | st.dictionaries(st.text(max_size=8), k, max_size=3),
+            max_leaves=10,
+        ),
+    )
+)
 def test_arbitrary_shapes_give_a_config_or_a_config_error(raw):
     try:
         validate_dict(raw, "x")

@@ -5,6 +5,7 @@ numbers (metrics, summary, weights, gradient flow) of the same run trained in th
 
 Every process started here gets its own session (process group); fixtures SIGKILL each group in a finally.
 """
+
 from __future__ import annotations
 
 import csv
@@ -22,9 +23,9 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from ltd_bench.dask_executor import DaskExecutor, _env_probe  # noqa: E402
-from ltd_bench.executors import Job, train_job  # noqa: E402
-from ltd_bench.sweep import load_sweep  # noqa: E402
+from ltd_bench.dask_executor import DaskExecutor, _env_probe
+from ltd_bench.executors import Job, train_job
+from ltd_bench.sweep import load_sweep
 
 pytestmark = pytest.mark.slow
 
@@ -59,8 +60,12 @@ def comparable(res) -> tuple:
     assert s["status"] != "failed", s.get("error")
     metrics = [{k: _same(v) for k, v in row.items() if k != "wall_time_s"} for row in res.metrics]
     outcome = (res.run_id, s["status"], s["steps"], s["steps_to_solve"], s["test_loss"], s["test_error"])
-    return (outcome, metrics, {k: v.tolist() for k, v in res.state_dict.items()},
-            {k: v.tolist() for k, v in res.flow.items()})
+    return (
+        outcome,
+        metrics,
+        {k: v.tolist() for k, v in res.state_dict.items()},
+        {k: v.tolist() for k, v in res.flow.items()},
+    )
 
 
 def read_run(path: Path) -> tuple:
@@ -75,6 +80,7 @@ def read_run(path: Path) -> tuple:
             return int(v)
         except ValueError:
             return _same(float(v))
+
     with open(path / "metrics.csv") as f:
         metrics = [{k: num(v) for k, v in row.items() if k != "wall_time_s"} for row in csv.DictReader(f)]
     s = json.loads((path / "summary.json").read_text())
@@ -101,8 +107,10 @@ def sweep(tmp_path_factory) -> tuple[Path, list[Job], dict]:
     path = tmp_path_factory.mktemp("sweep") / "sweep.yaml"
     path.write_text(SWEEP)
     out = path.parent / "unused"
-    jobs = [Job(r.config.run_id, r.label, r.config.to_dict(), out / r.config.run_id, r.keys)
-            for r in load_sweep(path).runs]
+    jobs = [
+        Job(r.config.run_id, r.label, r.config.to_dict(), out / r.config.run_id, r.keys)
+        for r in load_sweep(path).runs
+    ]
     ref = {j.run_id: comparable(train_job(j.config)) for j in jobs}
     assert len(ref) == 9
     return path, jobs, ref
@@ -117,6 +125,7 @@ def collect(executor: DaskExecutor, jobs: list[Job], on_each=None) -> dict:
         got[job.run_id] = res
         if on_each:
             on_each(job, res)
+
     executor.run(jobs, on_done)
     return got
 
@@ -130,11 +139,13 @@ def marking(mark_dir: Path, killer: str | None = None):
         import os as _os
 
         from ltd_bench.config import Config as _Config
+
         run_id = _Config.model_validate(config).run_id
         (mark_dir / f"{run_id}-{_os.getpid()}").touch()
         if run_id == killer:
             _os.kill(_os.getpid(), 9)
         return fn(config)
+
     return job
 
 
@@ -147,8 +158,14 @@ class Procs:
 
     def start(self, args: list[str], name: str, env: dict | None = None) -> subprocess.Popen:
         log = open(self.tmp / f"{name}.log", "wb")
-        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                             env={**os.environ, **(env or {})}, cwd=self.tmp)
+        p = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+            cwd=self.tmp,
+        )
         log.close()
         self.procs.append(p)
         return p
@@ -156,8 +173,25 @@ class Procs:
     def scheduler(self, env: dict | None = None) -> str:
         file = self.tmp / f"scheduler-{len(self.procs)}.json"
         file.unlink(missing_ok=True)  # never read a stale address
-        self.start([DASK, "scheduler", "--host", HOST, "--port", "0", "--no-dashboard", "--dashboard-address",
-                    f"{HOST}:0", "--scheduler-file", str(file), "--idle-timeout", "300"], "scheduler", env)
+        self.start(
+            [
+                DASK,
+                "scheduler",
+                "--host",
+                HOST,
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--dashboard-address",
+                f"{HOST}:0",
+                "--scheduler-file",
+                str(file),
+                "--idle-timeout",
+                "300",
+            ],
+            "scheduler",
+            env,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -168,9 +202,27 @@ class Procs:
 
     def worker(self, address: str, name: str) -> subprocess.Popen:
         # --dashboard-address: with --no-dashboard, the HTTP endpoint (health, metrics) still listens
-        return self.start([DASK, "worker", address, "--name", name, "--host", HOST, "--nthreads", "1",
-                           "--nworkers", "1", "--no-dashboard", "--dashboard-address", f"{HOST}:0",
-                           "--death-timeout", "30"], name)
+        return self.start(
+            [
+                DASK,
+                "worker",
+                address,
+                "--name",
+                name,
+                "--host",
+                HOST,
+                "--nthreads",
+                "1",
+                "--nworkers",
+                "1",
+                "--no-dashboard",
+                "--dashboard-address",
+                f"{HOST}:0",
+                "--death-timeout",
+                "30",
+            ],
+            name,
+        )
 
     def kill(self, p: subprocess.Popen) -> None:
         try:
@@ -264,8 +316,11 @@ def test_worker_killed_mid_run_is_retried_elsewhere(cluster, sweep, tmp_path):
                 cluster.replace(i)  # and a fresh worker joins mid-sweep
                 return
 
-    got = collect(DaskExecutor(scheduler=cluster.address, max_tries=3, fn=marking(marks)), jobs,
-                  on_each=kill_a_busy_worker)
+    got = collect(
+        DaskExecutor(scheduler=cluster.address, max_tries=3, fn=marking(marks)),
+        jobs,
+        on_each=kill_a_busy_worker,
+    )
     assert killed, "no worker was killed"
     assert_same({rid: comparable(r) for rid, r in got.items()}, ref)
     # the run the dead worker was executing ran again elsewhere (a finished result that died with the
@@ -277,16 +332,34 @@ def test_cli_sweep_on_a_cluster_with_a_worker_killed(cluster, sweep, tmp_path):
     path, _, ref = sweep
     cluster.ready()
     killed = []
-    rc, out = cli("sweep", str(path), "--executor", "dask", "--scheduler", cluster.address,
-                  "--out", str(tmp_path / "out"), "--no-progress",
-                  on_first=lambda: killed.append(cluster.replace_busy()))  # SIGKILL a worker mid-run
+    rc, out = cli(
+        "sweep",
+        str(path),
+        "--executor",
+        "dask",
+        "--scheduler",
+        cluster.address,
+        "--out",
+        str(tmp_path / "out"),
+        "--no-progress",
+        on_first=lambda: killed.append(cluster.replace_busy()),
+    )  # SIGKILL a worker mid-run
     assert rc == 0, out
     assert killed and killed[0].startswith("ltd-train-"), killed
     assert "[9/9]" in out and "9 unsolved" in out, out
     assert_same({d.name: read_run(d) for d in (tmp_path / "out" / "dasksweep").iterdir() if d.is_dir()}, ref)
     # the same command again: everything is done, nothing is submitted
-    rc, again = cli("sweep", str(path), "--executor", "dask", "--scheduler", cluster.address,
-                    "--out", str(tmp_path / "out"), "--no-progress")
+    rc, again = cli(
+        "sweep",
+        str(path),
+        "--executor",
+        "dask",
+        "--scheduler",
+        cluster.address,
+        "--out",
+        str(tmp_path / "out"),
+        "--no-progress",
+    )
     assert rc == 0 and "9 done, 0 to run" in again, again
 
 
@@ -304,7 +377,7 @@ def test_ctrl_c_cancels_what_is_in_flight(cluster, sweep):
     assert len(done) == 1
     with distributed.Client(cluster.address, timeout=30, set_as_default=False) as c:
         deadline = time.monotonic() + 10
-        while (left := c.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.tasks))):
+        while left := c.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.tasks)):
             assert time.monotonic() < deadline, f"tasks left on the scheduler: {left}"
             time.sleep(0.2)
 
@@ -320,10 +393,12 @@ def test_workers_caps_runs_in_flight_on_a_cluster(cluster, sweep, tmp_path):
 
         def job(config: dict):
             import time as _t
+
             start = _t.monotonic()
             res = fn(config)
             (mark_dir / f"{config['seed']}-{config['method']}").write_text(f"{start} {_t.monotonic()}")
             return res
+
         return job
 
     got = collect(DaskExecutor(scheduler=cluster.address, workers=1, fn=timed(spans)), jobs[:3])
@@ -331,7 +406,7 @@ def test_workers_caps_runs_in_flight_on_a_cluster(cluster, sweep, tmp_path):
     # CLOCK_MONOTONIC is system-wide on Linux: spans from two worker processes compare
     times = sorted(tuple(map(float, f.read_text().split())) for f in spans.iterdir())
     assert len(times) == 3
-    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(times, times[1:])), times
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(times, times[1:], strict=False)), times
 
 
 def test_lost_scheduler_stops_with_one_line(procs, sweep):
@@ -346,8 +421,11 @@ def test_lost_scheduler_stops_with_one_line(procs, sweep):
         procs.kill(scheduler)
 
     t0 = time.monotonic()
-    with pytest.raises(RuntimeError, match=rf"^lost the Dask scheduler at {address}: .*; finished runs are "
-                                           "kept, re-run the same command to resume$") as e:
+    with pytest.raises(
+        RuntimeError,
+        match=rf"^lost the Dask scheduler at {address}: .*; finished runs are "
+        "kept, re-run the same command to resume$",
+    ) as e:
         collect(DaskExecutor(scheduler=address, connect_timeout_s=3), jobs, on_each=kill_scheduler)
     assert "\n" not in str(e.value)
     assert len(done) == 1  # delivered before the loss; nothing after it
@@ -380,8 +458,11 @@ def test_worker_environment_must_match():
 
     ex = DaskExecutor(scheduler="tcp://127.0.0.1:8786")
     ex._check_workers(FakeClient(dict(here)))  # the same environment: fine
-    with pytest.raises(RuntimeError, match=r"worker tcp://127.0.0.1:2 does not match this environment: "
-                                           r"torch 0\.0 \(here .*\); workers need the same"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"worker tcp://127.0.0.1:2 does not match this environment: "
+        r"torch 0\.0 \(here .*\); workers need the same",
+    ):
         ex._check_workers(FakeClient({**here, "torch": "0.0"}))
     with pytest.raises(RuntimeError, match="cannot import ltd_bench"):
         ex._check_workers(FakeClient({"error": "cannot import ltd_bench/torch (ModuleNotFoundError: ...)"}))
@@ -406,16 +487,30 @@ def test_local_cluster_records_a_worker_killer_as_failed(sweep, tmp_path):
 
 def test_cli_sweep_on_a_local_cluster(sweep, tmp_path):
     path, _, ref = sweep
-    rc, out = cli("sweep", str(path), "--executor", "dask", "--workers", "1", "--out", str(tmp_path / "out"),
-                  "--no-progress")
+    rc, out = cli(
+        "sweep",
+        str(path),
+        "--executor",
+        "dask",
+        "--workers",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+        "--no-progress",
+    )
     assert rc == 0, out
     assert_same({d.name: read_run(d) for d in (tmp_path / "out" / "dasksweep").iterdir() if d.is_dir()}, ref)
 
 
 def cli(*args: str, on_first=None, timeout: float = 120) -> tuple[int, str]:
     """`ltd-bench ARGS` in its own process group; `on_first()` runs once the first run is reported."""
-    p = subprocess.Popen([str(BIN / "ltd-bench"), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         text=True, start_new_session=True)
+    p = subprocess.Popen(
+        [str(BIN / "ltd-bench"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     lines = []
     try:
         deadline = time.monotonic() + timeout

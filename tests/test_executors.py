@@ -1,5 +1,6 @@
 """Executors: train_job never raises, the local pool hands every result to the parent, survives a dying
 worker, stops promptly on Ctrl-C, and gives the same numbers as running in-process."""
+
 import importlib.util
 import os
 import sys
@@ -13,9 +14,12 @@ from ltd_bench.config import Config, validate_dict
 from ltd_bench.executors import ExecutorError, Job, LocalExecutor, failed_result, make_executor, train_job
 from ltd_bench.train import FINAL, RunResult
 
-TINY = {"task": {"name": "temporal_order", "seq_len": 10, "test_size": 50},
-        "model": {"hidden_size": 4}, "train": {"steps": 20, "eval_every": 10},
-        "clipping": {"mode": "norm"}}
+TINY = {
+    "task": {"name": "temporal_order", "seq_len": 10, "test_size": 50},
+    "model": {"hidden_size": 4},
+    "train": {"steps": 20, "eval_every": 10},
+    "clipping": {"mode": "norm"},
+}
 
 
 def config(seed=0, **extra) -> dict:
@@ -64,6 +68,7 @@ def test_train_job_broken_config_is_a_failed_result():
 def test_train_job_crash_inside_training(monkeypatch):
     def boom(cfg, **kw):
         raise RuntimeError("exploded at step 3")
+
     monkeypatch.setattr(executors, "train", boom)
     cfg = config(method="rnn+clip")
     s = train_job(cfg).summary
@@ -97,7 +102,9 @@ def test_pool_matches_in_process_numbers():
 def test_dying_worker_is_retried_then_recorded_failed():
     jobs = [job(config(seed=s)) for s in (0, 1, 2, 3)]
     got = {}
-    LocalExecutor(2, fn=crash_on_seed_1, max_tries=2).run(jobs, lambda j, r: got.__setitem__(j.keys["seed"], r))
+    LocalExecutor(2, fn=crash_on_seed_1, max_tries=2).run(
+        jobs, lambda j, r: got.__setitem__(j.keys["seed"], r)
+    )
     assert sorted(got) == [0, 1, 2, 3]
     assert got[1].summary["status"] == "failed" and "worker process died 2 times" in got[1].summary["error"]
     assert all(got[s].summary["status"] == "solved" for s in (0, 2, 3))
@@ -118,9 +125,12 @@ def test_ctrl_c_stops_workers_promptly():
 def test_in_process_interrupted_run_stops_the_sweep(monkeypatch):
     def interrupted(cfg):
         return RunResult(cfg, "x", summary={"status": "interrupted"})
+
     seen = []
     with pytest.raises(KeyboardInterrupt):
-        LocalExecutor(1, fn=interrupted).run([job(config(seed=s)) for s in range(3)], lambda j, r: seen.append(j))
+        LocalExecutor(1, fn=interrupted).run(
+            [job(config(seed=s)) for s in range(3)], lambda j, r: seen.append(j)
+        )
     assert len(seen) == 1  # written (as interrupted), then the sweep stops
 
 
@@ -133,7 +143,9 @@ def test_make_executor_errors():
         make_executor("local", None, "tcp://h:1")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ltd_bench.dask_executor") is None, reason="no dask executor yet")
+@pytest.mark.skipif(
+    importlib.util.find_spec("ltd_bench.dask_executor") is None, reason="no dask executor yet"
+)
 def test_dask_without_distributed_gives_the_install_hint(monkeypatch):
     monkeypatch.delitem(sys.modules, "ltd_bench.dask_executor", raising=False)
     monkeypatch.setitem(sys.modules, "distributed", None)

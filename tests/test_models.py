@@ -1,4 +1,5 @@
 """Initialisations and the exposed forward pass of the recurrent nets."""
+
 import pytest
 import torch
 
@@ -35,9 +36,9 @@ def test_orthogonal_and_basic_inits():
 def test_lstm_forget_bias_and_seeded_init():
     r = net(type="lstm", forget_bias=2.5).rnn
     h = 20
-    assert torch.all(r.bias_ih_l0[h:2 * h] + r.bias_hh_l0[h:2 * h] == 2.5)
+    assert torch.all(r.bias_ih_l0[h : 2 * h] + r.bias_hh_l0[h : 2 * h] == 2.5)
     a, b = net(type="lstm"), net(type="lstm")
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
     c = build_model(ModelConfig(type="lstm", hidden_size=20), 3, 2, seed=1)
     assert not torch.equal(a.rnn.weight_hh_l0, c.rnn.weight_hh_l0)
 

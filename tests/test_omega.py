@@ -1,4 +1,5 @@
 """Ω (value and W_hh gradient) against an independent reference built from explicit Jacobians."""
+
 import pytest
 import torch
 from torch.autograd.functional import jacobian
@@ -12,7 +13,9 @@ L, B, I, H, O = 7, 3, 2, 4, 1
 
 
 def _net(kind, nonlinearity="tanh", seed=0):
-    net = build_model(ModelConfig(type=kind, hidden_size=H, nonlinearity=nonlinearity, init="default"), I, O, seed)
+    net = build_model(
+        ModelConfig(type=kind, hidden_size=H, nonlinearity=nonlinearity, init="default"), I, O, seed
+    )
     return net.double()
 
 
@@ -37,8 +40,8 @@ def _cell(net, kind, w_hh, x_t, h_prev, c_prev):
         return o.sigmoid() * c.tanh(), c
     gi = r.weight_ih_l0 @ x_t + r.bias_ih_l0
     gh = w_hh @ h_prev + r.bias_hh_l0
-    rr, z = (gi[:H] + gh[:H]).sigmoid(), (gi[H:2 * H] + gh[H:2 * H]).sigmoid()
-    n = (gi[2 * H:] + rr * gh[2 * H:]).tanh()
+    rr, z = (gi[:H] + gh[:H]).sigmoid(), (gi[H : 2 * H] + gh[H : 2 * H]).sigmoid()
+    n = (gi[2 * H :] + rr * gh[2 * H :]).tanh()
     return (1 - z) * n + z * h_prev, None
 
 
@@ -62,7 +65,15 @@ def reference(net, kind, x, y, form):
     for t in range(L):
         for b in range(B):
             hp, cp, ht = states[t][b]
-            terms.append((hp.detach(), None if cp is None else cp.detach(), x[t, b], ht.grad.detach().clone(), ht.detach()))
+            terms.append(
+                (
+                    hp.detach(),
+                    None if cp is None else cp.detach(),
+                    x[t, b],
+                    ht.grad.detach().clone(),
+                    ht.detach(),
+                )
+            )
 
     def omega_of(w_hh):
         vals = []
@@ -71,7 +82,9 @@ def reference(net, kind, x, y, form):
                 d = 1 - ht.square() if net.rnn.nonlinearity == "tanh" else (ht > 0).double()
                 J = d[:, None] * w_hh
             else:
-                J = jacobian(lambda hh: _cell(net, kind, w_hh, xt, hh, cp)[0], hp, create_graph=True)
+                J = jacobian(
+                    lambda hh, xt=xt, cp=cp: _cell(net, kind, w_hh, xt, hh, cp)[0], hp, create_graph=True
+                )
             vals.append(((g @ J).norm(), g.norm()))
         if form == "book":
             return sum((a / b - 1) ** 2 for a, b in vals) / B
@@ -140,4 +153,6 @@ def test_zero_gradient_terms_are_guarded():
     val, ratio = omega_terms(gj, g, "book")
     val.backward()
     assert torch.isfinite(val) and torch.isfinite(gj.grad).all()
-    assert val.item() == pytest.approx(1.0)  # only t=0 is valid: (0/1 - 1)^2 per example, summed over t, mean over b
+    assert val.item() == pytest.approx(
+        1.0
+    )  # only t=0 is valid: (0/1 - 1)^2 per example, summed over t, mean over b

@@ -1,5 +1,6 @@
 """`ltd-bench run` under signals (real processes), divergence as a result, and the clipping / non-finite
 gradient policies checked against hand computations (DESIGN.md "Gradient clipping")."""
+
 from __future__ import annotations
 
 import csv
@@ -48,12 +49,17 @@ class Run:
         cfg_path.write_text(LONG)
         self.folder = tmp_path / "out" / "sig" / load_config(cfg_path).run_id
         master, slave = pty.openpty()
-        self.proc = subprocess.Popen([CLI, "run", str(cfg_path), "--out", str(tmp_path / "out")],
-                                     stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, cwd=tmp_path,
-                                     env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"},
-                                     start_new_session=True,
-                                     # a shell without job control starts background children with SIGINT ignored
-                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        self.proc = subprocess.Popen(
+            [CLI, "run", str(cfg_path), "--out", str(tmp_path / "out")],
+            stdin=subprocess.DEVNULL,
+            stdout=slave,
+            stderr=slave,
+            cwd=tmp_path,
+            env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"},
+            start_new_session=True,
+            # a shell without job control starts background children with SIGINT ignored
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         os.close(slave)
         self.buf = bytearray()
         self.reader = threading.Thread(target=self._read, args=(master,), daemon=True)
@@ -158,13 +164,23 @@ def test_divergence_is_a_result_exit_0(tmp_path, monkeypatch, capsys):
         rows = list(csv.DictReader(f))
     assert int(rows[-1]["step"]) == s["diverged_at_step"]
     # the same config with norm clipping does not diverge
-    code, out = run_in_process(monkeypatch, capsys, "run", p, "--set", "clipping.mode=norm",
-                               "--out", tmp_path / "out", "--no-progress")
+    code, out = run_in_process(
+        monkeypatch,
+        capsys,
+        "run",
+        p,
+        "--set",
+        "clipping.mode=norm",
+        "--out",
+        tmp_path / "out",
+        "--no-progress",
+    )
     assert code == 0 and "diverged" not in out.split("status", 1)[1].splitlines()[0]
 
 
 class NaNEveryThird(Clipper):
     """Poisons W_hh's gradient on every third step, as an overflow in the backward pass would."""
+
     calls = 0
 
     def __call__(self):
@@ -180,14 +196,22 @@ def test_non_finite_gradient_steps_are_counted(policy, tmp_path, monkeypatch):
 
     NaNEveryThird.calls = 0
     monkeypatch.setattr(train_module, "Clipper", NaNEveryThird)
-    cfg = validate_dict({"task": {"seq_len": 10, "test_size": 50}, "model": {"hidden_size": 8},
-                         "train": {"steps": 9, "eval_every": 3, "threads": 1},
-                         "clipping": {"mode": "norm", "nonfinite": policy}}, "x")
+    cfg = validate_dict(
+        {
+            "task": {"seq_len": 10, "test_size": 50},
+            "model": {"hidden_size": 8},
+            "train": {"steps": 9, "eval_every": 3, "threads": 1},
+            "clipping": {"mode": "norm", "nonfinite": policy},
+        },
+        "x",
+    )
     res = train_module.train(cfg)
     assert res.summary["status"] != "diverged"  # a bad gradient is handled; only a non-finite loss diverges
     assert res.summary["nonfinite_grad_steps"] == 3
     assert [r["nonfinite_steps"] for r in res.metrics] == [0, 1, 2, 3]
-    assert all(bool(torch.isfinite(t).all()) for t in res.state_dict.values())  # NaN never reached the weights
+    assert all(
+        bool(torch.isfinite(t).all()) for t in res.state_dict.values()
+    )  # NaN never reached the weights
 
 
 # ---------------------------------------------------------------------------- Clipper, by hand
@@ -200,7 +224,7 @@ def make(mode="none", v=1.0, policy="skip", seed=0):
 
 
 def gnorm(*ps) -> float:
-    return math.sqrt(sum(float((p.grad ** 2).sum()) for p in ps))
+    return math.sqrt(sum(float((p.grad**2).sum()) for p in ps))
 
 
 def test_norm_clipping_above_threshold():
@@ -216,7 +240,9 @@ def test_norm_clipping_below_threshold_is_untouched():
     clip, w, b = make("norm", v=13.5)
     r = clip()
     assert r.norm == pytest.approx(13.0) and not r.clipped and r.apply
-    assert torch.equal(w.grad, torch.tensor([[3.0, 0.0], [0.0, -4.0]])) and torch.equal(b.grad, torch.tensor([0.0, 12.0, 0.0]))
+    assert torch.equal(w.grad, torch.tensor([[3.0, 0.0], [0.0, -4.0]])) and torch.equal(
+        b.grad, torch.tensor([0.0, 12.0, 0.0])
+    )
 
 
 def test_value_clipping():

@@ -1,4 +1,5 @@
 """Wilson interval and Fisher's exact test against independent references."""
+
 import itertools
 import math
 from fractions import Fraction
@@ -20,13 +21,16 @@ def brute_fisher(k1, n1, k2, n2):
     return float(sum(Fraction(c, total) for c in counts.values() if Fraction(c, total) <= obs))
 
 
-@pytest.mark.parametrize("k1,n1,k2,n2,p", [
-    (3, 4, 1, 4, 0.4857),  # Fisher's lady tasting tea: 3 of 4 right, two-sided 34/70
-    (1, 10, 11, 14, 0.002759),  # Wikipedia's worked example [[1, 9], [11, 3]]
-    (6, 8, 1, 5, 0.1026),  # scipy docs example [[6, 2], [1, 4]]
-    (5, 5, 0, 5, 0.007937),  # 2 / C(10, 5)
-    (2, 2, 2, 2, 1.0),
-])
+@pytest.mark.parametrize(
+    "k1,n1,k2,n2,p",
+    [
+        (3, 4, 1, 4, 0.4857),  # Fisher's lady tasting tea: 3 of 4 right, two-sided 34/70
+        (1, 10, 11, 14, 0.002759),  # Wikipedia's worked example [[1, 9], [11, 3]]
+        (6, 8, 1, 5, 0.1026),  # scipy docs example [[6, 2], [1, 4]]
+        (5, 5, 0, 5, 0.007937),  # 2 / C(10, 5)
+        (2, 2, 2, 2, 1.0),
+    ],
+)
 def test_fisher_textbook(k1, n1, k2, n2, p):
     assert fisher_exact(k1, n1, k2, n2) == pytest.approx(p, abs=5e-5)
 
@@ -47,9 +51,15 @@ def test_fisher_one_sided_and_symmetry():
         fisher_exact(1, 2, 0, 1, alternative="bigger")
 
 
-@pytest.mark.parametrize("k,n,lo,hi", [  # Newcombe (1998), Stat. Med. 17:857, Table I, method 3
-    (81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0, 0.1611), (1, 29, 0.0061, 0.1718),
-])
+@pytest.mark.parametrize(
+    "k,n,lo,hi",
+    [  # Newcombe (1998), Stat. Med. 17:857, Table I, method 3
+        (81, 263, 0.2553, 0.3662),
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0, 0.1611),
+        (1, 29, 0.0061, 0.1718),
+    ],
+)
 def test_wilson_table_values(k, n, lo, hi):
     got = wilson_interval(k, n)
     assert got[0] == pytest.approx(lo, abs=1e-4) and got[1] == pytest.approx(hi, abs=1e-4)
@@ -58,7 +68,7 @@ def test_wilson_table_values(k, n, lo, hi):
 def score_bound(k, n, z, upper):
     """Independent check: the Wilson bounds are where the score statistic |k - n p| / sqrt(n p (1-p)) = z."""
     a, b = (k / n, 1.0) if upper else (0.0, k / n)
-    inside = (lambda p: abs(k - n * p) <= z * math.sqrt(n * p * (1 - p)))
+    inside = lambda p: abs(k - n * p) <= z * math.sqrt(n * p * (1 - p))
     for _ in range(200):  # bisection between a point inside and one outside the interval
         m = (a + b) / 2
         if inside(m) == upper:

@@ -1,5 +1,6 @@
 """Sweeps: expansion (methods × grid × zip, de-dup, --set), every error at once with exit 2 and nothing
 written, dry runs, resume after partial writes / SIGKILL / Ctrl-C, failed runs, workers-independent numbers."""
+
 import io
 import json
 import os
@@ -22,22 +23,44 @@ from ltd_bench.sweep import is_sweep_file, load_sweep, sweep_command
 REPO = Path(__file__).resolve().parents[1]
 TINY_FILE = REPO / "configs" / "sweeps" / "tiny.yaml"
 # tiny.yaml shrunk to ~0.05 s per run (its own budget is ~2 s per run, for demos and timing)
-SMALL = ["task.seq_len=10", "task.test_size=50", "model.hidden_size=4", "train.steps=20", "train.eval_every=10"]
-BASE = {"task": {"name": "temporal_order", "seq_len": 10, "test_size": 50}, "model": {"hidden_size": 4},
-        "train": {"steps": 20, "eval_every": 10}}
+SMALL = [
+    "task.seq_len=10",
+    "task.test_size=50",
+    "model.hidden_size=4",
+    "train.steps=20",
+    "train.eval_every=10",
+]
+BASE = {
+    "task": {"name": "temporal_order", "seq_len": 10, "test_size": 50},
+    "model": {"hidden_size": 4},
+    "train": {"steps": 20, "eval_every": 10},
+}
 
 
 def write(tmp_path: Path, sweep: dict | str, name: str = "sweep.yaml") -> Path:
     p = tmp_path / name
-    p.write_text(sweep if isinstance(sweep, str) else yaml.safe_dump(sweep, allow_unicode=True, sort_keys=False))
+    p.write_text(
+        sweep if isinstance(sweep, str) else yaml.safe_dump(sweep, allow_unicode=True, sort_keys=False)
+    )
     return p
 
 
-def run(path: Path, out: Path, overrides=(), workers=1, dry_run=False, executor="local") -> tuple[int, str, str]:
+def run(
+    path: Path, out: Path, overrides=(), workers=1, dry_run=False, executor="local"
+) -> tuple[int, str, str]:
     o, e = io.StringIO(), io.StringIO()
-    rc = sweep_command(path, out=out, overrides=list(overrides), workers=workers, dry_run=dry_run,
-                       executor=executor, scheduler=None, progress=True,
-                       console=Console(file=o, width=250), err_console=Console(file=e, width=250))
+    rc = sweep_command(
+        path,
+        out=out,
+        overrides=list(overrides),
+        workers=workers,
+        dry_run=dry_run,
+        executor=executor,
+        scheduler=None,
+        progress=True,
+        console=Console(file=o, width=250),
+        err_console=Console(file=e, width=250),
+    )
     return rc, o.getvalue(), e.getvalue()
 
 
@@ -49,7 +72,7 @@ def metrics(d: Path) -> list[list[str]]:
     """metrics.csv without the wall_time_s column: what must not depend on timing or workers."""
     rows = [line.split(",") for line in (d / "metrics.csv").read_text().splitlines()]
     i = rows[0].index("wall_time_s")
-    return [r[:i] + r[i + 1:] for r in rows]
+    return [r[:i] + r[i + 1 :] for r in rows]
 
 
 def all_metrics(out: Path) -> dict[str, list]:
@@ -74,30 +97,55 @@ def copy_of(finished: Path, tmp_path: Path) -> Path:
 def no_training(monkeypatch):
     def refuse(*a, **k):
         raise AssertionError("trained")
+
     monkeypatch.setattr(executors, "train", refuse)
 
 
 # ------------------------------------------------------------------------------------------ expansion
 def test_methods_grid_zip_order_values_and_labels(tmp_path):
-    p = write(tmp_path, {"name": "exp", "base": BASE,
-                         "methods": {"a": {"clipping.mode": "norm"}, "b": {"clipping": {"mode": "value"}}},
-                         "grid": {"clipping.threshold": [1.0, 10.0], "seed": [0, 1]},
-                         "zip": {"task.seq_len": [10, 12], "train.steps": [20, 30]}})
+    p = write(
+        tmp_path,
+        {
+            "name": "exp",
+            "base": BASE,
+            "methods": {"a": {"clipping.mode": "norm"}, "b": {"clipping": {"mode": "value"}}},
+            "grid": {"clipping.threshold": [1.0, 10.0], "seed": [0, 1]},
+            "zip": {"task.seq_len": [10, 12], "train.steps": [20, 30]},
+        },
+    )
     sw = load_sweep(p)
-    got = [(r.label, r.config.clipping.mode, r.config.clipping.threshold, r.config.seed, r.config.task.seq_len,
-            r.config.train.steps) for r in sw.runs]
-    want = [(m, mode, t, s, L, n) for m, mode in (("a", "norm"), ("b", "value")) for t in (1.0, 10.0)
-            for s in (0, 1) for L, n in ((10, 20), (12, 30))]
+    got = [
+        (
+            r.label,
+            r.config.clipping.mode,
+            r.config.clipping.threshold,
+            r.config.seed,
+            r.config.task.seq_len,
+            r.config.train.steps,
+        )
+        for r in sw.runs
+    ]
+    want = [
+        (m, mode, t, s, L, n)
+        for m, mode in (("a", "norm"), ("b", "value"))
+        for t in (1.0, 10.0)
+        for s in (0, 1)
+        for L, n in ((10, 20), (12, 30))
+    ]
     assert got == want and sw.duplicates == 0
-    assert all(r.config.name == "exp" and r.config.method == r.label and r.config.model.hidden_size == 4
-               for r in sw.runs)
+    assert all(
+        r.config.name == "exp" and r.config.method == r.label and r.config.model.hidden_size == 4
+        for r in sw.runs
+    )
     assert sw.runs[-1].keys == {"clipping.threshold": 10.0, "seed": 1, "task.seq_len": 12, "train.steps": 30}
     assert sw.manifest()["methods"] == {"a": {"clipping.mode": "norm"}, "b": {"clipping.mode": "value"}}
     assert sw.grid_keys == ["clipping.threshold", "seed"] and sw.zip_keys == ["task.seq_len", "train.steps"]
 
 
 def test_identical_configs_are_run_once_and_set_applies_to_every_run(tmp_path):
-    p = write(tmp_path, {"name": "exp", "base": BASE, "grid": {"seed": [0, 0, 1], "clipping.threshold": [1, 2]}})
+    p = write(
+        tmp_path, {"name": "exp", "base": BASE, "grid": {"seed": [0, 0, 1], "clipping.threshold": [1, 2]}}
+    )
     sw = load_sweep(p)
     assert len(sw.runs) == 4 and sw.duplicates == 2 and all(r.label == "rnn" for r in sw.runs)
     sw = load_sweep(p, ["clipping.threshold=5", "train.lr=0.5"])  # --set wins over the grid: 2 distinct runs
@@ -129,23 +177,38 @@ def test_is_sweep_file(tmp_path):
 
 # ------------------------------------------------------------------------------------------ errors
 ERRORS = {
-    "zip_length": ({"zip": {"task.seq_len": [10, 12], "seed": [0, 1, 2]}},
-                   ["zip: lists of different lengths: task.seq_len has 2, seed has 3"]),
+    "zip_length": (
+        {"zip": {"task.seq_len": [10, 12], "seed": [0, 1, 2]}},
+        ["zip: lists of different lengths: task.seq_len has 2, seed has 3"],
+    ),
     "empty_list": ({"grid": {"seed": []}}, ["grid.seed: empty list"]),
     "not_a_list": ({"grid": {"seed": 3}}, ["grid.seed: expected a list of values, got 3 (int)"]),
-    "unknown_grid_key": ({"grid": {"model.hiden_size": [4, 8]}},
-                         ["model.hiden_size: unknown key (did you mean 'hidden_size'?)",
-                          "(from grid model.hiden_size=4)", "(from grid model.hiden_size=8)"]),
-    "unknown_method_key": ({"methods": {"a": {"clipping.mod": "norm"}, "b": {}}},
-                           ["clipping.mod: unknown key (did you mean 'mode'?)", "(from method 'a': clipping.mod=norm)"]),
-    "bad_grid_value": ({"grid": {"clipping.threshold": [1.0, 0]}},
-                       ["clipping.threshold: Input should be greater than 0, got 0", "from grid clipping.threshold=0"]),
+    "unknown_grid_key": (
+        {"grid": {"model.hiden_size": [4, 8]}},
+        [
+            "model.hiden_size: unknown key (did you mean 'hidden_size'?)",
+            "(from grid model.hiden_size=4)",
+            "(from grid model.hiden_size=8)",
+        ],
+    ),
+    "unknown_method_key": (
+        {"methods": {"a": {"clipping.mod": "norm"}, "b": {}}},
+        ["clipping.mod: unknown key (did you mean 'mode'?)", "(from method 'a': clipping.mod=norm)"],
+    ),
+    "bad_grid_value": (
+        {"grid": {"clipping.threshold": [1.0, 0]}},
+        ["clipping.threshold: Input should be greater than 0, got 0", "from grid clipping.threshold=0"],
+    ),
     "unknown_top_level": ({"gird": {"seed": [0]}}, ["gird: unknown sweep key (did you mean 'grid'?)"]),
     "missing_base": ({"base": "nowhere.yaml"}, ["base: nowhere.yaml: file not found"]),
     "swept_twice": ({"grid": {"seed": [0]}, "zip": {"seed": [1]}}, ["zip.seed: also in grid"]),
-    "base_x_method": ({"base": {**BASE, "model": {"hidden_size": 4, "init": "smart_tanh"}},
-                       "methods": {"rnn": {}, "lstm": {"model.type": "lstm"}}},
-                      ["model.init: init 'smart_tanh' is for vanilla RNNs", "(from base; in method 'lstm')"]),
+    "base_x_method": (
+        {
+            "base": {**BASE, "model": {"hidden_size": 4, "init": "smart_tanh"}},
+            "methods": {"rnn": {}, "lstm": {"model.type": "lstm"}},
+        },
+        ["model.init: init 'smart_tanh' is for vanilla RNNs", "(from base; in method 'lstm')"],
+    ),
 }
 
 
@@ -163,13 +226,29 @@ def test_sweep_errors_exit_2_and_write_nothing(tmp_path, case):
 
 
 def test_all_errors_are_reported_at_once(tmp_path):
-    p = write(tmp_path, {"name": "exp", "base": BASE, "gird": 1, "methods": {"a": {"model.tpye": "rnn"}},
-                         "grid": {"seed": [], "clipping.threshold": [-1, 0]}, "zip": {"a.b": [1], "c.d": [1, 2]}})
+    p = write(
+        tmp_path,
+        {
+            "name": "exp",
+            "base": BASE,
+            "gird": 1,
+            "methods": {"a": {"model.tpye": "rnn"}},
+            "grid": {"seed": [], "clipping.threshold": [-1, 0]},
+            "zip": {"a.b": [1], "c.d": [1, 2]},
+        },
+    )
     with pytest.raises(ConfigError) as ei:
         load_sweep(p, ["train.lr=0"])
     text = "\n".join(ei.value.errors)
-    for part in ("gird: unknown sweep key", "grid.seed: empty list", "zip: lists of different lengths",
-                 "model.tpye: unknown key", "got -1", "got 0 (int) (from grid", "(from --set train.lr=0)"):
+    for part in (
+        "gird: unknown sweep key",
+        "grid.seed: empty list",
+        "zip: lists of different lengths",
+        "model.tpye: unknown key",
+        "got -1",
+        "got 0 (int) (from grid",
+        "(from --set train.lr=0)",
+    ):
         assert part in text, text
     assert len(ei.value.errors) == 7  # each problem once, not once per run
 
@@ -184,7 +263,9 @@ def test_dry_run_lists_and_trains_nothing(tmp_path, monkeypatch, finished):
     no_training(monkeypatch)
     rc, stdout, _ = run(TINY_FILE, tmp_path / "out", SMALL, dry_run=True)
     assert rc == 0 and not (tmp_path / "out").exists()
-    assert "8 runs, 0 done, 8 to run" in stdout and stdout.count("todo") == 8 and "clipping.threshold" in stdout
+    assert (
+        "8 runs, 0 done, 8 to run" in stdout and stdout.count("todo") == 8 and "clipping.threshold" in stdout
+    )
     rc, stdout, _ = run(TINY_FILE, finished, SMALL, dry_run=True)
     assert rc == 0 and stdout.count("done") >= 8 and "todo" not in stdout
 
@@ -229,6 +310,7 @@ def test_a_run_that_raises_is_recorded_failed_and_the_sweep_goes_on(tmp_path, mo
         if cfg.seed == 1:
             raise FloatingPointError("injected")
         return real(cfg, **kw)
+
     monkeypatch.setattr(executors, "train", flaky)
     out = tmp_path / "out"
     rc, stdout, err = run(TINY_FILE, out, SMALL)
@@ -267,8 +349,13 @@ def cli(*args: str) -> list[str]:
 
 
 def start(p: Path, out: Path, workers: int) -> subprocess.Popen:
-    return subprocess.Popen(cli("sweep", str(p), "--out", str(out), "--workers", str(workers), "--no-progress"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        cli("sweep", str(p), "--out", str(out), "--workers", str(workers), "--no-progress"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def wait_for_first_run(proc: subprocess.Popen, out: Path, timeout: float = 60) -> None:
@@ -294,8 +381,15 @@ def group_gone(pgid: int, timeout: float = 10) -> bool:
 def sixteen(tmp_path_factory) -> tuple[Path, Path]:
     """A 16-run sweep and its uninterrupted result (in-process, one worker)."""
     d = tmp_path_factory.mktemp("sixteen")
-    p = write(d, {"name": "sixteen", "base": {**BASE, "model": {"hidden_size": 8}, "train": {"steps": 30}},
-                  "methods": {"rnn+clip": {"clipping.mode": "norm"}, "rnn": {}}, "grid": {"seed": list(range(8))}})
+    p = write(
+        d,
+        {
+            "name": "sixteen",
+            "base": {**BASE, "model": {"hidden_size": 8}, "train": {"steps": 30}},
+            "methods": {"rnn+clip": {"clipping.mode": "norm"}, "rnn": {}},
+            "grid": {"seed": list(range(8))},
+        },
+    )
     rc, _, _ = run(p, d / "ref")
     assert rc == 0
     return p, d / "ref"

@@ -1,4 +1,5 @@
 """Tasks: generator structure, determinism, losses, error criteria and closed-form baselines."""
+
 import math
 
 import pytest
@@ -85,8 +86,9 @@ def _windows(task, L):
     return [(0, L // 10), (L // 10, L // 2)]  # Pascanu: [0, 0.1l), [0.1l, 0.5l)
 
 
-@pytest.mark.parametrize("name,variant", [("adding", "sum"), ("adding", "pascanu"),
-                                          ("multiplication", "standard")])
+@pytest.mark.parametrize(
+    "name,variant", [("adding", "sum"), ("adding", "pascanu"), ("multiplication", "standard")]
+)
 def test_two_marked_structure(name, variant):
     task = make_task(name, T, variant)
     x, y = task.sample(B, gen(0))
@@ -107,7 +109,7 @@ def test_copying_structure():
     k, n = task.copy_len, task.n_symbols
     sym = x.argmax(-1)
     assert ((sym[:k] >= 1) & (sym[:k] <= n)).all()
-    assert (sym[k:T + k - 1] == 0).all() and (sym[T + k - 1] == n + 1).all() and (sym[T + k:] == 0).all()
+    assert (sym[k : T + k - 1] == 0).all() and (sym[T + k - 1] == n + 1).all() and (sym[T + k :] == 0).all()
     assert (y[:-k] == 0).all() and torch.equal(y[-k:], sym[:k])
     assert task.output_size == n + 1 and task.input_size == n + 2
     assert sym[:k].unique().numel() == n  # every symbol occurs
@@ -119,7 +121,7 @@ def test_memorization_structure():
     k, n = task.n_pos, task.n_values
     sym = x.argmax(-1)
     assert (sym[:k] < n).all() and sym[:k].unique().numel() == n
-    assert (sym[k:T + k] == n).all() and (sym[T + k] == n + 1).all() and (sym[T + k + 1:] == n).all()
+    assert (sym[k : T + k] == n).all() and (sym[T + k] == n + 1).all() and (sym[T + k + 1 :] == n).all()
     assert (y[:-k] == n).all() and torch.equal(y[-k:], sym[:k])
 
 
@@ -175,6 +177,7 @@ def test_permutation_structure():
 
 # ----------------------------------------------------------------------------- trivial baselines
 
+
 def trivial_out(task, x, y):
     """The best content-blind predictor fitted on the sample itself: the mean target (MSE), the class
     frequencies (CE at the last step), or per-step class frequencies (sequence targets)."""
@@ -221,6 +224,7 @@ def test_baseline_depends_on_length_where_it_should():
 
 # ----------------------------------------------------------------------------- wrong()
 
+
 @pytest.mark.parametrize("name,variant", CASES, ids=IDS)
 def test_wrong_criterion(name, variant):
     task = make_task(name, T, variant)
@@ -263,6 +267,7 @@ def test_loss_rejects_wrong_shape():
 
 
 # ----------------------------------------------------------------------------- names, options, presets
+
 
 def test_unknown_task_suggests_nearest():
     with pytest.raises(UnknownName, match="did you mean 'adding'"):

@@ -1,5 +1,6 @@
 """Safe YAML: duplicate keys, Python/custom tags, alias bombs, deep nesting, ambiguous numbers, size and
 binary refusal, a dump that always loads back, atomic writes. Every failure is a one-line YamlError."""
+
 import math
 import os
 import tempfile
@@ -10,10 +11,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ltd_bench import yamlio
-from ltd_bench.yamlio import MAX_BYTES, MAX_DEPTH, YamlError, atomic_write, dump, loads, parse_scalar, \
-    read_yaml
+from ltd_bench.yamlio import (
+    MAX_BYTES,
+    MAX_DEPTH,
+    YamlError,
+    atomic_write,
+    dump,
+    loads,
+    parse_scalar,
+    read_yaml,
+)
 
-FAST = settings(max_examples=int(os.environ.get("LTD_HYPOTHESIS_EXAMPLES", 200)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(
+    max_examples=int(os.environ.get("LTD_HYPOTHESIS_EXAMPLES", 200)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def err(text: str) -> str:
@@ -29,9 +42,24 @@ def test_plain_mapping():
     assert loads("a: 1\nb: {c: [1, 2.5, true, null, x]}") == {"a": 1, "b": {"c": [1, 2.5, True, None, "x"]}}
 
 
-@pytest.mark.parametrize("text,value", [("1e-3", 1e-3), ("1E3", 1000.0), ("-2.5e-4", -2.5e-4), ("1.0e3", 1000.0),
-                                        (".5e3", 500.0), ("+3e2", 300.0), ("0.01", 0.01), ("2", 2), ("0", 0),
-                                        ("0x10", 16), ("1_000", 1000), ("true", True), ("'3'", "3")])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("1e-3", 1e-3),
+        ("1E3", 1000.0),
+        ("-2.5e-4", -2.5e-4),
+        ("1.0e3", 1000.0),
+        (".5e3", 500.0),
+        ("+3e2", 300.0),
+        ("0.01", 0.01),
+        ("2", 2),
+        ("0", 0),
+        ("0x10", 16),
+        ("1_000", 1000),
+        ("true", True),
+        ("'3'", "3"),
+    ],
+)
 def test_numbers(text, value):
     got = parse_scalar(text)
     assert got == value and type(got) is type(value)
@@ -81,9 +109,18 @@ def test_flow_mapping_duplicates():
     assert "duplicate key" in err("{a: 1, a: 2}")
 
 
-@pytest.mark.parametrize("tag", ["!!python/object/apply:os.system ['touch pwned']", "!!python/name:os.system",
-                                 "!!python/object:collections.OrderedDict {}", "!!python/module:os",
-                                 "!!python/tuple [1, 2]", "!include other.yaml", "!foo bar"])
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "!!python/object/apply:os.system ['touch pwned']",
+        "!!python/name:os.system",
+        "!!python/object:collections.OrderedDict {}",
+        "!!python/module:os",
+        "!!python/tuple [1, 2]",
+        "!include other.yaml",
+        "!foo bar",
+    ],
+)
 def test_python_and_custom_tags_are_refused(tag, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     msg = err(f"name: {tag}")
@@ -91,12 +128,21 @@ def test_python_and_custom_tags_are_refused(tag, tmp_path, monkeypatch):
     assert not (tmp_path / "pwned").exists()
 
 
-@pytest.mark.parametrize("text,reason", [
-    ("a: !!int abc", "cannot read 'abc' as int"), ("a: !!float x", "as float"), ("a: !!bool maybe", "as bool"),
-    ("a: 2020-13-45", "as timestamp"), ("a: !!timestamp x", "as timestamp"), ("a: !!int 1.5", "as int"),
-    ("a: " + "1" * 5000, "as int"),  # Python refuses to parse ints longer than 4300 digits
-    ("a: !!set 0", "cannot construct"), ("a: !!omap [1]", "line 1"), ("a: !!pairs [1]", "line 1"),
-])
+@pytest.mark.parametrize(
+    "text,reason",
+    [
+        ("a: !!int abc", "cannot read 'abc' as int"),
+        ("a: !!float x", "as float"),
+        ("a: !!bool maybe", "as bool"),
+        ("a: 2020-13-45", "as timestamp"),
+        ("a: !!timestamp x", "as timestamp"),
+        ("a: !!int 1.5", "as int"),
+        ("a: " + "1" * 5000, "as int"),  # Python refuses to parse ints longer than 4300 digits
+        ("a: !!set 0", "cannot construct"),
+        ("a: !!omap [1]", "line 1"),
+        ("a: !!pairs [1]", "line 1"),
+    ],
+)
 def test_constructor_failures_are_yaml_errors(text, reason):
     assert reason in err(text)
 
@@ -128,10 +174,20 @@ def test_moderate_nesting_is_fine():
     assert loads("a: " + "[" * 30 + "]" * 30)
 
 
-@pytest.mark.parametrize("text,where", [("a: {b: 1", "line"), ("a: b: c", "line 1"), ("a:\n\tb: 1", "line 2"),
-                                        ("- a\nb: 1", "line 2"), ("a: 1\n---\nb: 2", "line"),
-                                        ("a: *missing", "undefined alias"), ("? [a]\n: 1", "plain scalar"),
-                                        ("a: 1\nb: \x07", "line 2"), ("<<: 5", "merging")])
+@pytest.mark.parametrize(
+    "text,where",
+    [
+        ("a: {b: 1", "line"),
+        ("a: b: c", "line 1"),
+        ("a:\n\tb: 1", "line 2"),
+        ("- a\nb: 1", "line 2"),
+        ("a: 1\n---\nb: 2", "line"),
+        ("a: *missing", "undefined alias"),
+        ("? [a]\n: 1", "plain scalar"),
+        ("a: 1\nb: \x07", "line 2"),
+        ("<<: 5", "merging"),
+    ],
+)
 def test_malformed_yaml_names_the_line(text, where):
     assert where in err(text)
 
@@ -173,8 +229,33 @@ def test_read_yaml_unreadable(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- dump
-@pytest.mark.parametrize("s", ["1e3", "1.5e3", ".5e3", "010", "1:30", "yes", "no", "on", "null", "~", "true",
-                               ".inf", ".nan", "0x10", "2020-01-01", "- a", "a: b", "#x", "", " lead", "é", "x\ny"])
+@pytest.mark.parametrize(
+    "s",
+    [
+        "1e3",
+        "1.5e3",
+        ".5e3",
+        "010",
+        "1:30",
+        "yes",
+        "no",
+        "on",
+        "null",
+        "~",
+        "true",
+        ".inf",
+        ".nan",
+        "0x10",
+        "2020-01-01",
+        "- a",
+        "a: b",
+        "#x",
+        "",
+        " lead",
+        "é",
+        "x\ny",
+    ],
+)
 def test_dump_quotes_strings_that_would_load_as_something_else(s):
     assert loads(dump({"name": s})) == {"name": s}
 
@@ -201,12 +282,63 @@ def test_atomic_write_failure_leaves_old_content_and_no_temp(tmp_path, monkeypat
 
 
 # ------------------------------------------------------------------------------------ property-based
-YAMLISH = st.lists(st.sampled_from(["a", "b", "train", "lr", ":", ": ", "- ", "\n", "  ", "\t", "{", "}", "[", "]",
-                                    ",", "&x ", "*x", "&y ", "*y", "!!", "!!python/object:os.system", "!!int ",
-                                    "!!float ", "!!binary ", "!!set ", "!!omap ", "<<: ", "? ", "|", ">", "'", '"',
-                                    "#", "---", "...", "%YAML 1.1", "%TAG ! tag:x,2000:", "1e3", ".nan", "010",
-                                    "1:3", "0x", "2020-13-45", "\x07", "\ufeff", "é", "\\", "~", "null", "true"]),
-                   max_size=40).map("".join)
+YAMLISH = st.lists(
+    st.sampled_from(
+        [
+            "a",
+            "b",
+            "train",
+            "lr",
+            ":",
+            ": ",
+            "- ",
+            "\n",
+            "  ",
+            "\t",
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            "&x ",
+            "*x",
+            "&y ",
+            "*y",
+            "!!",
+            "!!python/object:os.system",
+            "!!int ",
+            "!!float ",
+            "!!binary ",
+            "!!set ",
+            "!!omap ",
+            "<<: ",
+            "? ",
+            "|",
+            ">",
+            "'",
+            '"',
+            "#",
+            "---",
+            "...",
+            "%YAML 1.1",
+            "%TAG ! tag:x,2000:",
+            "1e3",
+            ".nan",
+            "010",
+            "1:3",
+            "0x",
+            "2020-13-45",
+            "\x07",
+            "\ufeff",
+            "é",
+            "\\",
+            "~",
+            "null",
+            "true",
+        ]
+    ),
+    max_size=40,
+).map("".join)
 
 
 @FAST
@@ -230,9 +362,15 @@ def test_any_bytes_from_a_file_give_a_value_or_a_yaml_error(data):
             assert "\n" not in str(e)
 
 
-JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_subnormal=False) | st.text(max_size=20),
-                       lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4),
-                       max_leaves=20)
+JSONISH = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_subnormal=False)
+    | st.text(max_size=20),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4),
+    max_leaves=20,
+)
 
 
 @FAST
