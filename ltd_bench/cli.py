@@ -140,9 +140,37 @@ def sweep(
     scheduler: Optional[str] = typer.Option(
         None,
         "--scheduler",
-        help="Dask scheduler tcp://HOST:PORT (default with --executor dask: a LocalCluster here).",
+        help="Dask scheduler tls://HOST:PORT or tcp://HOST:PORT (default with --executor dask: a "
+        "LocalCluster here).",
+    ),
+    tls_ca_file: Optional[Path] = typer.Option(
+        None,
+        "--tls-ca-file",
+        help="tls:// scheduler: the cluster's CA certificate (PEM). Default: Dask config "
+        "distributed.comm.tls.ca-file.",
+    ),
+    tls_cert: Optional[Path] = typer.Option(
+        None,
+        "--tls-cert",
+        help="tls:// scheduler: this client's certificate (PEM), signed by that CA. Default: Dask config "
+        "distributed.comm.tls.client.cert.",
+    ),
+    tls_key: Optional[Path] = typer.Option(
+        None,
+        "--tls-key",
+        help="tls:// scheduler: the certificate's unencrypted private key (PEM). Default: Dask config "
+        "distributed.comm.tls.client.key.",
+    ),
+    worker_wait: Optional[float] = typer.Option(
+        None,
+        "--worker-wait",
+        metavar="SECONDS",
+        help="With --scheduler: how long to wait for a first worker (default 300).",
     ),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    max_runs: int = typer.Option(
+        100_000, "--max-runs", min=1, help="Refuse a sweep that expands to more runs than this."
+    ),
 ):
     """Run a grid of configs, resumably and in parallel; finished runs are skipped."""
     from .sweep import sweep_command
@@ -159,6 +187,13 @@ def sweep(
             progress=not no_progress,
             console=out_console,
             err_console=err_console,
+            max_runs=max_runs,
+            executor_options={
+                "tls_ca_file": tls_ca_file,
+                "tls_cert": tls_cert,
+                "tls_key": tls_key,
+                "worker_wait_s": worker_wait,
+            },
         )
     )
 
@@ -195,8 +230,14 @@ def bench(
 
 
 @app.command("ls")
-def ls(what: str = typer.Argument("all", help="tasks | models | clipping | optimizers | inits | all")):
-    """List the registered tasks, models, clipping modes, optimizers and inits."""
+def ls(
+    what: str = typer.Argument(
+        "all",
+        help="tasks | variants | models | nonlinearities | inits | optimizers | devices | clipping | nonfinite"
+        " | omega-forms | schedules | fields | all",
+    ),
+):
+    """List what a config can name (tasks, variants, models, ...) and every config field (`ls fields`)."""
     from .catalog import catalog
 
     tables = catalog()
@@ -208,14 +249,16 @@ def ls(what: str = typer.Argument("all", help="tasks | models | clipping | optim
             f"(allowed: {', '.join(tables)}, all)"
         )
         raise typer.Exit(2)
-    for name, rows in tables.items():
-        if what in ("all", name):
+    for name, (header, rows) in tables.items():
+        if what in ("all", name) and (name != "fields" or what == "fields"):
             t = Table(title=name, title_justify="left")
-            t.add_column("name", style="bold")
-            t.add_column("description")
-            for key, desc in rows:
-                t.add_row(key, desc)
+            for i, h in enumerate(header):
+                t.add_column(h, style="bold" if i == 0 else None, overflow="fold")
+            for row in rows:
+                t.add_row(*map(escape, row))
             out_console.print(t)
+    if what == "all":
+        out_console.print("every config field, its default and meaning: ltd-bench ls fields")
 
 
 @app.command()
@@ -225,12 +268,35 @@ def report(
         None, "--csv", help="Write the cell table (+ _runs.csv, _verdicts.csv)."
     ),
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write both tables as Markdown."),
-    plots: Optional[Path] = typer.Option(None, "--plots", help="Write PNG plots into this folder."),
+    plots: Optional[Path] = typer.Option(None, "--plots", help="Write the figures into this folder."),
+    plots_format: str = typer.Option("png", "--plots-format", help="png | pdf | svg (vector, for papers)."),
+    compare: Optional[list[str]] = typer.Option(
+        None, "--compare", help="METHOD:REFERENCE to test (repeatable); replaces the declared/default ones."
+    ),
+    margin: Optional[float] = typer.Option(
+        None, "--margin", help="Declared equivalence margin on the RMST ratio, e.g. 1.25 (off by default)."
+    ),
+    flow_step: Optional[int] = typer.Option(
+        None, "--flow-step", help="Training step of the gradient-flow figure (default: common to all runs)."
+    ),
 ):
-    """Compare methods across runs: tables (terminal, CSV, Markdown) and plots."""
+    """Compare methods across runs: time-to-solve tables, tests and verdicts (terminal, CSV, Markdown), figures."""
     from .report import run_report
 
-    raise typer.Exit(run_report(results, csv=csv, markdown=markdown, plots=plots, console=out_console))
+    raise typer.Exit(
+        run_report(
+            results,
+            csv=csv,
+            markdown=markdown,
+            plots=plots,
+            compare=compare or [],
+            margin=margin,
+            plots_format=plots_format,
+            flow_step=flow_step,
+            console=out_console,
+            err_console=err_console,
+        )
+    )
 
 
 def main() -> None:

@@ -1,23 +1,19 @@
-"""Gradient clipping (DESIGN.md): element-wise (Mikolov 2012) and global norm (Pascanu 2013, Alg. 1),
-and what to do with a non-finite gradient. Applied after Ω's gradient is added, just before the update."""
+"""Gradient clipping (docs/science.md, "Gradient clipping"): element-wise (Mikolov 2012) and global norm
+(Pascanu et al. 2013, Alg. 1), and what to do with a non-finite gradient. Applied after Ω's gradient has
+been added to the loss gradient, just before the update."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import torch
 
+from . import choices
 from .registry import Registry
 
-CLIPPING: Registry = Registry("clipping mode")
-CLIPPING.register("none", "no clipping; the pre-clip norm is still logged")(None)
-CLIPPING.register("value", "element-wise: each gradient component clipped to [-v, v] (Mikolov 2012)")(None)
-CLIPPING.register("norm", "global L2 norm over all parameters: if ‖g‖ > v then g ← v g/‖g‖ (Pascanu 2013)")(
-    None
-)
-NONFINITE = ("skip", "shrink", "random_step")
+CLIPPING: Registry = Registry("clipping mode", choices.CLIPPING)
+NONFINITE: Registry = Registry("non-finite policy", choices.NONFINITE)
 SHRINK = 0.02  # the original code's replacement gradient: 0.02 · W_hh
 
 
@@ -27,10 +23,12 @@ class ClipResult:
     clipped: bool
     finite: bool
     apply: bool  # False: skip the optimizer step
-    loss: float = math.nan  # the `loss` handed to the Clipper for this step, read in the same host read
+    loss: float = math.nan  # the loss passed in, read in the same host read as the norm
 
 
 class Clipper:
+    """Clips the gradients of `params` in place, one call per step: `clip(loss)` -> ClipResult."""
+
     def __init__(
         self,
         mode: str,
@@ -40,51 +38,77 @@ class Clipper:
         w_hh: torch.nn.Parameter,
         gen: torch.Generator,
     ):
-        self.mode, self.v, self.policy = mode, threshold, nonfinite
+        self.mode, self.v = mode, threshold
+        self._clip, self._nonfinite = CLIPPING.get(mode), NONFINITE.get(nonfinite)
         self.params, self.w_hh, self.gen = params, w_hh, gen
-        self.loss: torch.Tensor | None = (
-            None  # set before a call: read with the norm (one device sync per step)
-        )
 
-    def __call__(self) -> ClipResult:
+    def __call__(self, loss: torch.Tensor | None = None) -> ClipResult:
         grads = [p.grad for p in self.params if p.grad is not None]
         reads = [torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))]
         if self.mode == "value":  # max |g| over all components, in the same read
             reads.append(torch.stack(torch._foreach_norm(grads, math.inf)).max())
-        if self.loss is not None:
-            reads.append(self.loss.detach().reshape(()))
-        # the step's one host read (free on CPU; on CUDA the only sync): it decides the policy below
+        if loss is not None:
+            reads.append(loss.detach().reshape(()))
+        # the step's one host read (free on CPU; on CUDA the only sync): it decides what happens below
         vals = (
             torch.stack([r.to(torch.float64) for r in reads]).tolist()
             if len(reads) > 1
             else [float(reads[0])]
         )
-        n, loss = vals[0], (vals[-1] if self.loss is not None else math.nan)
-        self.loss = None
-        if not math.isfinite(n):
-            return ClipResult(n, False, False, self._nonfinite(grads), loss)
-        clipped = False
-        if self.mode == "norm" and n > self.v:
-            torch._foreach_mul_(grads, self.v / (n + 1e-6))
-            clipped = True
-        elif self.mode == "value":
-            clipped = vals[1] > self.v
-            if clipped:
-                torch._foreach_clamp_min_(grads, -self.v)
-                torch._foreach_clamp_max_(grads, self.v)
-        return ClipResult(n, clipped, True, True, loss)
+        norm, loss_value = vals[0], (vals[-1] if loss is not None else math.nan)
+        if not math.isfinite(norm):
+            return ClipResult(norm, False, False, self._nonfinite(self, grads), loss_value)
+        max_abs = vals[1] if self.mode == "value" else math.nan
+        return ClipResult(norm, self._clip(grads, self.v, norm, max_abs), True, True, loss_value)
 
-    def _nonfinite(self, grads: list[torch.Tensor]) -> bool:
-        """Replace a NaN/Inf gradient according to the policy; return whether to take the step."""
-        if self.policy == "skip":
-            return False
-        for g in grads:
-            g.zero_()
-        if self.policy == "shrink":  # original code: gradient := 0.02 W_hh, everything else 0
-            self.w_hh.grad.copy_(SHRINK * self.w_hh.detach())
-        else:  # random_step (the book): a random direction of norm v
-            noise = [torch.randn(g.shape, generator=self.gen).to(g.device) for g in grads]
-            scale = self.v / float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(noise))))
-            for g, z in zip(grads, noise, strict=True):
-                g.copy_(z * scale)
-        return True
+    def state_dict(self) -> dict:
+        return {"gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gen.set_state(state["gen"])
+
+
+# ------------------------------------------------------------------------- modes: return whether clipped
+@CLIPPING.register("none")
+def _no_clipping(grads: list[torch.Tensor], v: float, norm: float, max_abs: float) -> bool:
+    return False
+
+
+@CLIPPING.register("norm")
+def _clip_norm(grads: list[torch.Tensor], v: float, norm: float, max_abs: float) -> bool:
+    if norm <= v:
+        return False
+    torch._foreach_mul_(grads, v / (norm + 1e-6))
+    return True
+
+
+@CLIPPING.register("value")
+def _clip_value(grads: list[torch.Tensor], v: float, norm: float, max_abs: float) -> bool:
+    if max_abs <= v:
+        return False
+    torch._foreach_clamp_min_(grads, -v)
+    torch._foreach_clamp_max_(grads, v)
+    return True
+
+
+# ------------------------------------------------------- non-finite policies: return whether to step
+@NONFINITE.register("skip")
+def _skip(clipper: Clipper, grads: list[torch.Tensor]) -> bool:
+    return False
+
+
+@NONFINITE.register("shrink")
+def _shrink(clipper: Clipper, grads: list[torch.Tensor]) -> bool:
+    for g in grads:
+        g.zero_()
+    clipper.w_hh.grad.copy_(SHRINK * clipper.w_hh.detach())
+    return True
+
+
+@NONFINITE.register("random_step")
+def _random_step(clipper: Clipper, grads: list[torch.Tensor]) -> bool:
+    noise = [torch.randn(g.shape, generator=clipper.gen).to(g.device) for g in grads]
+    scale = clipper.v / float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(noise))))
+    for g, z in zip(grads, noise, strict=True):
+        g.copy_(z * scale)
+    return True

@@ -1,22 +1,32 @@
-"""Typed, validated run configs (DESIGN.md "Contracts"): every error at once, each naming file and field."""
+"""Typed, validated run configs (docs/config.md): every error at once, each naming file and field.
+
+Each field carries its one-line meaning (`description`, shown by `ltd-bench ls fields`); a comment on
+a default says why it has that value. Allowed names come from choices.py.
+"""
 
 from __future__ import annotations
 
 import copy
 import hashlib
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .registry import did_you_mean
+from . import choices
+from .registry import did_you_mean, short
 from .yamlio import YamlError, dump, parse_scalar, read_yaml
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.+-]{1,100}$")  # names become folder names: no separators, no '..'
 MEMORY_LIMIT_BYTES = 8 << 30  # refuse configs whose tensors alone would need more than 8 GiB
+# Settings that cannot change a result: left out of the run id, so changing them continues the same run.
+NOT_IN_RUN_ID = {("train", "checkpoint_s")}
+
+
+def _one_of(table: dict[str, str]):
+    return Literal[tuple(table)]
 
 
 class _Section(BaseModel):
@@ -25,62 +35,83 @@ class _Section(BaseModel):
 
 
 class TaskConfig(_Section):
-    name: str = "adding"
-    seq_len: int = Field(100, ge=2, le=100_000)  # T; 100 is the length most LTD papers report first
-    variant: str | None = None  # None: the preset's default variant
-    test_size: int = Field(
-        1000, ge=10, le=1_000_000
-    )  # 1% error = 10 mistakes: the "solved" bar is resolvable
-    test_seed: int = Field(20_130_000, ge=0, lt=2**63)  # its own stream: one fixed held-out set for all seeds
-    options: dict[str, Any] = Field(default_factory=dict)  # task-specific, checked against tasks/<name>.yaml
+    name: str = Field("adding", description="benchmark task (ltd-bench ls tasks)")
+    # 100: the length most long-term-dependency papers report first
+    seq_len: int = Field(
+        100, ge=2, le=100_000, description="sequence length T (some tasks add steps or jitter)"
+    )
+    variant: str | None = Field(None, description="task variant; null: the task's default variant")
+    # 1% error = 10 mistakes: the "solved" bar is resolvable
+    test_size: int = Field(1000, ge=10, le=1_000_000, description="held-out sequences per evaluation")
+    test_seed: int = Field(
+        20_130_000, ge=0, lt=2**63, description="seed of the held-out set: one fixed set shared by all seeds"
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="task-specific options (ltd-bench ls tasks; checked against tasks/)"
+    )
 
 
 class ModelConfig(_Section):
-    type: Literal["rnn", "lstm", "gru"] = "rnn"
-    hidden_size: int = Field(50, ge=1, le=4096)  # 50 units: Pascanu et al. 2013's setting
-    nonlinearity: Literal["tanh", "relu"] = "tanh"  # RNN only
-    init: Literal["default", "orthogonal", "identity", "smart_tanh", "basic_tanh"] = "default"
-    forget_bias: float = Field(
-        1.0, ge=-10, le=10
-    )  # LSTM: 1 keeps the cell open early (Gers 2000, Jozefowicz 2015)
+    type: _one_of(choices.MODELS) = Field("rnn", description="recurrent cell")
+    hidden_size: int = Field(50, ge=1, le=4096, description="hidden units H")  # 50: Pascanu et al. 2013
+    nonlinearity: _one_of(choices.NONLINEARITIES) = Field("tanh", description="vanilla RNN activation")
+    init: _one_of(choices.INITS) = Field("default", description="weight initialisation")
+    # 1 keeps the cell open early (Gers et al. 2000; Jozefowicz et al. 2015)
+    forget_bias: float = Field(1.0, ge=-10, le=10, description="LSTM forget-gate bias at initialisation")
 
 
 class TrainConfig(_Section):
-    optimizer: Literal["sgd", "adam", "rmsprop"] = "sgd"
-    lr: float = Field(0.01, gt=0, le=10)  # plain SGD 0.01: Pascanu et al. 2013
-    momentum: float = Field(0.0, ge=0, lt=1)  # 0: the paper's plain SGD
-    batch_size: int = Field(20, ge=1, le=65_536)  # 20: Pascanu et al. 2013's minibatch
-    steps: int = Field(10_000, ge=1, le=1_000_000_000)
-    eval_every: int = Field(500, ge=1)  # eval (1000 sequences + Ω probe) costs 5-30 steps: 500 keeps it ≤ 6%
-    success_error: float = Field(0.01, gt=0, le=1)  # "solved" = held-out error below 1%, the paper's bar
-    stop_when_solved: bool = True
-    device: Literal["auto", "cpu", "cuda"] = (
-        "cpu"  # H=50, batch 20 is latency-bound: a CPU thread beats kernel launches
+    optimizer: _one_of(choices.OPTIMIZERS) = Field("sgd", description="optimizer")
+    lr: float = Field(0.01, gt=0, le=10, description="learning rate")  # plain SGD 0.01: Pascanu et al. 2013
+    momentum: float = Field(0.0, ge=0, lt=1, description="SGD/RMSProp momentum")  # 0: the paper's plain SGD
+    batch_size: int = Field(
+        20, ge=1, le=65_536, description="sequences per update"
+    )  # 20: Pascanu et al. 2013
+    steps: int = Field(10_000, ge=1, le=1_000_000_000, description="update budget")
+    # an evaluation (1000 sequences + the Ω probe) costs 5-30 steps: every 500 keeps it <= 6% of a run
+    eval_every: int = Field(500, ge=1, description="updates between held-out evaluations (and checkpoints)")
+    # "solved" = held-out error below 1%, the paper's bar
+    success_error: float = Field(0.01, gt=0, le=1, description="solved when held-out error is below this")
+    stop_when_solved: bool = Field(True, description="end the run at the first evaluation that solves it")
+    # H=50, batch 20 is latency-bound: one CPU thread beats GPU kernel launches
+    device: _one_of(choices.DEVICES) = Field("cpu", description="where to train")
+    # H~50 products are too small to split; 1 thread also makes `run` and `sweep` numbers identical
+    threads: int = Field(1, ge=1, le=256, description="torch intra-op threads")
+    # a kill loses at most this much training (plus one evaluation interval); writing one costs ~ms
+    checkpoint_s: float = Field(
+        300.0,
+        ge=0,
+        le=1e6,
+        description="seconds between checkpoints (0: at every evaluation); not in the run id",
     )
-    threads: int = Field(
-        1, ge=1, le=256
-    )  # H~50 products are too small to split; 1 also makes run = sweep numbers
 
 
 class ClippingConfig(_Section):
-    mode: Literal["none", "value", "norm"] = "none"
-    threshold: float = Field(1.0, gt=0, le=1e6)  # 1: Pascanu et al. 2013's norm threshold
-    nonfinite: Literal["skip", "shrink", "random_step"] = "skip"  # NaN/Inf gradient policy (DESIGN.md)
+    mode: _one_of(choices.CLIPPING) = Field("none", description="gradient clipping")
+    # 1: Pascanu et al. 2013's norm threshold
+    threshold: float = Field(1.0, gt=0, le=1e6, description="clipping threshold v (norm or per component)")
+    nonfinite: _one_of(choices.NONFINITE) = Field("skip", description="what a NaN/Inf gradient does")
 
 
 class RegularizerConfig(_Section):
-    omega_weight: float = Field(0.0, ge=0, le=1e6)  # α; the paper used 2 and 4 with the pascanu2013 form
-    form: Literal["book", "pascanu2013"] = "book"
-    schedule: Literal["constant", "inverse_t"] = "constant"
-    decay_steps: int = Field(1000, ge=1)  # inverse_t: α_t = α / (1 + step/decay_steps)
+    # the paper used α = 2 and 4 with the pascanu2013 form
+    omega_weight: float = Field(0.0, ge=0, le=1e6, description="α, the weight of Ω (0: off)")
+    form: _one_of(choices.OMEGA_FORMS) = Field("book", description="which Ω (docs/science.md)")
+    schedule: _one_of(choices.SCHEDULES) = Field("constant", description="α over training")
+    decay_steps: int = Field(1000, ge=1, description="inverse_t: α_t = α / (1 + step/decay_steps)")
 
 
 class Config(_Section):
-    name: str = "run"
-    seed: int = Field(0, ge=0, lt=2**63)
+    name: str = Field("run", description="run name: results go to OUT/<name>/<run_id>/")
+    seed: int = Field(
+        0, ge=0, lt=2**63, description="seed of the weights, the training data and policy noise"
+    )
     method: str | None = Field(
-        None, max_length=60, pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
-    )  # a sweep's label; one line
+        None,
+        max_length=60,
+        pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$",
+        description="method label in reports (a sweep's methods: key); null: derived, e.g. rnn+clip+Ω",
+    )
     task: TaskConfig = Field(default_factory=TaskConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -92,9 +123,24 @@ class Config(_Section):
 
     @property
     def run_id(self) -> str:
-        """Content hash of the resolved config: the same config always gets the same id."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        """Content hash of the resolved config, less NOT_IN_RUN_ID: the same config always gets the same id."""
+        d = self.to_dict()
+        for section, key in NOT_IN_RUN_ID:
+            d[section].pop(key, None)
+        return content_id(d)
+
+
+def content_id(d: Any) -> str:
+    """12 hex digits of SHA-256 over canonical JSON: run ids (and ids of configs that failed to validate)."""
+    blob = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def name_error(name: str) -> str | None:
+    """Why `name` cannot be a folder name under OUT, or None. Names become folders: no separators, no '..'."""
+    if not NAME_RE.match(name) or name in {".", ".."}:
+        return f"invalid name {short(name)} (allowed: 1-100 letters, digits and -_.+ only)"
+    return None
 
 
 class ConfigError(Exception):
@@ -121,15 +167,17 @@ def _describe(err: dict) -> str:
     kind, value = err["type"], err.get("input")
     if kind == "literal_error":
         allowed = re.findall(r"'([^']*)'", err["ctx"]["expected"])
-        return f"unknown value {_short(value)}{did_you_mean(str(value), allowed)} (allowed: {', '.join(allowed)})"
+        return (
+            f"unknown value {short(value)}{did_you_mean(str(value), allowed)} (allowed: {', '.join(allowed)})"
+        )
     if kind == "missing":
         return "required"
     if kind == "string_pattern_mismatch":
-        return f"must be printable text on one line, got {_short(value)}"
+        return f"must be printable text on one line, got {short(value)}"
     shown = (
         f", got a {type(value).__name__}"
         if isinstance(value, (dict, list))
-        else f", got {_short(value)} ({type(value).__name__})"
+        else f", got {short(value)} ({type(value).__name__})"
     )
     return f"{err['msg']}{shown}"
 
@@ -138,7 +186,7 @@ def _format(source: str, errors: list[dict], schema: type[BaseModel] = Config) -
     out = []
     for e in errors:
         loc = tuple(p for p in e["loc"] if not str(p).startswith("function-"))
-        path = ".".join(_short(p, 40, quote=False) for p in loc) or "(top level)"
+        path = ".".join(short(p, 40, quote=False) for p in loc) or "(top level)"
         if e["type"] == "extra_forbidden":
             allowed = _fields_at(schema, loc[:-1])
             msg = f"unknown key{did_you_mean(str(loc[-1])[:100], allowed)} (allowed: {', '.join(allowed)})"
@@ -152,12 +200,12 @@ def _format(source: str, errors: list[dict], schema: type[BaseModel] = Config) -
 def _semantic_errors(raw: dict) -> list[tuple[str, str]]:
     """Checks that need the registries (task names, variants, options) or span fields. They read the raw
     mapping, skipping fields of the wrong type (pydantic reports those), so all errors come out at once."""
-    from .tasks import TASKS, task_options, task_variants
+    from .tasks import TASKS, check_option, task_options, task_variants
 
     errs: list[tuple[str, str]] = []
     name = raw.get("name")
-    if isinstance(name, str) and (not NAME_RE.match(name) or name in {".", ".."}):
-        errs.append(("name", f"invalid name {_short(name)} (allowed: 1-100 letters, digits and -_.+ only)"))
+    if isinstance(name, str) and name_error(name):
+        errs.append(("name", name_error(name)))
     t = raw.get("task") if isinstance(raw.get("task"), dict) else {}
     m = raw.get("model") if isinstance(raw.get("model"), dict) else {}
     tname = t.get("name", TaskConfig.model_fields["name"].default)
@@ -184,20 +232,18 @@ def _semantic_errors(raw: dict) -> list[tuple[str, str]]:
             if key not in known:
                 errs.append(
                     (
-                        f"task.options.{_short(key, 40, quote=False)}",
+                        f"task.options.{short(key, 40, quote=False)}",
                         f"unknown option{did_you_mean(key[:100], list(known))} "
                         f"(allowed: {', '.join(known) or 'none'})",
                     )
                 )
-            elif not _same_kind(value, known[key]):
-                errs.append(
-                    (
-                        f"task.options.{key}",
-                        f"expected {type(known[key]).__name__}, got {_short(value)} ({type(value).__name__})",
-                    )
-                )
+            else:
+                try:
+                    check_option(value, known[key])
+                except ValueError as e:
+                    errs.append((f"task.options.{key}", str(e)))
     mtype = m.get("type", "rnn")
-    if mtype in {"lstm", "gru"} and m.get("init") in {"identity", "smart_tanh", "basic_tanh"}:
+    if mtype in {"lstm", "gru"} and m.get("init") in choices.RNN_ONLY_INITS:
         errs.append(
             (
                 "model.init",
@@ -207,20 +253,6 @@ def _semantic_errors(raw: dict) -> list[tuple[str, str]]:
     if mtype in {"lstm", "gru"} and m.get("nonlinearity", "tanh") != "tanh":
         errs.append(("model.nonlinearity", f"{mtype} has fixed gate nonlinearities (allowed: tanh)"))
     return errs
-
-
-def _short(value: Any, limit: int = 60, quote: bool = True) -> str:
-    """repr (or str) cut to `limit` characters: a 1 MiB junk value must not become a 1 MiB error line."""
-    text = repr(value) if quote else str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _same_kind(value: Any, default: Any) -> bool:
-    if isinstance(default, bool) or isinstance(value, bool):
-        return type(value) is type(default)
-    if isinstance(default, float):
-        return isinstance(value, (int, float)) and math.isfinite(value)
-    return type(value) is type(default)
 
 
 def _memory_errors(cfg: Config) -> list[tuple[str, str]]:
@@ -234,7 +266,7 @@ def _memory_errors(cfg: Config) -> list[tuple[str, str]]:
         TypeError,
         ArithmeticError,
     ) as e:  # the task's own checks (minimum length, option ranges)
-        return [("task.seq_len" if "seq_len" in str(e) else "task.options", _short(str(e), 300, quote=False))]
+        return [("task.seq_len" if "seq_len" in str(e) else "task.options", short(str(e), 300, quote=False))]
     need = estimate_bytes(cfg, task.max_len(), task.input_size)
     if need <= MEMORY_LIMIT_BYTES:
         return []
@@ -255,7 +287,7 @@ EVAL_CHUNK = 1000  # evaluate the test set in chunks of this many sequences
 
 def estimate_bytes(cfg: Config, max_len: int, input_size: int) -> int:
     """Upper estimate of tensor memory: held-out set + training graph + evaluation activations."""
-    gates = {"rnn": 1, "gru": 3, "lstm": 4}[cfg.model.type]
+    gates = choices.GATES[cfg.model.type]
     h = cfg.model.hidden_size
     test_set = cfg.task.test_size * max_len * (input_size + 1) * 4
     train_graph = max_len * cfg.train.batch_size * (h * (3 * gates + 4) + input_size) * 4 * 2
@@ -270,7 +302,7 @@ def apply_overrides(raw: dict, overrides: list[str], source: str = "--set") -> t
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not all(part.strip() for part in key.split(".")):
-            errors.append(f"{source}: {_short(item)}: expected dotted.key=value (e.g. train.lr=1e-3)")
+            errors.append(f"{source}: {short(item)}: expected dotted.key=value (e.g. train.lr=1e-3)")
             continue
         try:
             value = parse_scalar(text)
@@ -346,6 +378,18 @@ def dotted_get(cfg: dict, key: str, default=None):
             return default
         cur = cur[part]
     return cur
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}, 'c.d': 2} -> {'a.b': 1, 'c.d': 2}; an empty mapping and lists stay values."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
 
 
 def method_label(config: dict) -> str:

@@ -6,27 +6,30 @@ which alone writes run folders (so a killed worker never leaves a folder a resum
 
 from __future__ import annotations
 
-import hashlib
-import json
+import contextlib
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 import torch
 
-from .config import Config
-from .runner import finish
-from .train import RunResult, method_of, train
+from .config import Config, content_id
+from .outputs import RunResult
+from .runner import StopFlag, train_in
+from .train import method_of, train
 
 OnDone = Callable[["Job", RunResult], None]
 MAX_TRIES = 3  # a job whose worker process dies this often (OOM kill, segfault) is recorded as failed
+STOP_GRACE_S = 30  # after Ctrl-C, how long workers get to checkpoint and hand back (a step + an evaluation)
+WATCHDOG_S = 0.5  # how often a pool worker checks that the sweep that started it is still alive
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,8 @@ class Job:
 
 
 class Executor(Protocol):
-    def run(self, jobs: list[Job], on_done: OnDone) -> None: ...
+    def run(self, jobs: Iterable[Job], on_done: OnDone) -> None:
+        """Train `jobs` (pulled one at a time, as capacity frees up) and hand each result to on_done."""
 
 
 class ExecutorError(Exception):
@@ -47,15 +51,18 @@ class ExecutorError(Exception):
 
 
 # ------------------------------------------------------------------------------------------ the work
-def train_job(config: dict) -> RunResult:
-    """What a worker runs. One torch thread, so results do not depend on how many run side by side.
-    Never raises an Exception: a crash comes back as a `failed` RunResult naming the error."""
-    torch.set_num_threads(1)
+def train_job(config: dict, path: str | None = None) -> RunResult:
+    """What a worker runs: the run, continued from the checkpoint in its folder `path` if there is one
+    (checkpoints and metrics rows are written there as it trains; the final files are the parent's).
+    SIGINT/SIGTERM make it checkpoint and return `interrupted` at the next step. Never raises an
+    Exception: a crash comes back as a `failed` RunResult naming the error."""
     start = time.perf_counter()
     try:
-        res = train(Config.model_validate(config))
-        finish(res)
-        return res
+        cfg = Config.model_validate(config)
+        if path is None:
+            return train(cfg)
+        with StopFlag().installed() as stop:
+            return train_in(cfg, Path(path), stop=stop)
     except Exception as e:
         return failed_result(config, e, time.perf_counter() - start)
 
@@ -65,10 +72,7 @@ def failed_result(config: dict, error: BaseException | str, wall_time_s: float =
         cfg = Config.model_validate(config)
         run_id, name, method = cfg.run_id, cfg.name, method_of(cfg)
     except Exception:
-        run_id = hashlib.sha256(
-            json.dumps(config, sort_keys=True, separators=(",", ":"), default=str).encode()
-        ).hexdigest()[:12]
-        name, method = config.get("name"), config.get("method")
+        run_id, name, method = content_id(config), config.get("name"), config.get("method")
     if isinstance(error, BaseException):
         tb = "".join(traceback.format_exception(error)[-6:])  # the innermost frames: where it broke
         error = f"{type(error).__name__}: {error}"
@@ -88,10 +92,24 @@ def failed_result(config: dict, error: BaseException | str, wall_time_s: float =
 
 
 # ---------------------------------------------------------------------------------------- local pool
-def _worker_init() -> None:
-    """Pool workers leave Ctrl-C to the parent, which stops them all at once (no half-written results)."""
+def _worker_init(parent: int) -> None:
+    """One torch thread per worker, so results do not depend on how many run side by side. A watchdog
+    ends the worker when the sweep that started it is gone (killed with -9, say): no orphans. Ctrl-C is
+    ignored between jobs (a job's StopFlag handles it while it trains)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCHDOG_S)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, daemon=True, name="ltd-bench-watchdog").start()
 
 
 def _context() -> mp.context.BaseContext:
@@ -106,44 +124,52 @@ def _context() -> mp.context.BaseContext:
 
 
 class LocalExecutor:
-    def __init__(self, workers: int, fn: Callable[[dict], RunResult] = train_job, max_tries: int = MAX_TRIES):
+    """Runs jobs on this machine: in this process with one worker, else in a process pool. Ctrl-C asks
+    every running job to checkpoint and hand back an `interrupted` result (a second one kills at once)."""
+
+    def __init__(
+        self,
+        workers: int,
+        fn: Callable[[dict, str | None], RunResult] = train_job,
+        max_tries: int = MAX_TRIES,
+    ):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers, self.fn, self.max_tries = workers, fn, max_tries  # fn: a top-level function (pickled)
 
-    def run(self, jobs: list[Job], on_done: OnDone) -> None:
-        if self.workers == 1 or len(jobs) <= 1:
-            self._run_here(jobs, on_done)
+    def run(self, jobs: Iterable[Job], on_done: OnDone) -> None:
+        if self.workers == 1:
+            self._run_here(iter(jobs), on_done)
         else:
-            self._run_pool(list(jobs), on_done)
+            self._run_pool(iter(jobs), on_done)
 
-    def _run_here(self, jobs: list[Job], on_done: OnDone) -> None:
-        """One worker: in this process (no start-up cost; Ctrl-C reaches train() directly)."""
-        threads = torch.get_num_threads()
-        try:
-            for job in jobs:
-                res = self.fn(job.config)
-                on_done(job, res)
-                if res.summary.get("status") == "interrupted":  # train() swallowed Ctrl-C: stop the sweep
-                    raise KeyboardInterrupt
-        finally:
-            torch.set_num_threads(threads)
+    def _run_here(self, jobs: Iterator[Job], on_done: OnDone) -> None:
+        """One worker: in this process (no start-up cost; the signals reach train() directly)."""
+        for job in jobs:
+            res = self.fn(job.config, str(job.path))
+            on_done(job, res)
+            if res.summary.get("status") == "interrupted":  # train() saw Ctrl-C: stop the sweep
+                raise KeyboardInterrupt
 
-    def _run_pool(self, todo: list[Job], on_done: OnDone) -> None:
+    def _run_pool(self, todo: Iterator[Job], on_done: OnDone) -> None:
         """At most `workers` jobs in flight, so the suspects are known when a worker dies. A lone suspect
         is charged a try; several are each rerun alone (uncharged) until the culprit is clear."""
-        tries = {j.run_id: 0 for j in todo}
+        tries: dict[str, int] = {}
         solo: list[Job] = []  # suspects of a dead worker: run one at a time
-        todo.reverse()  # pop() from the end keeps the sweep's order
-        while todo or solo:
-            pool = ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=_worker_init)
+        pending = next(todo, None)
+        while pending or solo:
+            pool = ProcessPoolExecutor(
+                self.workers, mp_context=_context(), initializer=_worker_init, initargs=(os.getpid(),)
+            )
             running: dict[Future, Job] = {}
             try:
-                while todo or solo or running:
-                    queue = solo if solo else todo
-                    while queue and len(running) < (1 if solo else self.workers):
-                        job = queue.pop()
-                        running[pool.submit(self.fn, job.config)] = job
+                while pending or solo or running:
+                    while (solo or pending) and len(running) < (1 if solo else self.workers):
+                        if solo:
+                            job = solo.pop()
+                        else:
+                            job, pending = pending, next(todo, None)
+                        running[pool.submit(self.fn, job.config, str(job.path))] = job
                     finished, _ = wait(running, return_when=FIRST_COMPLETED)
                     for fut in finished:
                         res = fut.result()  # BrokenProcessPool leaves the job in `running`
@@ -152,26 +178,38 @@ class LocalExecutor:
                 lost = [job for fut, job in running.items() if not _deliver(fut, job, on_done)]
                 if len(lost) == 1:
                     job = lost[0]
-                    tries[job.run_id] += 1
+                    tries[job.run_id] = tries.get(job.run_id, 0) + 1
                     if tries[job.run_id] < self.max_tries:
                         solo.append(job)
                     else:
-                        on_done(
-                            job,
-                            failed_result(
-                                job.config,
-                                f"worker process died {tries[job.run_id]} times "
-                                f"(killed, out of memory?): {e}",
-                            ),
-                        )
+                        why = f"worker process died {tries[job.run_id]} times (killed, out of memory?): {e}"
+                        on_done(job, failed_result(job.config, why))
                 else:
                     solo.extend(lost)
                 _stop(pool)
-            except BaseException:  # Ctrl-C, SIGTERM, or an on_done error: stop the workers now, not later
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the running jobs checkpoint and hand back
+                try:
+                    _wind_down(pool, running, on_done)
+                finally:
+                    _stop(pool)
+                raise
+            except BaseException:  # an on_done error: stop the workers now, not later
                 _stop(pool)
                 raise
             else:
                 pool.shutdown(wait=True)
+
+
+def _wind_down(pool: ProcessPoolExecutor, running: dict[Future, Job], on_done: OnDone) -> None:
+    """Ask every worker to stop (SIGTERM: each checkpoints at its next step and returns `interrupted`;
+    a terminal's Ctrl-C reached them already), then deliver what comes back within STOP_GRACE_S."""
+    for p in list((getattr(pool, "_processes", None) or {}).values()):
+        if p.is_alive():
+            with contextlib.suppress(OSError):
+                os.kill(p.pid, signal.SIGTERM)
+    done, _ = wait(running, timeout=STOP_GRACE_S)
+    for fut in done:
+        _deliver(fut, running[fut], on_done)
 
 
 def _deliver(fut: Future, job: Job, on_done: OnDone) -> bool:
@@ -183,7 +221,7 @@ def _deliver(fut: Future, job: Job, on_done: OnDone) -> bool:
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
-    """Cancel what has not started and kill the workers (SIGKILL: they ignore SIGINT by design)."""
+    """Cancel what has not started and kill the workers (SIGKILL: no waiting for a step to end)."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
     for p in procs:
         if p.is_alive():
@@ -202,21 +240,55 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def make_executor(name: str, workers: int | None, scheduler: str | None) -> Executor:
+def make_executor(
+    name: str,
+    workers: int | None,
+    scheduler: str | None,
+    *,
+    tls_ca_file: str | os.PathLike | None = None,
+    tls_cert: str | os.PathLike | None = None,
+    tls_key: str | os.PathLike | None = None,
+    worker_wait_s: float | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> Executor:
+    """The executor `ltd-bench sweep` asked for, its options checked (ExecutorError: a one-line usage error).
+    Builds nothing that runs or connects, so a dry run checks the same options as a real one. The Dask
+    options: the client's TLS files for a tls:// scheduler (default: the Dask config), how long to wait for
+    a first worker of an external scheduler, and where its notices go."""
+    dask_only = {
+        "--scheduler": scheduler,
+        "--tls-ca-file": tls_ca_file,
+        "--tls-cert": tls_cert,
+        "--tls-key": tls_key,
+        "--worker-wait": worker_wait_s,
+    }
     if name == "local":
-        if scheduler:
-            raise ExecutorError("--scheduler needs --executor dask")
+        for flag, value in dask_only.items():
+            if value is not None:
+                raise ExecutorError(f"{flag} needs --executor dask")
         return LocalExecutor(workers or default_workers())
     if name == "dask":
         try:
-            from .dask_executor import DaskExecutor
+            from .dask_executor import WORKER_WAIT_S, DaskExecutor, client_security
         except ImportError as e:
             if (e.name or "").split(".")[0] in {"distributed", "dask"}:
                 raise ExecutorError(
                     "the dask executor needs distributed: pip install 'ltd-bench[dask]'"
                 ) from None
             raise ExecutorError(f"the dask executor is not available: {e}") from None
-        return DaskExecutor(scheduler, workers, max_tries=MAX_TRIES)
+        if worker_wait_s is not None and not scheduler:
+            raise ExecutorError("--worker-wait needs --scheduler (a LocalCluster starts its own workers)")
+        if worker_wait_s is not None and not worker_wait_s >= 0:
+            raise ExecutorError(f"--worker-wait: {worker_wait_s} is not a number of seconds >= 0")
+        security = client_security(scheduler or None, tls_ca_file, tls_cert, tls_key)
+        return DaskExecutor(
+            scheduler or None,
+            workers,
+            max_tries=MAX_TRIES,
+            security=security,
+            worker_wait_s=WORKER_WAIT_S if worker_wait_s is None else worker_wait_s,
+            notify=notify,
+        )
     from .registry import did_you_mean
 
     raise ExecutorError(

@@ -24,18 +24,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import choices
 from .config import ModelConfig
 from .registry import Registry
 
-MODELS: Registry = Registry("model")
-INITS = {
-    "default": "PyTorch's U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias",
-    "orthogonal": "orthogonal W_hh (Saxe 2014), default elsewhere, zero biases",
-    "identity": "IRNN (Le 2015): W_hh = I, W_xh ~ N(0, 0.001), zero biases; use with relu",
-    "smart_tanh": "Pascanu 2013 code: N(0, 0.01) weights, W_hh sparse (15 per unit) at spectral radius 0.95",
-    "basic_tanh": "Pascanu 2013 code: every weight N(0, 0.1), zero biases",
-}
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # gate blocks in PyTorch's stacked weights
+MODELS: Registry = Registry("model", choices.MODELS)
+INITS: Registry = Registry("init", choices.INITS)
 
 
 class RecurrentNet(nn.Module):
@@ -236,13 +230,14 @@ class _RNNFunction(torch.autograd.Function):
         return grad_x, grad_w_ih, grad_w_hh, grad_b, (None if grad_b is None else grad_b.clone()), None, None
 
 
-MODELS.register("rnn", "vanilla RNN (tanh or relu), fused nn.RNN kernel")(nn.RNN)
-MODELS.register("lstm", "LSTM with configurable forget-gate bias, fused nn.LSTM kernel")(nn.LSTM)
-MODELS.register("gru", "GRU, fused nn.GRU kernel (Ω via a batched VJP: not in the paper)")(nn.GRU)
+MODELS.register("rnn")(nn.RNN)
+MODELS.register("lstm")(nn.LSTM)
+MODELS.register("gru")(nn.GRU)
 
 
 def _init(net: RecurrentNet, cfg: ModelConfig, gen: torch.Generator) -> None:
-    """All randomness from `gen`, so the same seed gives the same weights whatever else ran before."""
+    """All randomness from `gen`, so the same seed gives the same weights whatever else ran before:
+    PyTorch's default uniform draw for every parameter, then the chosen init on top."""
     r, h = net.rnn, cfg.hidden_size
     params = [
         r.weight_ih_l0,
@@ -255,23 +250,45 @@ def _init(net: RecurrentNet, cfg: ModelConfig, gen: torch.Generator) -> None:
     bound = h**-0.5
     for p in params:
         p.uniform_(-bound, bound, generator=gen)
-    if cfg.init == "orthogonal":
-        for k in range(GATES[cfg.type]):
-            nn.init.orthogonal_(r.weight_hh_l0[k * h : (k + 1) * h], generator=gen)
-        r.bias_ih_l0.zero_(), r.bias_hh_l0.zero_()
-    elif cfg.init == "identity":
-        r.weight_hh_l0.copy_(torch.eye(h))
-        r.weight_ih_l0.normal_(0, 0.001, generator=gen)
-        r.bias_ih_l0.zero_(), r.bias_hh_l0.zero_()
-    elif cfg.init in {"smart_tanh", "basic_tanh"}:
-        std = 0.01 if cfg.init == "smart_tanh" else 0.1
-        for p in params:
-            p.normal_(0, std, generator=gen) if p.dim() == 2 else p.zero_()
-        if cfg.init == "smart_tanh":
-            r.weight_hh_l0.copy_(sparse_spectral(h, nonzeros=15, radius=0.95, gen=gen))
+    INITS.get(cfg.init)(r, params, h, cfg.type, gen)
     if cfg.type == "lstm":  # PyTorch gate order: input, forget, cell, output
         r.bias_ih_l0[h : 2 * h] = cfg.forget_bias
         r.bias_hh_l0[h : 2 * h] = 0.0
+
+
+@INITS.register("default")
+def _init_default(r: nn.RNNBase, params: list, h: int, kind: str, gen: torch.Generator) -> None:
+    pass
+
+
+@INITS.register("orthogonal")
+def _init_orthogonal(r: nn.RNNBase, params: list, h: int, kind: str, gen: torch.Generator) -> None:
+    for k in range(choices.GATES[kind]):
+        nn.init.orthogonal_(r.weight_hh_l0[k * h : (k + 1) * h], generator=gen)
+    r.bias_ih_l0.zero_(), r.bias_hh_l0.zero_()
+
+
+@INITS.register("identity")
+def _init_identity(r: nn.RNNBase, params: list, h: int, kind: str, gen: torch.Generator) -> None:
+    r.weight_hh_l0.copy_(torch.eye(h))
+    r.weight_ih_l0.normal_(0, 0.001, generator=gen)
+    r.bias_ih_l0.zero_(), r.bias_hh_l0.zero_()
+
+
+def _init_normal(std: float, params: list, gen: torch.Generator) -> None:
+    for p in params:
+        p.normal_(0, std, generator=gen) if p.dim() == 2 else p.zero_()
+
+
+@INITS.register("basic_tanh")
+def _init_basic_tanh(r: nn.RNNBase, params: list, h: int, kind: str, gen: torch.Generator) -> None:
+    _init_normal(0.1, params, gen)
+
+
+@INITS.register("smart_tanh")
+def _init_smart_tanh(r: nn.RNNBase, params: list, h: int, kind: str, gen: torch.Generator) -> None:
+    _init_normal(0.01, params, gen)
+    r.weight_hh_l0.copy_(sparse_spectral(h, nonzeros=15, radius=0.95, gen=gen))
 
 
 def sparse_spectral(h: int, nonzeros: int, radius: float, gen: torch.Generator) -> torch.Tensor:

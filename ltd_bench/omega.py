@@ -1,4 +1,6 @@
-"""The information-flow regularizer Ω (Pascanu, Mikolov, Bengio 2013 §3.3; Goodfellow et al. §10.11).
+"""The information-flow regularizer Ω (Pascanu, Mikolov, Bengio 2013 §3.3; Goodfellow et al. §10.11;
+docs/science.md). The trainer makes two calls, whatever the model: `backward` (the step's gradient with
+α·Ω's added) and `probe` (Ω and the gradient flow on held-out data).
 
 With g_t = ∇_{h_t} L (total, through all later steps) and J_t = ∂h_t/∂h_{t-1}:
     book:        Ω = Σ_t (‖g_t J_t‖/‖g_t‖ − 1)²                 summed over t, averaged over the batch
@@ -31,6 +33,10 @@ from __future__ import annotations
 
 import torch
 from torch.nn import functional as F
+
+from . import choices
+from .models import RecurrentNet, bptt_rnn, spectral_radius
+from .registry import Registry
 
 GUARD = 1e-20  # the original code's threshold on ‖g_t‖²
 
@@ -278,6 +284,64 @@ def omega_for(model, delta: torch.Tensor, direct: torch.Tensor, u: torch.Tensor,
     return omega_gated(model.kind, delta, direct, u, hs, r.weight_hh_l0, r.bias_hh_l0, form)
 
 
+# ------------------------------------------------------------------ the two calls the trainer makes
+def backward(
+    model: RecurrentNet, task, x: torch.Tensor, y: torch.Tensor, alpha: float, form: str
+) -> torch.Tensor:
+    """The training step's backward pass, whatever the model: leaves ∇L (plus ∂(αΩ)/∂W_hh when alpha > 0,
+    added before any clipping) in the parameters' .grad and returns the loss (0-d tensor, not read)."""
+    last = task.target == "last"  # the loss reads out[-1] only (tasks.py), so only the last step is read out
+    if model.fast_path:  # vanilla RNN on the CPU: hand-written BPTT, Ω (if any) inside its backward
+        hook = OmegaRNN(alpha, form, last_only=last) if alpha > 0 else None
+        out, _ = model.forward_fast(x, hook, last_only=last)
+        loss = task.loss(out, y)
+        loss.backward()
+    elif alpha > 0:  # the fused kernel with the input projection exposed: δ_t from autograd, Ω on top
+        out, hs, u = model.forward_exposed(x)
+        u.retain_grad(), hs.retain_grad()
+        loss = task.loss(out, y)
+        loss.backward()
+        omega, _, _ = omega_for(model, u.grad, hs.grad, u, hs, form)
+        (alpha * omega).backward()
+    else:
+        hs = model.rnn(x)[0]
+        loss = task.loss(model.readout(hs[-1:] if last else hs), y)
+        loss.backward()
+    return loss
+
+
+def probe(model: RecurrentNet, task, x: torch.Tensor, y: torch.Tensor, form: str) -> dict:
+    """Ω, ‖∇_{h_t} L_b‖ per t (mean over examples b of each example's own loss), the mean ratio
+    ‖g_t J_t‖/‖g_t‖ and the spectral radius, on a held-out batch; no parameter changes."""
+    if model.fast_path:  # no graph through time: forward, the read-out's gradient, the reverse loop
+        hs = model.states(x).requires_grad_()
+        (direct,) = torch.autograd.grad(task.loss(model.readout(hs), y), hs)
+        w = model.w_hh.detach()
+        delta, g = bptt_rnn(direct, hs.detach(), w, model.rnn.nonlinearity, keep_g=True)
+        with torch.no_grad():
+            omega, ratio, _ = omega_closed((delta.view(-1, delta.shape[-1]) @ w).view_as(delta), g, form)
+    elif model.kind == "lstm" and x.device.type == "cpu":  # the fused forward, then lstm_flow (no graph)
+        r = model.rnn
+        with torch.no_grad():
+            hs = r(x)[0]
+        hs.requires_grad_()
+        (direct,) = torch.autograd.grad(task.loss(model.readout(hs), y), hs)
+        with torch.no_grad():
+            u = F.linear(x, r.weight_ih_l0, r.bias_ih_l0)
+            omega, ratio, g = lstm_flow(u, hs.detach(), direct, r.weight_hh_l0, r.bias_hh_l0, form)
+    else:
+        out, hs, u = model.forward_exposed(x)
+        delta, direct = torch.autograd.grad(task.loss(out, y), [u, hs])
+        omega, ratio, g = omega_for(model, delta, direct, u, hs, form)
+    per_example = g.norm(dim=-1) * x.shape[1]  # the loss is a batch mean: × B gives each example's own
+    return {
+        "omega": float(omega.detach()),
+        "ratio_mean": float(ratio),
+        "grad_norm": per_example.mean(1).detach().float().cpu().numpy(),
+        "spectral_radius": spectral_radius(model.w_hh, model.kind),
+    }
+
+
 def naive_omega(model, x: torch.Tensor, y: torch.Tensor, loss_fn, form: str) -> torch.Tensor:
     """Reference: unroll a tanh/relu RNN in Python, g_t by autograd with create_graph, J_t per step.
     Differentiable w.r.t. W_hh with g_t and h_t constant. Slow by design: used by tests and `bench`."""
@@ -297,3 +361,14 @@ def naive_omega(model, x: torch.Tensor, y: torch.Tensor, loss_fn, form: str) -> 
         terms.append((g * dact) @ w_hh)  # g_t J_t with J_t = diag(f'(a_t)) W_hh
     gj, g = torch.stack(terms), torch.stack([g.detach() for g in gs])
     return omega_terms(gj, g, form)[0]
+
+
+# ----------------------------------------------------------------------------------- α over training
+SCHEDULES: Registry = Registry("Ω schedule", choices.SCHEDULES)
+SCHEDULES.register("constant")(lambda alpha, step, decay_steps: alpha)
+SCHEDULES.register("inverse_t")(lambda alpha, step, decay_steps: alpha / (1 + step / decay_steps))
+
+
+def weight(reg, step: int) -> float:
+    """α at `step` for a RegularizerConfig."""
+    return SCHEDULES.get(reg.schedule)(reg.omega_weight, step, reg.decay_steps)

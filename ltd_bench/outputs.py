@@ -1,6 +1,17 @@
-"""The run folder: OUT/<name>/<run_id>/ with config.yaml, metrics.csv, summary.json, model.pt,
-gradient_flow.npz. Each file is written atomically; summary.json is written last, so a folder whose
-summary.json is missing or unreadable is unfinished and a resume redoes it."""
+"""The run folder, OUT/<name>/<run_id>/: the one module that knows its files.
+
+    config.yaml         the resolved config (written first)
+    metrics.csv         one row per evaluation, appended and flushed as it happens
+    gradient_flow.npz   ‖∇_{h_t} L‖ per t, the mean ‖g_t J_t‖/‖g_t‖ and the spectral radius per evaluation
+    model.pt            final weights (a plain state_dict)
+    checkpoint.pt       while a run is unfinished: everything needed to continue it bit for bit
+    claim               while a sweep trains the run: which process does (host, pid)
+    summary.json        written last
+
+A folder without a readable summary.json of a final status is unfinished: a resume continues it from
+checkpoint.pt, or starts it afresh. Whole files are written atomically (temp file, fsync, rename).
+Nothing here runs code from a folder: YAML through the safe loader, checkpoints with weights_only.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +19,23 @@ import csv
 import io
 import json
 import math
+import os
+import pickle
 import shutil
+import socket
+import time
+import warnings
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .config import NAME_RE, Config, resolved_yaml
-from .train import FINAL, RunResult
-from .yamlio import atomic_write
+from .config import Config, name_error, resolved_yaml
 
+STATUSES = ("solved", "unsolved", "diverged", "interrupted", "failed")
+FINAL = ("solved", "unsolved", "diverged")  # statuses a resume may trust as finished
 METRIC_COLUMNS = [
     "step",
     "train_loss",
@@ -31,12 +49,41 @@ METRIC_COLUMNS = [
     "nonfinite_steps",
     "wall_time_s",
 ]
+CHECKPOINT, CLAIM = "checkpoint.pt", "claim"
+
+
+@dataclass
+class RunResult:
+    """What a run produced; train() returns it and does no I/O, write_result() stores it."""
+
+    config: dict
+    run_id: str
+    metrics: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    state_dict: dict = field(default_factory=dict)
+    flow: dict = field(default_factory=dict)  # gradient-flow arrays, one entry per evaluation
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then rename: readers see all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # an interrupted or failed write leaves no stray temp file behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def run_dir(out: Path, cfg: Config) -> Path:
     """OUT/<name>/<run_id>, refusing any name that could leave OUT (config validation already does)."""
-    if not NAME_RE.match(cfg.name) or cfg.name in {".", ".."}:
-        raise ValueError(f"invalid run name {cfg.name!r}")
+    why = name_error(cfg.name)
+    if why:
+        raise ValueError(why)
     path = (out / cfg.name / cfg.run_id).resolve()
     if out.resolve() not in path.parents:
         raise ValueError(f"run folder {path} would be outside {out}")
@@ -57,17 +104,22 @@ def is_finished(path: Path) -> bool:
     return s is not None and s.get("status") in FINAL and (path / "metrics.csv").is_file()
 
 
-def prepare(path: Path, cfg: Config) -> None:
-    """Start a run folder afresh (anything left by an unfinished attempt is removed)."""
-    if path.exists():
-        shutil.rmtree(path)
+def prepare(path: Path, cfg: Config, keep_checkpoint: bool = True) -> None:
+    """Make the folder ready to train into. Anything an unfinished attempt left goes, except its
+    checkpoint (kept when asked: the run continues from it) and a sweep's claim on the folder."""
+    keep = {CLAIM} | ({CHECKPOINT} if keep_checkpoint else set())
+    if path.is_dir():
+        for p in path.iterdir():
+            if p.name not in keep:
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
     atomic_write(path / "config.yaml", resolved_yaml(cfg))
 
 
-def metrics_csv(rows: list[dict]) -> str:
+def metrics_csv(rows: list[dict], header: bool = True) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
+    if header:
+        w.writeheader()
     for r in rows:
         w.writerow({k: _fmt(r.get(k)) for k in METRIC_COLUMNS})
     return buf.getvalue()
@@ -79,8 +131,22 @@ def _fmt(v) -> str:
     return repr(v) if isinstance(v, float) else str(v)
 
 
+class MetricsLog:
+    """metrics.csv while a run trains: the rows so far (from a checkpoint) rewritten at the start, then
+    one row appended and flushed per evaluation, so a kill loses no finished evaluation."""
+
+    def __init__(self, path: Path, rows: list[dict]):
+        self.file = path / "metrics.csv"
+        atomic_write(self.file, metrics_csv(rows))
+
+    def append(self, row: dict) -> None:
+        with open(self.file, "a") as f:
+            f.write(metrics_csv([row], header=False))
+
+
 def write_result(path: Path, res: RunResult, weights: bool = True) -> None:
-    """Write everything a finished (or interrupted) run produced; summary.json goes last."""
+    """Write everything a run produced; summary.json goes last. A finished run's checkpoint goes after
+    it; an interrupted run keeps its checkpoint to continue from."""
     atomic_write(path / "config.yaml", resolved_yaml(Config.model_validate(res.config)))
     atomic_write(path / "metrics.csv", metrics_csv(res.metrics))
     if res.flow:
@@ -92,7 +158,234 @@ def write_result(path: Path, res: RunResult, weights: bool = True) -> None:
         torch.save(res.state_dict, buf)
         atomic_write(path / "model.pt", buf.getvalue())
     atomic_write(path / "summary.json", json.dumps(_jsonable(res.summary), indent=2) + "\n")
+    if res.summary.get("status") in FINAL:
+        (path / CHECKPOINT).unlink(missing_ok=True)
 
 
 def _jsonable(d: dict) -> dict:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+# ------------------------------------------------------------------------------------- checkpoints
+def write_checkpoint(path: Path, state: dict) -> None:
+    """train()'s state (tensors, numbers, strings, lists and dicts only) as checkpoint.pt, atomically."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write(path / CHECKPOINT, buf.getvalue())
+
+
+def read_checkpoint(path: Path, run_id: str) -> tuple[dict | None, str | None]:
+    """(state, None); (None, None) when there is none; (None, why) when it cannot be used. Loaded with
+    weights_only=True: a checkpoint from someone else's folder carries no code that would run here."""
+    file = path / CHECKPOINT
+    if not file.is_file():
+        return None, None
+    try:
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing them
+            warnings.simplefilter("ignore")
+            state = torch.load(file, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
+        return None, f"{file} is not a usable checkpoint ({type(e).__name__}); the run starts afresh"
+    if not isinstance(state, dict) or state.get("run_id") != run_id:
+        return None, f"{file} belongs to another run; the run starts afresh"
+    return state, None
+
+
+# ------------------------------------------------------------------------------------------ claims
+CLAIM_STALE_S = 600  # a claim from another host not refreshed for this long is taken over
+CLAIM_BEAT_S = 60  # how often a holder refreshes its claims (Claims.beat)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user's process
+        return True
+    return True
+
+
+def claim_holder(path: Path) -> dict | None:
+    """Who holds the claim on a run folder ({host, pid}), or None when nobody alive does."""
+    file = path / CLAIM
+    try:
+        holder = json.loads(file.read_text())
+        age = time.time() - file.stat().st_mtime
+    except (OSError, ValueError):
+        return None
+    if not isinstance(holder, dict):
+        return None
+    if holder.get("host") == socket.gethostname():
+        return holder if isinstance(holder.get("pid"), int) and _alive(holder["pid"]) else None
+    return holder if age < CLAIM_STALE_S else None
+
+
+class Claims:
+    """This process's claims on run folders. A sweep claims each run before training it, so that two
+    sweeps sharing a folder split the work. A claim is a file created exclusively; one whose holder is
+    gone (a dead pid on this host, or not refreshed for CLAIM_STALE_S from another) is taken over."""
+
+    def __init__(self):
+        self.me = {"host": socket.gethostname(), "pid": os.getpid()}
+        self.held: set[Path] = set()
+
+    def acquire(self, path: Path) -> bool:
+        path.mkdir(parents=True, exist_ok=True)
+        file = path / CLAIM
+        for _ in range(2):
+            try:
+                fd = os.open(file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if claim_holder(path) is not None:
+                    return False
+                aside = path / f".{CLAIM}.stale{os.getpid()}"
+                try:  # stale: move it aside first; of two sweeps taking over at once, one rename wins
+                    os.rename(file, aside)
+                    aside.unlink()
+                except FileNotFoundError:
+                    return False
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(self.me, f)
+            self.held.add(path)
+            return True
+        return False
+
+    def release(self, path: Path) -> None:
+        if path in self.held:
+            self.held.discard(path)
+            (path / CLAIM).unlink(missing_ok=True)
+
+    def beat(self) -> None:
+        """Refresh every held claim's time stamp (for sweeps on other hosts that share the folder)."""
+        for p in list(self.held):
+            try:
+                os.utime(p / CLAIM)
+            except OSError:
+                pass
+
+    def release_all(self) -> None:
+        for p in list(self.held):
+            self.release(p)
+
+
+# ---- reading
+# Run folders read back, for `ltd-bench report` and notebooks (ltd_bench.load_runs). Every reader raises
+# ValueError("<file>: <what is wrong>") so that a damaged folder is skipped with one line, never a
+# traceback; nothing read here can run code (safe YAML, JSON, CSV, npz without pickle).
+READ_STATUSES = (*FINAL, "interrupted", "failed")  # the final ones count as results; the others are listed
+METRICS_REQUIRED = ("step", "test_error", "test_loss")  # what the report and its learning curves need
+
+
+def read_metrics(path: Path):
+    """metrics.csv as a numeric pandas DataFrame; ValueError says what is wrong (empty, truncated, ...)."""
+    import pandas as pd  # here, not at the top: training never needs it
+
+    text = (Path(path) / "metrics.csv").read_text()
+    if not text.strip():
+        raise ValueError("empty file")
+    rows = list(csv.reader(text.splitlines()))
+    header = rows[0]
+    missing = [c for c in METRICS_REQUIRED if c not in header]
+    if missing:
+        raise ValueError(f"header lacks {', '.join(missing)}")
+    for i, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            what = "truncated" if i == len(rows) and not text.endswith("\n") else "malformed"
+            raise ValueError(f"{what}: line {i} has {len(row)} of {len(header)} fields")
+    try:  # plain floats: pandas' per-column conversion costs 10x more for these small files
+        data = [[float(x) if x else math.nan for x in row] for row in rows[1:]]
+    except ValueError:
+        bad = next((c, x) for row in rows[1:] for c, x in zip(header, row, strict=True) if not _is_float(x))
+        raise ValueError(f"non-numeric {bad[0]} value {bad[1]!r}") from None
+    return pd.DataFrame(data, columns=header, dtype=float)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text or "nan")
+    except ValueError:
+        return False
+    return True
+
+
+def read_config(path: Path) -> dict:
+    """config.yaml through the project's safe YAML loader; ValueError when unreadable or not a mapping."""
+    from .yamlio import read_yaml
+
+    try:
+        config = read_yaml(Path(path) / "config.yaml")
+    except ValueError as e:  # YamlError: one line naming the problem
+        raise ValueError(f"config.yaml: {e}") from None
+    if not isinstance(config, dict):
+        raise ValueError("config.yaml: not a mapping")
+    return config
+
+
+def load_summary(path: Path) -> dict:
+    """summary.json, strictly (read_summary is the lenient check a resume uses)."""
+    file = Path(path) / "summary.json"
+    if not file.is_file():
+        raise ValueError("missing summary.json")
+    try:
+        summary = json.loads(file.read_text())
+    except json.JSONDecodeError as e:  # e.msg may end in "at" ("Unterminated string starting at")
+        where = f"line {e.lineno}, column {e.colno}"
+        raise ValueError(
+            f"summary.json: invalid or truncated JSON ({e.msg.removesuffix(' at')} at {where})"
+        ) from None
+    except UnicodeDecodeError:
+        raise ValueError("summary.json: not UTF-8 text") from None
+    if not isinstance(summary, dict):
+        raise ValueError("summary.json: not a JSON object")
+    status = summary.get("status")
+    if status not in READ_STATUSES:
+        raise ValueError(f"summary.json: status {status!r} not one of {'|'.join(READ_STATUSES)}")
+    if status in FINAL:
+        missing = [f for f in ("steps_to_solve", "test_error", "test_loss") if f not in summary]
+        if missing:
+            raise ValueError(f"summary.json: missing {', '.join(missing)}")
+    if status == "solved" and not isinstance(summary.get("steps_to_solve"), (int, float)):
+        raise ValueError("summary.json: status solved but steps_to_solve is null")
+    return summary
+
+
+def read_run(path: Path):
+    """(config, summary, metrics) of one run folder; metrics is None for a run that failed before any
+    evaluation. ValueError("<file>: <what>") when the folder cannot be used."""
+    path = Path(path)
+    summary = load_summary(path)
+    if not (path / "config.yaml").is_file():
+        raise ValueError("missing config.yaml")
+    config = read_config(path)
+    for key in ("task.name", "task.seq_len", "model.type"):
+        section, _, field_ = key.partition(".")
+        if not isinstance(config.get(section), dict) or config[section].get(field_) is None:
+            raise ValueError(f"config.yaml: missing {key}")
+    metrics = None
+    if (path / "metrics.csv").is_file() or summary["status"] in FINAL:
+        try:
+            metrics = read_metrics(path)
+        except FileNotFoundError:
+            raise ValueError("missing metrics.csv") from None
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ValueError(f"metrics.csv: {e}") from None
+    return config, summary, metrics
+
+
+def read_flow(path: Path) -> dict:
+    """gradient_flow.npz as {name: array} (no pickled objects); ValueError when unusable."""
+    try:
+        with np.load(Path(path) / "gradient_flow.npz", allow_pickle=False) as z:
+            flow = {k: np.asarray(z[k]) for k in z.files}
+    except (OSError, ValueError, EOFError) as e:
+        raise ValueError(f"gradient_flow.npz: {type(e).__name__}: {e}") from None
+    g, step = flow.get("grad_norm"), flow.get("step")
+    if g is None or g.ndim != 2 or g.shape[0] == 0:
+        raise ValueError(
+            f"gradient_flow.npz: grad_norm has shape {getattr(g, 'shape', None)}, expected (evaluations, T)"
+        )
+    if step is None or step.shape != (g.shape[0],):
+        raise ValueError("gradient_flow.npz: step does not give one step per evaluation")
+    return flow

@@ -1,9 +1,10 @@
-"""A small name → object registry whose unknown-name error suggests the nearest names."""
+"""A small name → object registry whose unknown-name error suggests the nearest names, and the two
+helpers every error message uses (did_you_mean, short)."""
 
 from __future__ import annotations
 
 import difflib
-from typing import Generic, Iterator, TypeVar
+from typing import Any, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -12,6 +13,12 @@ def did_you_mean(name: str, choices: list[str]) -> str:
     """' (did you mean 'x'?)' for the closest choice, or '' when nothing is close."""
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def short(value: Any, limit: int = 60, quote: bool = True) -> str:
+    """repr (or str) cut to `limit` characters: a 1 MiB junk value must not become a 1 MiB error line."""
+    text = repr(value) if quote else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class UnknownName(KeyError):
@@ -27,17 +34,25 @@ class UnknownName(KeyError):
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
-        self.kind = kind
+    """name → implementation. With `declared` (a choices.py table: name → one line), only declared names
+    may register and their help is that line, so the names a config accepts and the implementations
+    cannot drift apart (`missing()` lists declared names not implemented; a test keeps it empty)."""
+
+    def __init__(self, kind: str, declared: dict[str, str] | None = None):
+        self.kind, self.declared = kind, declared
         self._items: dict[str, T] = {}
         self._help: dict[str, str] = {}
 
     def register(self, name: str, help: str = ""):
+        if self.declared is not None and name not in self.declared:
+            raise ValueError(f"{self.kind} '{name}' is not declared in choices.py")
+
         def deco(obj: T) -> T:
             if name in self._items:
                 raise ValueError(f"{self.kind} '{name}' registered twice")
             self._items[name] = obj
-            self._help[name] = help or ((obj.__doc__ or "").strip().splitlines() or [""])[0]
+            first_doc_line = ((obj.__doc__ or "").strip().splitlines() or [""])[0]
+            self._help[name] = help or (self.declared or {}).get(name) or first_doc_line
             return obj
 
         return deco
@@ -52,6 +67,9 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._items)
+
+    def missing(self) -> list[str]:
+        return [n for n in self.declared or {} if n not in self._items]
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

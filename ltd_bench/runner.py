@@ -1,10 +1,12 @@
-"""Run one config into its folder: prepare, train (with an optional rich progress bar), write."""
+"""Run one config into its folder: continue from its checkpoint if there is one, append metrics as they
+come, checkpoint periodically, write the result. Used by `ltd-bench run` and by sweep workers."""
 
 from __future__ import annotations
 
 import contextlib
 import signal
 from pathlib import Path
+from typing import Callable
 
 from rich.console import Console
 from rich.progress import (
@@ -17,13 +19,42 @@ from rich.progress import (
 )
 
 from .config import Config
-from .outputs import prepare, run_dir, write_result
-from .train import RunResult, train
+from .outputs import MetricsLog, RunResult, prepare, read_checkpoint, run_dir, write_checkpoint, write_result
+from .train import train
+
+
+class StopFlag:
+    """The first SIGINT/SIGTERM asks the run to stop at the next step boundary (it checkpoints and ends
+    `interrupted`); a second one stops at once (KeyboardInterrupt). Outside the main thread, a no-op."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    @contextlib.contextmanager
+    def installed(self):
+        def handler(signum, frame):
+            if self.requested:
+                raise KeyboardInterrupt
+            self.requested = True
+
+        try:
+            old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        except ValueError:  # not the main thread: leave signals alone
+            yield self
+            return
+        try:
+            yield self
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
 
 
 @contextlib.contextmanager
 def sigterm_as_interrupt():
-    """SIGTERM (a scheduler or `kill`) ends a run like Ctrl-C: finished work is written, status interrupted."""
+    """SIGTERM (a scheduler or `kill`) ends what runs like Ctrl-C (KeyboardInterrupt)."""
 
     def handler(signum, frame):
         raise KeyboardInterrupt
@@ -39,28 +70,45 @@ def sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, old)
 
 
+def train_in(
+    cfg: Config,
+    path: Path,
+    progress: Callable[[int, dict | None], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Train `cfg` whose folder is `path` (config.yaml already there), continuing from checkpoint.pt if
+    it holds this run; metrics.csv grows row by row and checkpoint.pt is replaced as training goes.
+    Writes no final files: the caller does (write_result), here or in a sweep's parent process."""
+    state, why = read_checkpoint(path, cfg.run_id)
+    if why and warn:
+        warn(why)
+    log = MetricsLog(path, state["metrics"] if state else [])
+    return train(
+        cfg,
+        on_eval=log.append,
+        progress=progress,
+        checkpoint=lambda s: write_checkpoint(path, s),
+        resume=state,
+        stop=stop,
+    )
+
+
 def execute(
-    cfg: Config, out: Path, progress: bool = False, weights: bool = True, console: Console | None = None
+    cfg: Config,
+    out: Path,
+    progress: bool = False,
+    weights: bool = True,
+    console: Console | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> tuple[dict, Path]:
+    """`ltd-bench run`: train into OUT/<name>/<run_id>/ (continuing a killed or interrupted attempt)."""
     path = run_dir(out, cfg)
     prepare(path, cfg)
-    with sigterm_as_interrupt(), _progress(cfg, progress, console) as cb:
-        res = train(cfg, progress=cb)
-    finish(res)
+    with StopFlag().installed() as stop, _progress(cfg, progress, console) as cb:
+        res = train_in(cfg, path, progress=cb, stop=stop, warn=warn)
     write_result(path, res, weights=weights)
     return res.summary, path
-
-
-def finish(res: RunResult) -> None:
-    """Summary fields derived from the metrics (kept here so train() stays lean)."""
-    last = res.metrics[-1] if res.metrics else {}
-    res.summary["final_omega"] = last.get("omega")
-    kind = res.config["model"]["type"]
-    if kind != "rnn":
-        res.summary["note"] = (
-            f"Ω for {kind} uses the cell's Jacobian w.r.t. h_t-1 (batched VJP): an extension, "
-            f"not in Pascanu et al. 2013"
-        )
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ import copy
 import itertools
 import json
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,16 +35,30 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .config import Config, ConfigError, apply_overrides, set_dotted, validate_dict
+from .config import Config, ConfigError, apply_overrides, flatten, set_dotted, validate_dict
 from .executors import ExecutorError, Job, make_executor
-from .outputs import is_finished, prepare, run_dir, write_result
+from .outputs import (
+    CLAIM_BEAT_S,
+    FINAL,
+    Claims,
+    RunResult,
+    atomic_write,
+    claim_holder,
+    is_finished,
+    prepare,
+    run_dir,
+    write_result,
+)
 from .registry import did_you_mean
 from .runner import sigterm_as_interrupt
-from .train import FINAL, RunResult, method_of
-from .yamlio import YamlError, atomic_write, read_yaml
+from .train import method_of
+from .yamlio import YamlError, read_yaml
 
 SWEEP_KEYS = ["name", "base", "methods", "grid", "zip"]
 MARKERS = {"base", "methods", "grid", "zip"}  # keys no run config has: they make a YAML file a sweep
+MAX_RUNS = (
+    100_000  # more runs than a cluster trains in a month at these sizes: surely a typo; --max-runs raises it
+)
 RESERVED = {"name": "every run is named after the sweep", "method": "set by the methods: labels"}
 
 
@@ -82,18 +97,6 @@ def is_sweep_file(path: Path | str) -> bool:
     except YamlError:
         return False
     return isinstance(raw, dict) and bool(MARKERS & set(raw))
-
-
-def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    """{'a': {'b': 1}, 'c.d': 2} -> {'a.b': 1, 'c.d': 2} (an empty mapping stays a value)."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def _show(v: Any) -> str:
@@ -171,8 +174,9 @@ def _base(raw: dict, path: Path, errors: list[str]) -> tuple[dict | None, str]:
     return data, f"base {base}"
 
 
-def load_sweep(path: Path | str, overrides: list[str] = ()) -> Sweep:
-    """Expand and validate every run; raise ConfigError listing every problem, each naming file and key."""
+def load_sweep(path: Path | str, overrides: list[str] = (), max_runs: int = MAX_RUNS) -> Sweep:
+    """Expand and validate every run; raise ConfigError listing every problem, each naming file and key.
+    The runs are counted before anything is expanded: more than `max_runs` is refused at once."""
     path, errors = Path(path), []
     try:
         raw = read_yaml(path)
@@ -206,6 +210,16 @@ def load_sweep(path: Path | str, overrides: list[str] = ()) -> Sweep:
             + ", ".join(f"{k} has {len(v)}" for k, v in zipped.items())
         )
         zipped = {}
+    n_runs = max(1, len(methods)) * math.prod(len(v) for v in [*grid.values(), *list(zipped.values())[:1]])
+    if n_runs > max_runs:
+        sizes = [f"methods: {len(methods)}"] if methods else []
+        sizes += [f"grid.{k}: {len(v)}" for k, v in grid.items()]
+        sizes += [f"zip ({', '.join(zipped)}): {len(next(iter(zipped.values())))}"] if zipped else []
+        errors.append(
+            f"{path}: grid: {n_runs:,} runs ({' × '.join(sizes)}), more than --max-runs {max_runs:,}; "
+            "sweep fewer values, or raise --max-runs if you mean it"
+        )
+        raise ConfigError(errors)
     if errors and (base is None or not isinstance(name, str)):
         raise ConfigError(errors)
     try:  # expand what is usable even after structural errors: every problem is reported in one go
@@ -309,11 +323,21 @@ def sweep_command(
     progress: bool,
     console: Console,
     err_console: Console,
+    executor_options: dict | None = None,
+    max_runs: int = MAX_RUNS,
 ) -> int:
-    """`ltd-bench sweep`: 0 all ran, 1 some run failed, 2 bad sweep/usage (nothing written), 130 interrupted."""
+    """`ltd-bench sweep`: 0 all ran, 1 some run failed, 2 bad sweep/usage (nothing written), 130 interrupted.
+    executor_options: make_executor's keyword options (the Dask TLS files, --worker-wait)."""
     try:
-        sw = load_sweep(sweep_file, overrides)
-        ex = None if dry_run else make_executor(executor, workers, scheduler)
+        sw = load_sweep(sweep_file, overrides, max_runs=max_runs)
+        # built on a dry run too (it neither runs nor connects): a dry run refuses what a real run refuses
+        ex = make_executor(
+            executor,
+            workers,
+            scheduler,
+            **(executor_options or {}),
+            notify=lambda msg: err_console.print(msg, soft_wrap=True, markup=False, highlight=False),
+        )
     except (ConfigError, ExecutorError) as e:
         for msg in getattr(e, "errors", [str(e)]):
             err_console.print(f"[red]error[/red] {escape(msg)}", soft_wrap=True)
@@ -337,11 +361,34 @@ def sweep_command(
         return 0
     counts: dict[str, int] = {}
     start = time.perf_counter()
-    with sigterm_as_interrupt(), _bar(console, progress and console.is_terminal, len(todo)) as advance:
+    claims, elsewhere = Claims(), []
+
+    def claimed(pending: list[Job]):
+        """Jobs this sweep claimed, one at a time as the executor asks: another sweep on the same folder
+        skips them, and this one skips theirs (`elsewhere`), so two sweeps split the work."""
+        for job in pending:
+            if is_finished(job.path):
+                continue
+            if not claims.acquire(job.path):
+                elsewhere.append(job)
+            elif is_finished(job.path):  # another sweep finished it just before we claimed it
+                claims.release(job.path)
+            else:
+                prepare(job.path, configs[job.run_id])
+                yield job
+
+    with (
+        sigterm_as_interrupt(),
+        _heartbeat(claims),
+        _bar(console, progress and console.is_terminal, len(todo)) as advance,
+    ):
 
         def on_done(job: Job, res: RunResult) -> None:
-            prepare(job.path, configs[job.run_id])  # the parent writes: a killed worker leaves nothing behind
+            prepare(
+                job.path, configs[job.run_id]
+            )  # the parent writes: a killed worker leaves nothing trusted
             write_result(job.path, res)
+            claims.release(job.path)
             status = res.summary.get("status", "failed")
             counts[status] = counts.get(status, 0) + 1
             advance()
@@ -349,23 +396,39 @@ def sweep_command(
             console.print(f"[{n}/{len(todo)}] {_line(job, res.summary)}", soft_wrap=True, markup=False)
 
         try:
-            ex.run(todo, on_done)
+            while todo:  # a second round takes over runs whose other sweep died meanwhile
+                ex.run(claimed(todo), on_done)
+                todo, elsewhere[:] = [j for j in elsewhere if claim_holder(j.path) is None], []
         except KeyboardInterrupt:
             n = sum(v for k, v in counts.items() if k in FINAL)
+            kept = counts.get("interrupted", 0)
             err_console.print(
-                f"interrupted: {n} run(s) finished and kept; rerun the same command to resume", soft_wrap=True
+                f"interrupted: {n} run(s) finished and kept"
+                + (f", {kept} checkpointed" if kept else "")
+                + "; rerun the same command to resume",
+                soft_wrap=True,
             )
             return 130
         except RuntimeError as e:  # the Dask executor lost (or never reached) its scheduler: one line
             err_console.print(f"[red]error[/red] {escape(str(e))}", soft_wrap=True)
             return 1
-    tally = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        finally:
+            claims.release_all()
+    tally = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none trained here"
+    others = [j for j in elsewhere if not is_finished(j.path)]
     console.print(
-        f"{len(todo)} runs in {time.perf_counter() - start:.1f} s: {tally} · "
+        f"{sum(counts.values())} runs in {time.perf_counter() - start:.1f} s: {tally} · "
         f"ltd-bench report {out / sw.name}",
         soft_wrap=True,
         markup=False,
     )
+    if others:
+        holders = sorted({f"pid {h['pid']} on {h['host']}" for j in others if (h := claim_holder(j.path))})
+        console.print(
+            f"{len(others)} run(s) left to another sweep training them ({', '.join(holders) or 'now finished'})",
+            soft_wrap=True,
+            markup=False,
+        )
     if counts.get("failed"):
         err_console.print(
             f"{counts['failed']} run(s) failed (summary.json says why); "
@@ -374,6 +437,23 @@ def sweep_command(
         )
         return 1
     return 0
+
+
+@contextlib.contextmanager
+def _heartbeat(claims: Claims):
+    """Refresh this sweep's claims every CLAIM_BEAT_S while it runs (sweeps on other hosts judge by age)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(CLAIM_BEAT_S):
+            claims.beat()
+
+    t = threading.Thread(target=beat, daemon=True, name="ltd-bench-claims")
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
 
 
 def _line(job: Job, s: dict) -> str:

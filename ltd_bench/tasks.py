@@ -1,6 +1,6 @@
 """Long-term-dependency benchmark tasks: generators, losses, error criteria and trivial baselines.
 
-Spec: DESIGN.md "Tasks". Declarative facts (descriptions, references, variants, option defaults, the
+Spec: docs/science.md, "Tasks". Declarative facts (descriptions, references, variants, option defaults, the
 text of loss/error/baseline) live in tasks/<name>.yaml, shipped as package `ltd_bench.presets`; this
 module holds the code and computes the closed-form baselines.
 
@@ -25,11 +25,20 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import yaml
 
-from ltd_bench.registry import Registry, UnknownName, did_you_mean
+from ltd_bench.registry import Registry, UnknownName, did_you_mean, short
+from ltd_bench.yamlio import loads
 
-__all__ = ["TASKS", "Task", "UnknownName", "make_task", "preset", "task_variants", "task_options"]
+__all__ = [
+    "TASKS",
+    "Task",
+    "UnknownName",
+    "check_option",
+    "make_task",
+    "preset",
+    "task_options",
+    "task_variants",
+]
 
 TASKS: Registry = Registry("task")
 
@@ -51,7 +60,7 @@ def _load_preset(name: str) -> dict:
     path = _preset_root() / f"{name}.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"no preset file {name}.yaml for task '{name}'")
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return loads(path.read_text(encoding="utf-8"))
 
 
 def preset(name: str) -> dict:
@@ -82,19 +91,18 @@ def _check_variant(name: str, p: dict, variant: str | None) -> str:
     return v
 
 
-def _check_type(task: str, key: str, value, default):
-    """Options must have the type of their preset default (an int is fine where a float is expected)."""
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
+def check_option(value, default):
+    """A task option's value must have the type of its preset default (an int is fine where a float is
+    expected; floats must be finite). Returns the value (as float where a float is expected)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        ok = type(value) is type(default)
     elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = isinstance(value, (int, float)) and math.isfinite(value)
         value = float(value) if ok else value
     else:
-        ok = True
+        ok = type(value) is type(default)
     if not ok:
-        raise ValueError(f"task '{task}': option '{key}' must be {type(default).__name__}, got {value!r}")
+        raise ValueError(f"expected {type(default).__name__}, got {short(value)} ({type(value).__name__})")
     return value
 
 
@@ -138,7 +146,12 @@ class Task:
                 f"unknown option(s) {', '.join(unknown)} for task '{self.name}' variant "
                 f"'{self.variant}'{hint} (allowed: {', '.join(allowed) or 'none'})"
             )
-        self.options = {k: _check_type(self.name, k, options.get(k, d), d) for k, d in allowed.items()}
+        self.options = {}
+        for k, d in allowed.items():
+            try:
+                self.options[k] = check_option(options.get(k, d), d)
+            except ValueError as e:
+                raise ValueError(f"task '{self.name}': option '{k}': {e}") from None
         for k, v in self.options.items():
             setattr(self, k, v)
         if isinstance(seq_len, bool) or not isinstance(seq_len, int):

@@ -1,52 +1,38 @@
-"""One training run: data on the fly, Ω before clipping, periodic held-out evaluation, outcome.
+"""One training run: data on the fly, Ω before clipping, periodic held-out evaluation, an outcome.
 
-`train()` does no file I/O: it returns a RunResult that the caller writes (locally, or after it
-comes back from a Dask worker). Everything random comes from generators seeded by the config.
+`train()` does no file I/O: it returns a RunResult that the caller writes (locally, or after it comes
+back from a Dask worker), and hands each evaluation's row and each checkpoint's state to callbacks.
+Everything random comes from generators seeded by the config, and a checkpoint holds their states, so
+a run continued from a checkpoint ends bit-identical to one never stopped.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
-from . import __version__
+from . import __version__, choices, omega
 from .clipping import Clipper
 from .config import EVAL_CHUNK, Config, method_label
-from .models import RecurrentNet, bptt_rnn, build_model, flush_denormals, flushing_denormals, spectral_radius
-from .omega import OmegaRNN, lstm_flow, omega_closed, omega_for
+from .models import RecurrentNet, build_model, flush_denormals, flushing_denormals
+from .outputs import RunResult
 from .registry import Registry
 from .tasks import Task, make_task
 
-OPTIMIZERS: Registry = Registry("optimizer")
-OPTIMIZERS.register("sgd", "SGD with optional momentum (Pascanu 2013: plain SGD, lr 0.01)")(
-    lambda p, c: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum)
-)
-OPTIMIZERS.register("adam", "Adam (Kingma & Ba 2015); the usual choice for LSTMs")(
-    lambda p, c: torch.optim.Adam(p, lr=c.lr)
-)
-OPTIMIZERS.register("rmsprop", "RMSProp (Tieleman & Hinton 2012), with momentum")(
-    lambda p, c: torch.optim.RMSprop(p, lr=c.lr, momentum=c.momentum)
-)
+OPTIMIZERS: Registry = Registry("optimizer", choices.OPTIMIZERS)
+OPTIMIZERS.register("sgd")(lambda p, c: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum))
+OPTIMIZERS.register("adam")(lambda p, c: torch.optim.Adam(p, lr=c.lr))
+OPTIMIZERS.register("rmsprop")(lambda p, c: torch.optim.RMSprop(p, lr=c.lr, momentum=c.momentum))
 
 PROBE_SIZE = 100  # held-out sequences on which Ω and gradient flow are measured at each evaluation
 EVAL_SLICE = 125  # sequences per forward in evaluate(): activations stay in cache (~20% faster than 1000)
-FINAL = ("solved", "unsolved", "diverged")  # statuses a sweep may trust as finished
-
-
-@dataclass
-class RunResult:
-    config: dict
-    run_id: str
-    metrics: list[dict] = field(default_factory=list)
-    summary: dict = field(default_factory=dict)
-    state_dict: dict = field(default_factory=dict)
-    flow: dict = field(default_factory=dict)  # gradient-flow arrays (see diagnostics in DESIGN/README)
+CHECKPOINT_VERSION = 1
+FLOW_KEYS = ("step", "grad_norm", "ratio_mean", "spectral_radius")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -57,12 +43,14 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def omega_weight(cfg: Config, step: int) -> float:
-    r = cfg.regularizer
-    return r.omega_weight if r.schedule == "constant" else r.omega_weight / (1 + step / r.decay_steps)
+def method_of(cfg: Config) -> str:
+    """The sweep's label, else the derived one (config.method_label): rnn, rnn+clip, rnn+clip+Ω, ..."""
+    return cfg.method or method_label(cfg.to_dict())
 
 
 class Trainer:
+    """The model, its optimizer, clipper, data streams and held-out set; `step`, `evaluate`, `probe`."""
+
     def __init__(self, cfg: Config):
         self.cfg, t = cfg, cfg.task
         self.device = resolve_device(cfg.train.device)
@@ -70,17 +58,15 @@ class Trainer:
         self.model: RecurrentNet = build_model(
             cfg.model, self.task.input_size, self.task.output_size, seed=cfg.seed
         ).to(self.device)
-        # Separate streams: data, test set (fixed across seeds, drawn on CPU so every device sees it), policy noise.
+        # Separate streams: training data (per seed), the held-out set (one for every seed, drawn on the
+        # CPU so every device sees the same), policy noise.
         self.data_gen = torch.Generator(self.device).manual_seed(cfg.seed + 1)
         test_gen = torch.Generator().manual_seed(t.test_seed)
-        xs, ys = zip(
-            *(
-                self.task.sample(min(EVAL_CHUNK, t.test_size - i), test_gen)
-                for i in range(0, t.test_size, EVAL_CHUNK)
-            ),
-            strict=True,
-        )
-        self.test = [(x.to(self.device), y.to(self.device)) for x, y in zip(xs, ys, strict=True)]
+        chunks = [
+            self.task.sample(min(EVAL_CHUNK, t.test_size - i), test_gen)
+            for i in range(0, t.test_size, EVAL_CHUNK)
+        ]
+        self.test = [(x.to(self.device), y.to(self.device)) for x, y in chunks]
         self.params = list(self.model.parameters())
         self.opt = OPTIMIZERS.get(cfg.train.optimizer)(self.params, cfg.train)
         c = cfg.clipping
@@ -93,37 +79,19 @@ class Trainer:
             torch.Generator().manual_seed(cfg.seed + 2),
         )
 
-    # ------------------------------------------------------------------------------------ one step
     def step(self, alpha: float) -> tuple[float, float, bool, bool]:
-        """One update. Returns (loss, pre-clip norm, clipped, gradient finite)."""
+        """One update. Returns (loss, pre-clip gradient norm, clipped, gradient finite)."""
         x, y = self.task.sample(self.cfg.train.batch_size, self.data_gen)
         self.opt.zero_grad(set_to_none=False)
-        model, last = self.model, self.task.target == "last"  # "last": the loss reads out[-1] only (tasks.py)
-        if model.fast_path:  # vanilla RNN on the CPU: hand-written BPTT, Ω (if any) inside its backward
-            hook = OmegaRNN(alpha, self.cfg.regularizer.form, last_only=last) if alpha > 0 else None
-            out, _ = model.forward_fast(x, hook, last_only=last)
-            loss = self.task.loss(out, y)
-            loss.backward()  # with Ω: ∂(αΩ)/∂W_hh is already added to the loss gradient, before clipping
-        elif alpha > 0:
-            out, hs, u = model.forward_exposed(x)
-            u.retain_grad(), hs.retain_grad()
-            loss = self.task.loss(out, y)
-            loss.backward()
-            omega, _, _ = omega_for(model, u.grad, hs.grad, u, hs, self.cfg.regularizer.form)
-            (alpha * omega).backward()  # adds ∂(αΩ)/∂W_hh to the loss gradient, before clipping
-        else:
-            hs = model.rnn(x)[0]
-            loss = self.task.loss(model.readout(hs[-1:] if last else hs), y)
-            loss.backward()
-        self.clip.loss = loss  # read together with the gradient norm: one host read per step
-        clip = self.clip()
+        loss = omega.backward(self.model, self.task, x, y, alpha, self.cfg.regularizer.form)
+        clip = self.clip(loss)  # reads the loss with the gradient norm: one host read per step
         if clip.apply:
             self.opt.step()
         return (clip.loss if not math.isnan(clip.loss) else loss.item()), clip.norm, clip.clipped, clip.finite
 
-    # ---------------------------------------------------------------------------------- evaluation
     @torch.inference_mode()
     def evaluate(self) -> tuple[float, float]:
+        """(mean loss, error rate) on the held-out set."""
         self.model.eval()
         last = self.task.target == "last"
         loss = wrong = n = 0.0
@@ -140,159 +108,37 @@ class Trainer:
         return loss / n, wrong / n
 
     def probe(self) -> dict:
-        """Ω, ‖∇_{h_t} L‖ for every t and ‖g_t J_t‖/‖g_t‖ on a fixed held-out batch (no parameter update)."""
+        """Ω and the gradient flow on the first PROBE_SIZE held-out sequences (no parameter update)."""
         x, y = self.test[0]
-        x, y = x[:, :PROBE_SIZE], y[..., :PROBE_SIZE]
-        m, form = self.model, self.cfg.regularizer.form
-        if m.fast_path:  # no graph through time: forward, read-out gradient, the reverse loop, Ω's value
-            hs = m.states(x).requires_grad_()
-            (direct,) = torch.autograd.grad(self.task.loss(m.readout(hs), y), hs)
-            delta, g = bptt_rnn(direct, hs.detach(), m.w_hh.detach(), m.rnn.nonlinearity, keep_g=True)
-            with torch.no_grad():
-                gj = (delta.view(-1, delta.shape[-1]) @ m.w_hh).view_as(delta)
-                omega, ratio, _ = omega_closed(gj, g, form)
-        elif m.kind == "lstm" and x.device.type == "cpu":  # the fused forward, then lstm_flow (no graph)
-            r = m.rnn
-            with torch.no_grad():
-                hs = r(x)[0]
-            hs.requires_grad_()
-            (direct,) = torch.autograd.grad(self.task.loss(m.readout(hs), y), hs)
-            with torch.no_grad():
-                u = F.linear(x, r.weight_ih_l0, r.bias_ih_l0)
-                omega, ratio, g = lstm_flow(u, hs.detach(), direct, r.weight_hh_l0, r.bias_hh_l0, form)
-        else:
-            out, hs, u = m.forward_exposed(x)
-            loss = self.task.loss(out, y)
-            delta, direct = torch.autograd.grad(loss, [u, hs])
-            omega, ratio, g = omega_for(m, delta, direct, u, hs, form)
-        per_example = g.norm(dim=-1) * x.shape[1]  # ‖∇_{h_t} L_b‖ of each example's own loss
-        return {
-            "omega": float(omega.detach()),
-            "ratio_mean": float(ratio),
-            "grad_norm": per_example.mean(1).detach().float().cpu().numpy(),
-            "spectral_radius": spectral_radius(self.model.w_hh, self.model.kind),
-        }
-
-
-def train(
-    cfg: Config,
-    on_eval: Callable[[dict], None] | None = None,
-    progress: Callable[[int, dict | None], None] | None = None,
-) -> RunResult:
-    """Train one run. Ctrl-C returns what was done with status `interrupted`."""
-    torch.set_num_threads(cfg.train.threads)
-    was_flushing = flushing_denormals()
-    flush_denormals()  # vanishing gradients would otherwise crawl through subnormal arithmetic (models.py)
-    start = time.perf_counter()
-    tr: Trainer | None = None
-    tc = cfg.train
-    res = RunResult(config=cfg.to_dict(), run_id=cfg.run_id)
-    flow: dict[str, list] = {"step": [], "grad_norm": [], "ratio_mean": [], "spectral_radius": []}
-    status, solved_at, diverged_at, nonfinite, step = "unsolved", None, None, 0, 0
-    acc = _Interval()
-    best = math.inf
-
-    def do_eval(step: int) -> bool:
-        nonlocal solved_at, best
-        test_loss, test_error = tr.evaluate()
-        best = min(best, test_error)
-        probe = tr.probe()
-        row = {
-            "step": step,
-            **acc.flush(),
-            "test_loss": test_loss,
-            "test_error": test_error,
-            "omega": probe["omega"],
-            "omega_weight": omega_weight(cfg, step),
-            "nonfinite_steps": nonfinite,
-            "wall_time_s": round(time.perf_counter() - start, 3),
-        }
-        res.metrics.append(row)
-        for k in flow:
-            flow[k].append(step if k == "step" else probe[k])
-        if solved_at is None and test_error < tc.success_error:
-            solved_at = step
-        if on_eval:
-            on_eval(row)
-        if progress:
-            progress(step, row)
-        return solved_at is not None and tc.stop_when_solved
-
-    try:
-        tr = Trainer(
-            cfg
-        )  # inside the try: its first optimizer imports for seconds, and Ctrl-C may land there
-        stop = do_eval(0)
-        while not stop and step < tc.steps:
-            loss, norm, clipped, finite = tr.step(omega_weight(cfg, step))
-            step += 1
-            if not math.isfinite(loss):
-                status, diverged_at = "diverged", step
-                break
-            nonfinite += not finite
-            acc.add(loss, norm, clipped, finite)
-            if step % tc.eval_every == 0 or step == tc.steps:
-                stop = do_eval(step)
-            elif progress and step % 50 == 0:
-                progress(step, None)
-    except KeyboardInterrupt:
-        status = "interrupted"
-    finally:
-        torch.set_flush_denormal(was_flushing)  # a process-wide switch: leave it as the caller had it
-    if status == "diverged" and acc.n:
-        res.metrics.append(
-            {
-                "step": step,
-                **acc.flush(),
-                "test_loss": math.nan,
-                "test_error": math.nan,
-                "omega": math.nan,
-                "omega_weight": omega_weight(cfg, step),
-                "nonfinite_steps": nonfinite,
-                "wall_time_s": round(time.perf_counter() - start, 3),
-            }
+        return omega.probe(
+            self.model, self.task, x[:, :PROBE_SIZE], y[..., :PROBE_SIZE], self.cfg.regularizer.form
         )
-    elif status == "unsolved" and solved_at is not None:
-        status = "solved"
-    last = res.metrics[-1] if res.metrics else {}
-    t = cfg.task
-    task = tr.task if tr else make_task(t.name, t.seq_len, t.variant, **t.options)
-    res.summary = {
-        "status": status,
-        "steps_to_solve": solved_at,
-        "steps": step,
-        "test_loss": last.get("test_loss"),
-        "test_error": last.get("test_error"),
-        "best_test_error": best if math.isfinite(best) else None,
-        "baseline_loss": task.baseline_loss,
-        "baseline_error": task.baseline_error,
-        "wall_time_s": round(time.perf_counter() - start, 3),
-        "run_id": res.run_id,
-        "name": cfg.name,
-        "method": method_of(cfg),
-        "diverged_at_step": diverged_at,
-        "nonfinite_grad_steps": nonfinite,
-        "device": str(tr.device if tr else cfg.train.device),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "ltd_bench": __version__,
-    }
-    res.state_dict = {k: v.detach().cpu() for k, v in tr.model.state_dict().items()} if tr else {}
-    res.flow = {k: np.asarray(v, dtype=np.int64 if k == "step" else np.float32) for k, v in flow.items()}
-    return res
+
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "data_gen": self.data_gen.get_state(),
+            "clipper": self.clip.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.data_gen.set_state(state["data_gen"].to(self.data_gen.get_state().device))
+        self.clip.load_state_dict(state["clipper"])
 
 
-def method_of(cfg: Config) -> str:
-    """The sweep's label, else the derived one (config.method_label): rnn, rnn+clip, rnn+clip+Ω, ..."""
-    return cfg.method or method_label(cfg.to_dict())
+@dataclass
+class Interval:
+    """Training statistics between two evaluations (Python floats: no per-step tensors)."""
 
-
-class _Interval:
-    """Training statistics between two evaluations (kept as Python floats: no per-step tensors)."""
-
-    def __init__(self):
-        self.loss = self.norm = self.norm_max = 0.0
-        self.n = self.clipped = self.finite = 0
+    n: int = 0
+    loss: float = 0.0
+    clipped: int = 0
+    finite: int = 0
+    norm: float = 0.0
+    norm_max: float = 0.0
 
     def add(self, loss: float, norm: float, clipped: bool, finite: bool) -> None:
         self.n += 1
@@ -304,12 +150,198 @@ class _Interval:
             self.norm_max = max(self.norm_max, norm)
 
     def flush(self) -> dict:
-        n = self.n
+        n, f = self.n, self.finite
         row = {
             "train_loss": self.loss / n if n else math.nan,
-            "grad_norm": self.norm / self.finite if self.finite else math.nan,
-            "grad_norm_max": self.norm_max if self.finite else math.nan,
+            "grad_norm": self.norm / f if f else math.nan,
+            "grad_norm_max": self.norm_max if f else math.nan,
             "clip_rate": self.clipped / n if n else math.nan,
         }
         self.__init__()
         return row
+
+
+def train(
+    cfg: Config,
+    on_eval: Callable[[dict], None] | None = None,
+    progress: Callable[[int, dict | None], None] | None = None,
+    checkpoint: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """Train one run.
+
+    on_eval(row) gets each evaluation's metrics row; progress(step, row or None) is for a bar;
+    checkpoint(state) gets the whole state at the first evaluation train.checkpoint_s after the last
+    one, and when `stop()` turns true (checked between steps), after which the run ends `interrupted`;
+    `resume` is such a state to continue from. Ctrl-C (KeyboardInterrupt) also ends it `interrupted`,
+    without a checkpoint (it may land mid-step).
+    """
+    threads, was_flushing = torch.get_num_threads(), flushing_denormals()
+    torch.set_num_threads(cfg.train.threads)
+    flush_denormals()  # vanishing gradients would otherwise crawl through subnormal arithmetic (models.py)
+    try:
+        return _Run(cfg, on_eval, progress, checkpoint).go(resume, stop)
+    finally:  # process-wide switches: leave them as the caller had them
+        torch.set_flush_denormal(was_flushing)
+        torch.set_num_threads(threads)
+
+
+class _Run:
+    """train()'s loop and the state a checkpoint holds."""
+
+    def __init__(self, cfg: Config, on_eval, progress, checkpoint):
+        self.cfg, self.on_eval, self.progress, self.checkpoint = cfg, on_eval, progress, checkpoint
+        self.tr: Trainer | None = None
+        self.res = RunResult(config=cfg.to_dict(), run_id=cfg.run_id)
+        self.flow: dict[str, list] = {k: [] for k in FLOW_KEYS}
+        self.acc = Interval()
+        self.step, self.solved_at, self.best, self.nonfinite = 0, None, math.inf, 0
+        self.elapsed0 = 0.0  # wall time of earlier sessions of this run (resumed from a checkpoint)
+        self.start = self.last_checkpoint = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return round(self.elapsed0 + time.perf_counter() - self.start, 3)
+
+    def row(self, test_loss: float, test_error: float, omega_value: float) -> dict:
+        return {
+            "step": self.step,
+            **self.acc.flush(),
+            "test_loss": test_loss,
+            "test_error": test_error,
+            "omega": omega_value,
+            "omega_weight": omega.weight(self.cfg.regularizer, self.step),
+            "nonfinite_steps": self.nonfinite,
+            "wall_time_s": self.elapsed(),
+        }
+
+    def evaluate(self) -> bool:
+        """Evaluate, log, maybe checkpoint; True when the run should stop (solved)."""
+        tc = self.cfg.train
+        test_loss, test_error = self.tr.evaluate()
+        self.best = min(self.best, test_error)
+        probe = self.tr.probe()
+        row = self.row(test_loss, test_error, probe["omega"])
+        self.res.metrics.append(row)
+        for k in FLOW_KEYS:
+            self.flow[k].append(self.step if k == "step" else probe[k])
+        if self.solved_at is None and test_error < tc.success_error:
+            self.solved_at = self.step
+        if self.on_eval:
+            self.on_eval(row)
+        if self.progress:
+            self.progress(self.step, row)
+        done = self.solved_at is not None and tc.stop_when_solved
+        due = time.perf_counter() - self.last_checkpoint >= tc.checkpoint_s
+        if due and not done and 0 < self.step < tc.steps:
+            self.save()
+        return done
+
+    def go(self, resume: dict | None, stop: Callable[[], bool] | None) -> RunResult:
+        tc, status, diverged_at = self.cfg.train, "unsolved", None
+        try:
+            self.tr = Trainer(
+                self.cfg
+            )  # inside the try: building it imports for seconds; Ctrl-C may land there
+            done = self.load(resume) if resume else self.evaluate()
+            while not done and self.step < tc.steps:
+                if stop and stop():
+                    self.save()
+                    status = "interrupted"
+                    break
+                loss, norm, clipped, finite = self.tr.step(omega.weight(self.cfg.regularizer, self.step))
+                self.step += 1
+                if not math.isfinite(loss):
+                    status, diverged_at = "diverged", self.step
+                    break
+                self.nonfinite += not finite
+                self.acc.add(loss, norm, clipped, finite)
+                if self.step % tc.eval_every == 0 or self.step == tc.steps:
+                    done = self.evaluate()
+                elif self.progress and self.step % 50 == 0:
+                    self.progress(self.step, None)
+        except KeyboardInterrupt:
+            status = "interrupted"
+        if status == "diverged" and self.acc.n:
+            self.res.metrics.append(self.row(math.nan, math.nan, math.nan))
+        elif status == "unsolved" and self.solved_at is not None:
+            status = "solved"
+        self.res.summary = self.summary(status, diverged_at)
+        if self.tr:
+            self.res.state_dict = {k: v.detach().cpu() for k, v in self.tr.model.state_dict().items()}
+        self.res.flow = {
+            k: np.asarray(v, dtype=np.int64 if k == "step" else np.float32) for k, v in self.flow.items()
+        }
+        return self.res
+
+    def summary(self, status: str, diverged_at: int | None) -> dict:
+        """The run's summary.json: everything a report needs without reading metrics.csv."""
+        cfg, last = self.cfg, (self.res.metrics[-1] if self.res.metrics else {})
+        t = cfg.task
+        task = self.tr.task if self.tr else make_task(t.name, t.seq_len, t.variant, **t.options)
+        s = {
+            "status": status,
+            "steps_to_solve": self.solved_at,
+            "steps": self.step,
+            "test_loss": last.get("test_loss"),
+            "test_error": last.get("test_error"),
+            "best_test_error": self.best if math.isfinite(self.best) else None,
+            "baseline_loss": task.baseline_loss,
+            "baseline_error": task.baseline_error,
+            "final_omega": last.get("omega"),
+            "wall_time_s": self.elapsed(),
+            "run_id": self.res.run_id,
+            "name": cfg.name,
+            "method": method_of(cfg),
+            "diverged_at_step": diverged_at,
+            "nonfinite_grad_steps": self.nonfinite,
+            "device": str(self.tr.device if self.tr else cfg.train.device),
+            "threads": cfg.train.threads,
+            "torch": torch.__version__,
+            "ltd_bench": __version__,
+        }
+        if cfg.model.type != "rnn":
+            s["note"] = (
+                f"Ω for {cfg.model.type} uses the cell's Jacobian w.r.t. h_t-1 (batched VJP): an extension, "
+                "not in Pascanu et al. 2013"
+            )
+        return s
+
+    # ------------------------------------------------------------------------------- checkpoints
+    def save(self) -> None:
+        if not self.checkpoint:
+            return
+        self.checkpoint(
+            {
+                "version": CHECKPOINT_VERSION,
+                "run_id": self.res.run_id,
+                "trainer": self.tr.state_dict(),
+                "step": self.step,
+                "solved_at": self.solved_at,
+                "best": self.best,
+                "nonfinite": self.nonfinite,
+                "interval": dict(vars(self.acc)),
+                "metrics": list(self.res.metrics),
+                "flow": {
+                    k: [torch.from_numpy(v) if isinstance(v, np.ndarray) else v for v in vs]
+                    for k, vs in self.flow.items()
+                },
+                "elapsed": self.elapsed(),
+            }
+        )
+        self.last_checkpoint = time.perf_counter()
+
+    def load(self, state: dict) -> bool:
+        """Continue from a checkpoint (written between steps); returns False (not done)."""
+        if state.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"checkpoint version {state.get('version')!r}, expected {CHECKPOINT_VERSION}")
+        self.tr.load_state_dict(state["trainer"])
+        self.step, self.solved_at, self.best = state["step"], state["solved_at"], state["best"]
+        self.nonfinite, self.acc = state["nonfinite"], Interval(**state["interval"])
+        self.res.metrics = list(state["metrics"])
+        self.flow = {
+            k: [v.numpy() if isinstance(v, torch.Tensor) else v for v in vs]
+            for k, vs in state["flow"].items()
+        }
+        self.elapsed0, self.start = state["elapsed"], time.perf_counter()
+        return False

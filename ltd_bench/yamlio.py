@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .registry import short
 
 MAX_NODES = (
     100_000  # a real config has < 1k nodes; an alias bomb expands past this long before memory runs out
@@ -35,11 +36,6 @@ def _line(node_or_mark) -> str:
     return f"line {mark.line + 1}: " if mark is not None else ""
 
 
-def _short(value: Any, limit: int = 60, quote: bool = True) -> str:
-    text = repr(value) if quote else str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 class _Loader(yaml.SafeLoader):
     """SafeLoader (no Python object tags) that also refuses duplicate keys, deep nesting, ambiguous
     numbers, and turns every constructor failure into a YamlError naming the line."""
@@ -65,7 +61,7 @@ class _Loader(yaml.SafeLoader):
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError):
             # e.g. `!!int abc`, `!!bool maybe`, a date 2020-13-45, an integer with 5000 digits
             tag = node.tag.rsplit(":", 1)[-1]
-            shown = _short(node.value) if isinstance(node, yaml.ScalarNode) else f"this {node.id}"
+            shown = short(node.value) if isinstance(node, yaml.ScalarNode) else f"this {node.id}"
             raise YamlError(f"{_line(node)}cannot read {shown} as {tag}") from None
 
     def construct_mapping(self, node, deep=False):
@@ -154,7 +150,7 @@ def _walk(node: yaml.Node) -> None:
 def _dotted(path: tuple | None) -> str:
     parts = []
     while path is not None and len(parts) < MAX_DEPTH:
-        parts.append(_short(path[0], 40, quote=False))
+        parts.append(short(path[0], 40, quote=False))
         path = path[1]
     return ".".join(reversed(parts))
 
@@ -174,7 +170,7 @@ def loads(text: str) -> Any:
         raise YamlError(f"nested deeper than {MAX_DEPTH} levels") from None
     except (ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError) as e:
         # a constructor that finishes lazily (e.g. `!!set 0`, `!!omap [1]`) fails outside construct_object
-        raise YamlError(f"cannot construct this document: {_short(str(e), 100, quote=False)}") from None
+        raise YamlError(f"cannot construct this document: {short(str(e), 100, quote=False)}") from None
     except yaml.reader.ReaderError as e:
         line = text.count("\n", 0, e.position) + 1
         raise YamlError(
@@ -235,18 +231,3 @@ def parse_scalar(text: str) -> Any:
 
 def dump(obj: Any) -> str:
     return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then rename: readers see all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # an interrupted or failed write leaves no stray temp file behind
-        tmp.unlink(missing_ok=True)
-        raise

@@ -7,6 +7,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from ltd_bench import choices
 from ltd_bench.cli import app
 from ltd_bench.tasks import TASKS
 
@@ -71,11 +72,30 @@ def test_ls_lists_everything():
     assert res.exit_code == 0
     for name in TASKS.names():
         assert name in res.output
-    assert len(TASKS.names()) == 8
     res = invoke("ls")
-    for word in ("lstm", "gru", "norm", "value", "sgd", "adam", "smart_tanh"):
-        assert word in res.output
+    for table in (
+        choices.MODELS,
+        choices.CLIPPING,
+        choices.OPTIMIZERS,
+        choices.INITS,
+        choices.NONFINITE,
+        choices.OMEGA_FORMS,
+        choices.SCHEDULES,
+    ):
+        assert all(name in res.output for name in table)
+    assert "parity.marked" in res.output and "n_marked=2" in res.output  # variants with their options
     assert invoke("ls", "taks").exit_code == 2
+
+
+def test_ls_fields_lists_every_config_field_with_its_default(monkeypatch):
+    from ltd_bench import cli
+    from ltd_bench.config import Config, flatten
+
+    monkeypatch.setattr(cli.out_console, "_width", 250)  # one row per field: nothing folds
+    out = invoke("ls", "fields").output
+    for key in flatten(Config().to_dict()):
+        assert key in out, key
+    assert "checkpoint_s" in out and "300.0" in out and "rnn | lstm | gru" in out
 
 
 def test_config_error_exit_2_writes_nothing(tmp_path):

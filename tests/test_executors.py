@@ -1,7 +1,6 @@
 """Executors: train_job never raises, the local pool hands every result to the parent, survives a dying
 worker, stops promptly on Ctrl-C, and gives the same numbers as running in-process."""
 
-import importlib.util
 import os
 import sys
 import time
@@ -12,7 +11,7 @@ import pytest
 from ltd_bench import executors
 from ltd_bench.config import Config, validate_dict
 from ltd_bench.executors import ExecutorError, Job, LocalExecutor, failed_result, make_executor, train_job
-from ltd_bench.train import FINAL, RunResult
+from ltd_bench.outputs import FINAL, RunResult
 
 TINY = {
     "task": {"name": "temporal_order", "seq_len": 10, "test_size": 50},
@@ -32,13 +31,13 @@ def job(cfg: dict) -> Job:
 
 
 # Top-level stand-ins for train_job: pool workers unpickle them by name.
-def fake(cfg: dict) -> RunResult:
+def fake(cfg: dict, path: str | None = None) -> RunResult:
     """Instant 'training': sleeps `seed` tenths of a second, reports the worker's pid."""
     time.sleep(cfg["seed"] / 10)
     return RunResult(cfg, Config.model_validate(cfg).run_id, summary={"status": "solved", "pid": os.getpid()})
 
 
-def crash_on_seed_1(cfg: dict) -> RunResult:
+def crash_on_seed_1(cfg: dict, path: str | None = None) -> RunResult:
     if cfg["seed"] == 1:
         os._exit(3)  # what an OOM kill looks like to the pool
     return fake(cfg)
@@ -53,7 +52,7 @@ def comparable(res: RunResult) -> list[dict]:
 def test_train_job_trains_and_finishes():
     res = train_job(config())
     assert res.summary["status"] in FINAL and res.summary["threads"] == 1
-    assert "final_omega" in res.summary  # runner.finish ran
+    assert res.summary["final_omega"] == res.metrics[-1]["omega"]
     assert res.run_id == Config.model_validate(config()).run_id and len(res.metrics) == 3
 
 
@@ -110,20 +109,36 @@ def test_dying_worker_is_retried_then_recorded_failed():
     assert all(got[s].summary["status"] == "solved" for s in (0, 2, 3))
 
 
-def test_ctrl_c_stops_workers_promptly():
-    jobs = [job(config(seed=s)) for s in (0, 300, 300, 300)]  # the others would sleep 30 s each
+def sleeper(cfg: dict, path: str | None = None) -> RunResult:
+    """Notes its pid in its run folder, then sleeps `seed` seconds (no StopFlag: only a kill ends it)."""
+    Path(path).mkdir(parents=True, exist_ok=True)
+    (Path(path) / "pid").write_text(str(os.getpid()))
+    time.sleep(cfg["seed"])
+    return fake(cfg)
+
+
+def test_ctrl_c_stops_the_workers(tmp_path):
+    jobs = [job(config(seed=s)) for s in (0, 300, 301)]  # the others would sleep 5 minutes
+    jobs = [Job(j.run_id, j.label, j.config, tmp_path / j.run_id, j.keys) for j in jobs]
+    seen = []
 
     def on_done(j, r):
-        raise KeyboardInterrupt
+        seen.append(j.keys["seed"])
+        if len(seen) == 1:
+            while not (tmp_path / jobs[1].run_id / "pid").exists():
+                time.sleep(0.05)  # a sleeper is running
+            raise KeyboardInterrupt
 
-    start = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
-        LocalExecutor(2, fn=fake).run(jobs, on_done)
-    assert time.perf_counter() - start < 15
+        LocalExecutor(2, fn=sleeper).run(jobs, on_done)
+    assert seen == [0]  # nothing else was delivered as if it had finished
+    pid = int((tmp_path / jobs[1].run_id / "pid").read_text())
+    with pytest.raises(ProcessLookupError):  # killed and reaped when run() returned
+        os.kill(pid, 0)
 
 
 def test_in_process_interrupted_run_stops_the_sweep(monkeypatch):
-    def interrupted(cfg):
+    def interrupted(cfg, path=None):
         return RunResult(cfg, "x", summary={"status": "interrupted"})
 
     seen = []
@@ -143,9 +158,6 @@ def test_make_executor_errors():
         make_executor("local", None, "tcp://h:1")
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("ltd_bench.dask_executor") is None, reason="no dask executor yet"
-)
 def test_dask_without_distributed_gives_the_install_hint(monkeypatch):
     monkeypatch.delitem(sys.modules, "ltd_bench.dask_executor", raising=False)
     monkeypatch.setitem(sys.modules, "distributed", None)

@@ -1,5 +1,4 @@
-"""`ltd-bench run` under signals (real processes), divergence as a result, and the clipping / non-finite
-gradient policies checked against hand computations (DESIGN.md "Gradient clipping")."""
+"""`ltd-bench run` under signals (real processes), divergence as a result, non-finite gradients counted."""
 
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ import torch
 
 from ltd_bench import train as train_module
 from ltd_bench.cli import main
-from ltd_bench.clipping import SHRINK, Clipper
+from ltd_bench.clipping import Clipper
 from ltd_bench.config import load_config
 from ltd_bench.outputs import is_finished, read_summary
 
@@ -31,13 +30,6 @@ task: {name: adding, seq_len: 10, test_size: 50}
 model: {hidden_size: 8}
 train: {steps: 1000000, eval_every: 20, threads: 1, stop_when_solved: false}
 """
-
-
-@pytest.fixture(autouse=True)
-def _no_flush_to_zero_leak():
-    """train() turns on flush-to-zero for subnormal floats process-wide: do not leak it into later tests."""
-    yield
-    torch.set_flush_denormal(False)
 
 
 class Run:
@@ -183,11 +175,11 @@ class NaNEveryThird(Clipper):
 
     calls = 0
 
-    def __call__(self):
+    def __call__(self, loss=None):
         NaNEveryThird.calls += 1
         if NaNEveryThird.calls % 3 == 0:
             self.w_hh.grad.view(-1)[0] = math.nan
-        return super().__call__()
+        return super().__call__(loss)
 
 
 @pytest.mark.parametrize("policy", ["skip", "shrink", "random_step"])
@@ -212,87 +204,3 @@ def test_non_finite_gradient_steps_are_counted(policy, tmp_path, monkeypatch):
     assert all(
         bool(torch.isfinite(t).all()) for t in res.state_dict.values()
     )  # NaN never reached the weights
-
-
-# ---------------------------------------------------------------------------- Clipper, by hand
-def make(mode="none", v=1.0, policy="skip", seed=0):
-    w = torch.nn.Parameter(torch.tensor([[0.5, -1.0], [2.0, 0.25]]))
-    b = torch.nn.Parameter(torch.tensor([0.1, -0.2, 0.3]))
-    w.grad = torch.tensor([[3.0, 0.0], [0.0, -4.0]])  # ‖·‖ = 5
-    b.grad = torch.tensor([0.0, 12.0, 0.0])  # global ‖g‖ = 13
-    return Clipper(mode, v, policy, [w, b], w, torch.Generator().manual_seed(seed)), w, b
-
-
-def gnorm(*ps) -> float:
-    return math.sqrt(sum(float((p.grad**2).sum()) for p in ps))
-
-
-def test_norm_clipping_above_threshold():
-    clip, w, b = make("norm", v=2.6)
-    r = clip()
-    assert r.norm == pytest.approx(13.0) and r.clipped and r.finite and r.apply
-    assert gnorm(w, b) == pytest.approx(2.6, rel=1e-6)
-    assert torch.allclose(w.grad, torch.tensor([[3.0, 0.0], [0.0, -4.0]]) * 0.2, rtol=1e-6)  # same direction
-    assert torch.allclose(b.grad, torch.tensor([0.0, 2.4, 0.0]), rtol=1e-6)
-
-
-def test_norm_clipping_below_threshold_is_untouched():
-    clip, w, b = make("norm", v=13.5)
-    r = clip()
-    assert r.norm == pytest.approx(13.0) and not r.clipped and r.apply
-    assert torch.equal(w.grad, torch.tensor([[3.0, 0.0], [0.0, -4.0]])) and torch.equal(
-        b.grad, torch.tensor([0.0, 12.0, 0.0])
-    )
-
-
-def test_value_clipping():
-    clip, w, b = make("value", v=3.5)
-    r = clip()
-    assert r.norm == pytest.approx(13.0) and r.clipped and r.apply  # the pre-clip norm is reported
-    assert torch.equal(w.grad, torch.tensor([[3.0, 0.0], [0.0, -3.5]]))  # 3 is inside [-3.5, 3.5]: unchanged
-    assert torch.equal(b.grad, torch.tensor([0.0, 3.5, 0.0]))
-    assert all(float(g.abs().max()) <= 3.5 for g in (w.grad, b.grad))
-
-
-def test_value_clipping_below_threshold():
-    clip, w, b = make("value", v=12.0)
-    r = clip()
-    assert not r.clipped and torch.equal(b.grad, torch.tensor([0.0, 12.0, 0.0]))
-
-
-def test_no_clipping_still_reports_the_norm():
-    clip, w, b = make("none", v=0.1)
-    r = clip()
-    assert r.norm == pytest.approx(13.0) and not r.clipped and r.apply and gnorm(w, b) == pytest.approx(13.0)
-
-
-@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
-@pytest.mark.parametrize("mode", ["none", "value", "norm"])
-def test_skip_policy(bad, mode):
-    clip, w, b = make(mode, policy="skip")
-    b.grad[0] = bad
-    r = clip()
-    assert not r.finite and not r.apply and not r.clipped and not math.isfinite(r.norm)
-
-
-@pytest.mark.parametrize("mode", ["none", "value", "norm"])
-def test_shrink_policy(mode):
-    clip, w, b = make(mode, policy="shrink")
-    b.grad[1] = math.nan
-    r = clip()
-    assert not r.finite and r.apply
-    assert torch.allclose(w.grad, SHRINK * w.detach()) and SHRINK == 0.02  # gradient := 0.02 W_hh
-    assert torch.equal(b.grad, torch.zeros(3))  # every other gradient 0
-
-
-@pytest.mark.parametrize("v", [0.7, 1.0, 5.0])
-def test_random_step_policy(v):
-    clip, w, b = make("norm", v=v, policy="random_step", seed=3)
-    w.grad[0, 0] = math.inf
-    r = clip()
-    assert not r.finite and r.apply
-    assert gnorm(w, b) == pytest.approx(v, rel=1e-5)  # a random direction of norm = threshold
-    again, w2, b2 = make("norm", v=v, policy="random_step", seed=3)
-    w2.grad[0, 0] = math.inf
-    again()
-    assert torch.equal(w.grad, w2.grad) and torch.equal(b.grad, b2.grad)  # seeded: reproducible

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from rich.console import Console
 
-from ltd_bench import executors
+from ltd_bench import runner
 from ltd_bench.config import ConfigError
 from ltd_bench.outputs import is_finished
 from ltd_bench.sweep import is_sweep_file, load_sweep, sweep_command
@@ -98,7 +98,7 @@ def no_training(monkeypatch):
     def refuse(*a, **k):
         raise AssertionError("trained")
 
-    monkeypatch.setattr(executors, "train", refuse)
+    monkeypatch.setattr(runner, "train", refuse)
 
 
 # ------------------------------------------------------------------------------------------ expansion
@@ -304,21 +304,21 @@ def test_resume_redoes_exactly_the_unfinished_runs(tmp_path, finished):
 
 
 def test_a_run_that_raises_is_recorded_failed_and_the_sweep_goes_on(tmp_path, monkeypatch):
-    real = executors.train
+    real = runner.train
 
     def flaky(cfg, **kw):
         if cfg.seed == 1:
             raise FloatingPointError("injected")
         return real(cfg, **kw)
 
-    monkeypatch.setattr(executors, "train", flaky)
+    monkeypatch.setattr(runner, "train", flaky)
     out = tmp_path / "out"
     rc, stdout, err = run(TINY_FILE, out, SMALL)
     assert rc == 1 and "4 run(s) failed" in err and stdout.count("FAILED FloatingPointError: injected") == 4
     summaries = [json.loads((d / "summary.json").read_text()) for d in run_dirs(out)]
     failed = [s for s in summaries if s["status"] == "failed"]
     assert len(failed) == 4 and all(s["error"] == "FloatingPointError: injected" for s in failed)
-    monkeypatch.setattr(executors, "train", real)
+    monkeypatch.setattr(runner, "train", real)
     rc, stdout, _ = run(TINY_FILE, out, SMALL)  # failed runs are retried, finished ones kept
     assert rc == 0 and "8 runs, 4 done, 4 to run" in stdout
 

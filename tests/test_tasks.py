@@ -284,7 +284,7 @@ def test_unknown_option_names_allowed():
         make_task("parity", 10, "all", n_marked=3)  # only the `marked` variant has it
     with pytest.raises(ValueError, match="marked"):
         make_task("parity", 10, "markd")
-    with pytest.raises(ValueError, match="must be int"):
+    with pytest.raises(ValueError, match="option 'copy_len': expected int, got 2.5"):
         make_task("copying", 10, copy_len=2.5)
     with pytest.raises(ValueError, match="seq_len >= 10"):
         make_task("temporal_order", 5)

@@ -1,14 +1,18 @@
 """Training loop behaviour: outcomes, determinism, Ω logging, clipping statistics, schedules."""
+
 import math
 
 import pytest
 
 from ltd_bench.config import Config
-from ltd_bench.train import method_of, omega_weight, train
+from ltd_bench import omega
+from ltd_bench.train import method_of, train
 
-TINY = {"task": {"name": "adding", "seq_len": 10, "test_size": 50},
-        "model": {"type": "rnn", "hidden_size": 8},
-        "train": {"steps": 30, "eval_every": 10, "lr": 0.01, "threads": 1}}
+TINY = {
+    "task": {"name": "adding", "seq_len": 10, "test_size": 50},
+    "model": {"type": "rnn", "hidden_size": 8},
+    "train": {"steps": 30, "eval_every": 10, "lr": 0.01, "threads": 1},
+}
 
 
 def cfg(**over) -> Config:
@@ -46,8 +50,15 @@ def test_metrics_rows_and_summary():
 
 def test_omega_logged_for_every_rnn_run_and_regularizer_lowers_it():
     """Done-when of issue 2: weight 2 ends with a clearly lower logged Ω than weight 0."""
-    base = {"task__name": "temporal_order", "task__seq_len": 20, "train__steps": 300, "train__eval_every": 100,
-            "model__init": "smart_tanh", "clipping__mode": "norm", "regularizer__form": "pascanu2013"}
+    base = {
+        "task__name": "temporal_order",
+        "task__seq_len": 20,
+        "train__steps": 300,
+        "train__eval_every": 100,
+        "model__init": "smart_tanh",
+        "clipping__mode": "norm",
+        "regularizer__form": "pascanu2013",
+    }
     off = train(cfg(**base, regularizer__omega_weight=0.0))
     on = train(cfg(**base, regularizer__omega_weight=2.0))
     assert all(math.isfinite(m["omega"]) for m in off.metrics)
@@ -67,15 +78,23 @@ def test_solved_at_first_evaluation_below_the_bar_and_stops_early():
 
 
 def test_divergence_is_a_result():
-    r = train(cfg(model__nonlinearity="relu", model__init="identity", train__lr=10.0, train__steps=200,
-                  task__name="adding"))
+    r = train(
+        cfg(
+            model__nonlinearity="relu",
+            model__init="identity",
+            train__lr=10.0,
+            train__steps=200,
+            task__name="adding",
+        )
+    )
     assert r.summary["status"] == "diverged"
     assert 1 <= r.summary["diverged_at_step"] <= 200
 
 
 def test_inverse_t_schedule():
     c = cfg(regularizer__omega_weight=4.0, regularizer__schedule="inverse_t", regularizer__decay_steps=10)
-    assert omega_weight(c, 0) == 4.0 and omega_weight(c, 10) == 2.0 and omega_weight(c, 30) == 1.0
+    w = lambda step: omega.weight(c.regularizer, step)
+    assert w(0) == 4.0 and w(10) == 2.0 and w(30) == 1.0
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
@@ -101,3 +120,33 @@ def test_train_leaves_flush_to_zero_as_it_found_it():
         train(cfg(train__steps=2, train__eval_every=2))
         assert flushing_denormals() is before
     torch.set_flush_denormal(False)
+
+
+# ------------------------------------------------------------------------------- pinned behaviour
+def _pinned_cases():
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).parent / "data" / "regression_runs.json").read_text())
+
+
+@pytest.mark.parametrize("case", ["rnn_clip_omega", "lstm_adam"])
+def test_metrics_pinned_bit_for_bit(case):
+    """Two short runs (an RNN with momentum, norm clipping and Ω; an LSTM on Adam with value clipping)
+    reproduce metrics, summary, weights and gradient-flow arrays recorded before the code was refactored.
+    A change here is a change of results: re-record only with a reason (tests/data/README.md)."""
+    import hashlib
+    import json
+
+    want = _pinned_cases()[case]
+    res = train(Config.model_validate(want["config"]))
+    same = lambda a, b: (
+        json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    )  # NaN-aware, exact floats
+    assert same(strip(res.metrics), want["metrics"])
+    for key, value in want["summary"].items():
+        if key != "run_id":
+            assert same(res.summary[key], value), key
+    weights = b"".join(res.state_dict[n].numpy().tobytes() for n in sorted(res.state_dict))
+    assert hashlib.sha256(weights).hexdigest() == want["weights_sha256"]
+    assert {k: [float(x) for x in v.ravel()] for k, v in res.flow.items()} == want["flow"]

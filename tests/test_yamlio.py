@@ -15,7 +15,6 @@ from ltd_bench.yamlio import (
     MAX_BYTES,
     MAX_DEPTH,
     YamlError,
-    atomic_write,
     dump,
     loads,
     parse_scalar,
@@ -258,27 +257,6 @@ def test_read_yaml_unreadable(tmp_path):
 )
 def test_dump_quotes_strings_that_would_load_as_something_else(s):
     assert loads(dump({"name": s})) == {"name": s}
-
-
-def test_atomic_write(tmp_path):
-    p = tmp_path / "sub" / "f.txt"
-    atomic_write(p, "hello")
-    atomic_write(p, b"bytes")
-    assert p.read_bytes() == b"bytes"
-    assert sorted(x.name for x in p.parent.iterdir()) == ["f.txt"]  # no temp file left
-
-
-def test_atomic_write_failure_leaves_old_content_and_no_temp(tmp_path, monkeypatch):
-    p = tmp_path / "f.txt"
-    atomic_write(p, "old")
-
-    def boom(*a):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "fsync", boom)
-    with pytest.raises(OSError):
-        atomic_write(p, "new")
-    assert p.read_text() == "old" and [x.name for x in tmp_path.iterdir()] == ["f.txt"]
 
 
 # ------------------------------------------------------------------------------------ property-based
