@@ -1,5 +1,11 @@
-"""Run a sweep's jobs on a Dask cluster (issue #5): an existing one (`--scheduler tcp://HOST:PORT`) or a
+"""Run a sweep's jobs on a Dask cluster: an existing one (`--scheduler tls://HOST:PORT` or `tcp://`) or a
 LocalCluster started here. `distributed` is an optional extra: `pip install 'ltd-bench[dask]'`.
+
+A `tls://` scheduler is reached with Dask's own security settings (distributed.security.Security, see
+https://distributed.dask.org/en/stable/tls.html): a CA file, this client's certificate and its key, from
+`--tls-ca-file/--tls-cert/--tls-key` or from the Dask config (`distributed.comm.tls.ca-file`,
+`distributed.comm.tls.client.cert`, `distributed.comm.tls.client.key`). `client_security` checks them
+before anything is sent, so a missing file or a key that does not fit is a usage error naming the flag.
 
 Workers need no shared file system: each runs `train_job(config)` and sends the RunResult (metrics,
 summary, weights, gradient-flow arrays) back; the client calls `on_done`, which writes it exactly as the
@@ -23,19 +29,23 @@ import contextlib
 import logging
 import re
 import signal
+import ssl
+import sys
 import threading
 import time
 import uuid
-from collections import deque
-from typing import Callable, Iterator
+from collections import Counter, deque
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 import dask
 import distributed  # the optional extra: an ImportError here is what make_executor reports
 
-from .executors import Job, default_workers, failed_result, train_job
+from .executors import ExecutorError, Job, default_workers, failed_result, train_job
 from .train import RunResult
 
-# Seconds to wait for the first worker of an external cluster (workers may still be queued by a batch system).
+# Seconds to wait for the first worker of an external cluster (workers may still be queued by a batch system);
+# `ltd-bench sweep --worker-wait SECONDS` changes it.
 WORKER_WAIT_S = 300.0
 CONNECT_TIMEOUT_S = 10.0
 REFRESH_S = 2.0  # with nothing coming back, look for idle workers this often
@@ -49,6 +59,10 @@ class DaskExecutor:
     `workers` (if given) caps how many runs are on the cluster at a time.
     max_tries: how many workers a run may take down before it is recorded as failed.
     fn: what a worker runs on `job.config` (default `executors.train_job`; tests swap it).
+    security: a distributed.security.Security for a tls:// scheduler (see `client_security`); None: Dask's
+    default, read from the Dask config.
+    worker_wait_s: how long to wait for a first worker of an external cluster.
+    notify: where the one-line notices go (waiting for workers); default: stderr.
     """
 
     def __init__(
@@ -59,40 +73,56 @@ class DaskExecutor:
         fn: Callable[[dict], RunResult] | None = None,
         worker_wait_s: float = WORKER_WAIT_S,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        security: distributed.security.Security | None = None,
+        notify: Callable[[str], None] | None = None,
     ):
         if max_tries < 1:
             raise ValueError("max_tries must be at least 1")
         if workers is not None and workers < 1:
             raise ValueError("workers must be at least 1")
+        if worker_wait_s < 0:
+            raise ValueError("worker_wait_s must be >= 0")
         self.scheduler, self.workers, self.max_tries = scheduler, workers, max_tries
         self.fn, self.worker_wait_s, self.connect_timeout_s = fn, worker_wait_s, connect_timeout_s
+        self.security = security
+        self.notify = notify or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.address: str | None = None  # the scheduler actually used (LocalCluster: its loopback address)
 
     # ------------------------------------------------------------------------------------------ run
-    def run(self, jobs: list[Job], on_done: Callable[[Job, RunResult], None]) -> None:
+    def run(self, jobs: Iterable[Job], on_done: Callable[[Job, RunResult], None]) -> None:
         """A run is submitted only when a worker thread is idle, so runs never wait in a worker's queue:
         Dask charges a try to every task assigned to a worker that dies, queued or not, so this way a
         worker that dies takes down the run it was executing and (as a rule) no innocent run behind it.
-        Workers that join later get work; ones that leave are not waited for."""
-        if not jobs:
+        Workers that join later get work; ones that leave are not waited for. `jobs` is pulled one at a
+        time, as a worker thread becomes idle (the sweep claims each run as it hands it over)."""
+        source = iter(jobs)
+        first = next(source, None)
+        if first is None:
             return
         fn = self.fn or train_job
         token = uuid.uuid4().hex[:8]  # fresh keys per sweep: never share a task with another client
         with _quiet_client(), self._client() as client:
             if self.scheduler is not None:
                 self._check_workers(client)
-            todo = deque(jobs)
-            deaths = {job.run_id: 0 for job in jobs}  # workers each run took down so far
-            submitted = dict.fromkeys(deaths, 0)
+            todo = deque([first])  # pulled, not on the cluster: resubmissions go first
+            more = True  # `source` may have more
+            deaths: Counter[str] = Counter()  # workers each run took down so far
+            submitted: Counter[str] = Counter()
             pending: dict = {}  # future -> job
             ready = distributed.as_completed(loop=client.loop)
             try:
-                while todo or pending:
-                    if todo:  # after each result, and every REFRESH_S while nothing comes back
-                        n = min(self._idle_threads(client, pending), len(todo))
+                while todo or pending or more:
+                    if todo or more:  # after each result, and every REFRESH_S while nothing comes back
+                        n = self._idle_threads(client, pending)
                         if self.scheduler is not None and self.workers:  # --workers caps runs at a time
                             n = min(n, self.workers - len(pending))
                         for _ in range(n):
+                            if not todo:
+                                job = next(source, None) if more else None
+                                if job is None:
+                                    more = False
+                                    break
+                                todo.append(job)
                             job = todo.popleft()
                             submitted[job.run_id] += 1  # a fresh key per submission: never a cached result
                             fut = client.submit(
@@ -192,12 +222,13 @@ class DaskExecutor:
     def _client(self) -> Iterator[distributed.Client]:
         if self.scheduler is not None:
             self.address = self.scheduler
+            kwargs = {} if self.security is None else {"security": self.security}
             try:
                 client = distributed.Client(
-                    self.scheduler, timeout=self.connect_timeout_s, set_as_default=False
+                    self.scheduler, timeout=self.connect_timeout_s, set_as_default=False, **kwargs
                 )
             except (OSError, TimeoutError) as e:
-                raise RuntimeError(f"cannot reach the Dask scheduler at {self.scheduler}: {e}") from e
+                raise RuntimeError(self._unreachable(e)) from e
             try:
                 yield client
             finally:
@@ -228,15 +259,50 @@ class DaskExecutor:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=10)
 
+    def _unreachable(self, e: BaseException) -> str:
+        """One line for a failed connection: a TLS handshake the scheduler (or this client) refused, or a
+        scheduler that is not there."""
+        text = re.sub(r"^in <[^>]*>: ", "", str(e).strip().splitlines()[0] if str(e).strip() else "")
+        text = text or type(e).__name__
+        if isinstance(e, distributed.comm.core.FatalCommClosedError) or "SSL" in text:
+            return (
+                f"the TLS handshake with the Dask scheduler at {self.scheduler} failed: {text}; the "
+                "scheduler, its workers and this client need certificates signed by one CA "
+                "(--tls-ca-file, --tls-cert, --tls-key)"
+            )
+        hint = ""
+        if isinstance(e, distributed.comm.CommClosedError) and not self.scheduler.startswith("tls://"):
+            hint = " (a scheduler started with TLS is reached at tls://HOST:PORT)"
+        return f"cannot reach the Dask scheduler at {self.scheduler}: {text}{hint}"
+
+    def _start_worker_hint(self) -> str:
+        tls = " --tls-ca-file CA --tls-cert CERT --tls-key KEY" if self.scheduler.startswith("tls://") else ""
+        return f"`dask worker {self.scheduler} --nthreads 1{tls}`"
+
     def _check_workers(self, client) -> None:
-        """Wait for a worker, then refuse workers whose environment would not give the same numbers."""
+        """Wait for a worker (saying so), then refuse workers whose environment would not give the same
+        numbers. The sweep starts on the first worker; more may join at any time."""
+        try:
+            present = len(client.nthreads())
+        except (distributed.comm.CommClosedError, OSError, TimeoutError) as e:
+            raise self._lost(e) from e
+        if not present and self.worker_wait_s <= 0:
+            raise RuntimeError(
+                f"no Dask worker at {self.scheduler} and --worker-wait is 0; start some with "
+                f"{self._start_worker_hint()}"
+            )
+        if not present:
+            self.notify(
+                f"no Dask worker at {self.scheduler} yet: waiting up to {self.worker_wait_s:g} s for 1 to "
+                f"join (--worker-wait); start workers with {self._start_worker_hint()}"
+            )
         try:
             client.wait_for_workers(1, timeout=self.worker_wait_s)
         except TimeoutError:
             raise RuntimeError(
                 f"no Dask worker joined the scheduler at {self.scheduler} within "
-                f"{self.worker_wait_s:.0f} s; start some with `dask worker {self.scheduler} "
-                "--nthreads 1`"
+                f"{self.worker_wait_s:g} s; start some with {self._start_worker_hint()} "
+                "(or wait longer: --worker-wait SECONDS)"
             ) from None
         try:
             seen = client.run(_env_probe())
@@ -257,6 +323,126 @@ class DaskExecutor:
                     f"Dask worker {worker} does not match this environment: {problem}; "
                     "workers need the same Python, torch and ltd-bench as the client"
                 )
+
+
+# ------------------------------------------------------------------------------------------- security
+# (Security field, flag, Dask config key) of what a client needs to reach a tls:// scheduler.
+_TLS = (
+    ("tls_ca_file", "--tls-ca-file", "distributed.comm.tls.ca-file"),
+    ("tls_client_cert", "--tls-cert", "distributed.comm.tls.client.cert"),
+    ("tls_client_key", "--tls-key", "distributed.comm.tls.client.key"),
+)
+
+
+class _EncryptedKey(Exception):
+    pass
+
+
+def client_security(
+    scheduler: str | None,
+    ca_file: str | Path | None = None,
+    cert: str | Path | None = None,
+    key: str | Path | None = None,
+) -> distributed.security.Security | None:
+    """The client's Security for `scheduler`, from the flags and, for what they leave out, the Dask config
+    (a config file or DASK_DISTRIBUTED__COMM__TLS__* variables). None for a tcp:// scheduler or the
+    LocalCluster. Everything is checked here, before any connection, as a one-line ExecutorError naming
+    the flag (or the config key): the flags need a tls:// scheduler, a tls:// scheduler needs a CA file and
+    a certificate with its key, files must exist and load, and the key must not need a passphrase (Dask
+    has no way to give one; OpenSSL would prompt on the terminal)."""
+    given = {flag: v for (_, flag, _), v in zip(_TLS, (ca_file, cert, key), strict=True) if v is not None}
+    tls = scheduler is not None and scheduler.startswith("tls://")
+    if given and not tls:
+        flag = next(iter(given))
+        got = (
+            f"--scheduler is {scheduler}"
+            if scheduler
+            else "without --scheduler: a LocalCluster, plain tcp on 127.0.0.1"
+        )
+        raise ExecutorError(f"{flag} needs a tls:// --scheduler ({got})")
+    if not tls:
+        return None
+    for flag, v in given.items():
+        if str(v) == "":
+            raise ExecutorError(f"{flag}: empty path")
+    flags = {field: flag for field, flag, _ in _TLS}
+    config_keys = {field: key for field, _, key in _TLS}
+    try:
+        sec = distributed.security.Security(
+            require_encryption=True,
+            **{field: str(v) for (field, _, _), v in zip(_TLS, (ca_file, cert, key), strict=True) if v},
+        )
+    except (ValueError, TypeError) as e:  # e.g. a bad distributed.comm.tls.min-version in the Dask config
+        raise ExecutorError(f"Dask security settings: {e}") from None
+
+    def origin(field: str) -> str:
+        """Where a setting came from, to name in a message: the flag, or the Dask config key."""
+        return flags[field] if flags[field] in given else f"{config_keys[field]} (Dask config)"
+
+    ca, crt, k = sec.tls_ca_file, sec.tls_client_cert, sec.tls_client_key
+    where = f"--scheduler {scheduler}"
+    if not ca:
+        raise ExecutorError(
+            f"{where} needs the cluster's CA certificate: give --tls-ca-file, or set "
+            "distributed.comm.tls.ca-file in the Dask config"
+        )
+    if not crt:
+        if "--tls-key" in given:
+            raise ExecutorError("--tls-key needs --tls-cert (the certificate that key belongs to)")
+        raise ExecutorError(
+            f"{where} needs this client's certificate and key: give --tls-cert and --tls-key, or set "
+            "distributed.comm.tls.client.cert and distributed.comm.tls.client.key in the Dask config"
+        )
+    for field, value in (("tls_ca_file", ca), ("tls_client_cert", crt), ("tls_client_key", k)):
+        if value and "\n" not in value:  # a path (Dask also takes the PEM text itself)
+            _readable(origin(field), Path(value))
+    if not k and "\n" not in crt and "PRIVATE KEY" not in Path(crt).read_text(errors="replace"):
+        raise ExecutorError(
+            f"{origin('tls_client_cert')} {crt} holds no private key: give --tls-key (or append the key to "
+            "the certificate file)"
+        )
+    if "\n" in ca or "\n" in crt or (k and "\n" in k):
+        return sec  # in-memory PEM text (Security.temporary()): loaded by Dask itself
+    try:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+    except (ssl.SSLError, OSError) as e:
+        raise ExecutorError(
+            f"{origin('tls_ca_file')} {ca}: not a PEM CA certificate ({_ssl_text(e)})"
+        ) from None
+
+    def no_passphrase() -> bytes:
+        raise _EncryptedKey
+
+    try:
+        ctx.load_cert_chain(crt, k or None, password=no_passphrase)
+    except _EncryptedKey:
+        raise ExecutorError(
+            f"{origin('tls_client_key' if k else 'tls_client_cert')} {k or crt}: the key is encrypted with a "
+            "passphrase, which Dask cannot give; write it unencrypted (`openssl pkey -in KEY -out KEY2`) "
+            "and keep the file private"
+        ) from None
+    except (ssl.SSLError, OSError) as e:
+        pair = f"{origin('tls_client_cert')} {crt}" + (f" with {origin('tls_client_key')} {k}" if k else "")
+        if getattr(e, "reason", None) == "KEY_VALUES_MISMATCH":
+            raise ExecutorError(f"{pair}: the key does not belong to the certificate") from None
+        raise ExecutorError(f"{pair}: not a PEM certificate and its private key ({_ssl_text(e)})") from None
+    return sec
+
+
+def _readable(name: str, path: Path) -> None:
+    try:
+        with open(path, "rb"):
+            pass
+    except FileNotFoundError:
+        raise ExecutorError(f"{name}: no such file: {path}") from None
+    except IsADirectoryError:
+        raise ExecutorError(f"{name}: {path} is a directory, not a file") from None
+    except OSError as e:
+        raise ExecutorError(f"{name}: cannot read {path}: {e.strerror or e}") from None
+
+
+def _ssl_text(e: BaseException) -> str:
+    return getattr(e, "reason", None) or str(e).strip() or type(e).__name__
 
 
 def dask_setup(worker) -> None:
@@ -304,4 +490,4 @@ def _quiet_client() -> Iterator[None]:
         log.disabled = disabled
 
 
-__all__ = ["DaskExecutor"]
+__all__ = ["DaskExecutor", "client_security"]
