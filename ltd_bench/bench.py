@@ -1,4 +1,4 @@
-"""`ltd-bench bench`: what Ω, the trainer and the data cost, measured side by side (issue #4).
+"""`ltd-bench bench`: what Ω, the trainer and the data cost, measured side by side.
 
 Every measure runs in this one process, interleaved: each repeat visits every measure once, in a
 fixed round-robin order, so slow drifts of a shared machine (other jobs, thermal state) hit all of
@@ -50,9 +50,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from . import choices
 from .config import Config, TrainConfig
-from .models import WORKSPACE, flush_denormals
+from .models import WORKSPACE, training_threads
 from .omega import naive_omega
+from .registry import did_you_mean
 from .train import Trainer, train
 
 COLUMNS = [
@@ -75,7 +77,7 @@ COLUMNS = [
     "cpu",
     "gpu",
 ]
-ALPHA = 1.0  # Ω weight of the timed Ω steps (the cost does not depend on it)
+OMEGA_WEIGHT = 1.0  # Ω weight of the timed Ω steps (the cost does not depend on it)
 EVAL_EVERY = TrainConfig.model_fields["eval_every"].default
 LOOP_STEPS = (
     4 * EVAL_EVERY
@@ -83,7 +85,7 @@ LOOP_STEPS = (
 
 
 def omega_goal(seq_len: int) -> float:
-    """Issue #4: Ω step / plain step ≤ 1.25 at T=200, ≤ 1.15 at T=1000 (used for T ≥ 1000)."""
+    """The goal for Ω's cost: Ω step / plain step ≤ 1.25 at T=200, ≤ 1.15 at T=1000 (used for T ≥ 1000)."""
     return 1.15 if seq_len >= 1000 else 1.25
 
 
@@ -274,8 +276,8 @@ def measures_for(
     mk = lambda **kw: make_config("rnn", seq_len, hidden, batch, dev, threads, **kw)
     plain, book, pasc, naive = (
         Trainer(mk()),
-        Trainer(mk(alpha=ALPHA)),
-        Trainer(mk(alpha=ALPHA, form="pascanu2013")),
+        Trainer(mk(alpha=OMEGA_WEIGHT)),
+        Trainer(mk(alpha=OMEGA_WEIGHT, form="pascanu2013")),
         Trainer(mk()),
     )
     naive_steps = max(1, steps // 4)  # ~10× a step: fewer of them per repeat, same per-step median
@@ -290,7 +292,7 @@ def measures_for(
 
     def naive_run() -> int:
         for _ in range(naive_steps):
-            naive_step(naive, ALPHA, "book")
+            naive_step(naive, OMEGA_WEIGHT, "book")
         return naive_steps
 
     def data_run() -> int:
@@ -300,8 +302,8 @@ def measures_for(
 
     ms = [
         Measure("step", steps_of(plain, 0.0)),
-        Measure("step_omega_book", steps_of(book, ALPHA)),
-        Measure("step_omega_pascanu2013", steps_of(pasc, ALPHA)),
+        Measure("step_omega_book", steps_of(book, OMEGA_WEIGHT)),
+        Measure("step_omega_pascanu2013", steps_of(pasc, OMEGA_WEIGHT)),
         Measure("step_naive_omega", naive_run),
         Measure("data_generation", data_run),
     ]
@@ -333,7 +335,7 @@ def measures_for(
                     f"run_loop_{kind}", lambda c=cfg: train(c) and loop_steps, warmup=lambda c=short: train(c)
                 )
             )
-    mem = {"peak_mem_step": lambda: plain.step(0.0), "peak_mem_omega_book": lambda: book.step(ALPHA)}
+    mem = {"peak_mem_step": lambda: plain.step(0.0), "peak_mem_omega_book": lambda: book.step(OMEGA_WEIGHT)}
     return ms, mem
 
 
@@ -440,10 +442,17 @@ def bench_command(
     """Run the benchmark, print the table, optionally write CSV. Exit code: 0 done, 2 bad usage."""
     from .train import resolve_device
 
+    if device not in choices.DEVICES:
+        hint = " (did you mean 'cuda'?)" if device.lower() == "gpu" else did_you_mean(device, list(choices.DEVICES))
+        console.print(
+            f"[red]error[/red] --device: unknown device {device!r}{hint} (allowed: {', '.join(choices.DEVICES)})",
+            soft_wrap=True,
+        )
+        return 2
     try:
         dev = resolve_device(device)
     except (RuntimeError, ValueError) as e:
-        console.print(f"[red]error[/red] {e}")
+        console.print(f"[red]error[/red] --device: {e}")
         return 2
     if quick:  # a smoke test: tiny everything, still every measure
         seq_lens, hidden, batch, repeats, steps = [12], 8, 4, 2, 2
@@ -455,8 +464,37 @@ def bench_command(
         console.print(f"[red]error[/red] --seq-len must be ≥ 2 (got {bad or 'none'})")
         return 2
     threads = threads or TrainConfig.model_fields["threads"].default
-    torch.set_num_threads(threads)
-    flush_denormals()  # as train() does
+    with training_threads(threads):  # as train() does; restored afterwards
+        return _bench(
+            seq_lens,
+            hidden,
+            batch,
+            dev,
+            repeats,
+            steps,
+            csv,
+            console,
+            threads,
+            loop_steps,
+            loop_eval_every,
+            test_size,
+        )
+
+
+def _bench(
+    seq_lens,
+    hidden,
+    batch,
+    dev,
+    repeats,
+    steps,
+    csv,
+    console,
+    threads,
+    loop_steps,
+    loop_eval_every,
+    test_size,
+) -> int:
     info = machine(dev)
     console.print(
         f"[bold]ltd-bench bench[/bold] · {info['cpu']} ({info['cores']} cores) · torch {info['torch']} · "

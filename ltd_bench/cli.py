@@ -46,21 +46,29 @@ def run(
         False, "--no-progress", help="No progress bar (also off when not a terminal)."
     ),
     weights: bool = typer.Option(True, "--weights/--no-weights", help="Save the final weights (model.pt)."),
+    force: bool = typer.Option(
+        False, "--force", help="Train from scratch even if the run finished or has a checkpoint."
+    ),
 ):
-    """Train one configured run and write OUT/<name>/<run_id>/."""
-    from .outputs import run_dir
+    """Train one configured run into OUT/<name>/<run_id>/; a killed or interrupted run continues from
+    its checkpoint, a finished one is not trained again (--force retrains)."""
+    from .outputs import CHECKPOINT, is_finished, read_summary, run_dir
     from .runner import execute
+    from .sweep import is_sweep_file
 
+    if is_sweep_file(config):
+        fail_config(
+            [
+                f"{config}: is a sweep file (it has base/methods/grid/zip): run it with ltd-bench sweep {config}"
+            ]
+        )
     try:
         cfg = load_config(config, set_ or [])
     except ConfigError as e:
         fail_config(e.errors)
-    # Usage errors that only `run` can see; refused before the run folder is created.
-    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
-    if not existing.is_dir():  # OUT, or a folder it would be created in, is a file
-        fail_config([f"--out {out}: {'' if existing == out else f'{existing} '}is not a directory"])
+    check_out_dir(out)
     try:
-        run_dir(out, cfg)
+        path = run_dir(out, cfg)
     except ValueError as e:  # e.g. OUT/<name> is a symlink that leads outside OUT
         fail_config([f"{config}: name: {e}"])
     if cfg.train.device == "cuda":
@@ -70,10 +78,31 @@ def run(
             fail_config(
                 [f"{config}: train.device: cuda, but no CUDA device is available here (allowed: auto, cpu)"]
             )
+    if is_finished(path) and not force:
+        s = read_summary(path)
+        at = f" at step {s.get('steps_to_solve')}" if s.get("status") == "solved" else ""
+        out_console.print(
+            f"already finished ({s.get('status')}{at}): {escape(str(path))}\n"
+            "nothing trained; --force trains it again from scratch",
+            soft_wrap=True,
+        )
+        raise typer.Exit(0)
+    if force:
+        (path / CHECKPOINT).unlink(missing_ok=True)
+    elif (path / CHECKPOINT).is_file():
+        out_console.print(f"continuing from the checkpoint in {escape(str(path))}", soft_wrap=True)
     show = not no_progress and out_console.is_terminal
-    summary, path = execute(cfg, out, progress=show, weights=weights, console=out_console)
+    warn = lambda msg: err_console.print(f"[yellow]warning[/yellow] {escape(msg)}", soft_wrap=True)
+    summary, path = execute(cfg, out, progress=show, weights=weights, console=out_console, warn=warn)
     print_summary(summary, path)
     raise typer.Exit(130 if summary["status"] == "interrupted" else 0)
+
+
+def check_out_dir(out: Path) -> None:
+    """--out must be a folder or creatable as one: a usage error (exit 2) before anything is written."""
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir():  # OUT, or a folder it would be created in, is a file
+        fail_config([f"--out {out}: {'' if existing == out else f'{existing} '}is not a directory"])
 
 
 def print_summary(s: dict, path: Path) -> None:
@@ -174,6 +203,8 @@ def sweep(
 ):
     """Run a grid of configs, resumably and in parallel; finished runs are skipped."""
     from .sweep import sweep_command
+
+    check_out_dir(out)
 
     raise typer.Exit(
         sweep_command(
@@ -299,7 +330,25 @@ def report(
     )
 
 
+def version_callback(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        out_console.print(f"ltd-bench {__version__}", markup=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=version_callback, is_eager=True, help="Print the version and exit."
+    ),
+):
+    """Long-term-dependency benchmarks for recurrent nets: clipping, Ω, RNN vs LSTM."""
+
+
 def main() -> None:
+    _quiet_closed_stdout()
     try:
         rc = app(standalone_mode=False)  # click *returns* a typer.Exit's code in this mode instead of raising
         sys.exit(rc if isinstance(rc, int) else 0)
@@ -311,8 +360,69 @@ def main() -> None:
     except Exception as e:  # click usage errors and anything unexpected: one line, no traceback
         if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
             e.show()  # a click usage error (typer vendors its own click, so no isinstance on click's class)
+            hint = _set_hint(getattr(e, "option_name", None))
+            if hint:
+                err_console.print(hint, soft_wrap=True, markup=False)
             sys.exit(e.exit_code)
         err_console.print(
             f"[red]error[/red] {type(e).__name__}: {escape(str(e))}", soft_wrap=True, emoji=False
         )
         sys.exit(1)
+
+
+def _set_hint(option: str | None) -> str | None:
+    """`--steps 300` is not an option; a config field is set with --set. Name the field meant."""
+    import difflib
+
+    from .config import Config, flatten
+
+    if not option or not option.startswith("--"):
+        return None
+    fields = list(flatten(Config().to_dict()))
+    leaves = {f.rsplit(".", 1)[-1]: f for f in fields}
+    word = option[2:].replace("-", "_")
+    close = difflib.get_close_matches(word, list(leaves), n=1, cutoff=0.75)
+    if not close:
+        return None
+    return f"config fields are set with --set: e.g. --set {leaves[close[0]]}=VALUE (ltd-bench ls fields)"
+
+
+class _ClosedStdout:
+    """stdout that survives its reader going away (`ltd-bench sweep ... | head`): training goes on,
+    further output is dropped instead of raising BrokenPipeError."""
+
+    def __init__(self, stream):
+        self.stream, self.closed_pipe = stream, False
+
+    def write(self, text: str) -> int:
+        if not self.closed_pipe:
+            try:
+                return self.stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_pipe:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        import os
+
+        self.closed_pipe = True
+        try:  # the interpreter flushes stdout at exit: point fd 1 at /dev/null so that cannot fail
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def _quiet_closed_stdout() -> None:
+    if not isinstance(sys.stdout, _ClosedStdout):
+        sys.stdout = _ClosedStdout(sys.stdout)

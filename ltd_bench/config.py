@@ -357,10 +357,22 @@ def load_config(path: Path | str, overrides: list[str] = ()) -> Config:
     try:
         cfg = validate_dict(raw, str(path))
     except ConfigError as e:
-        raise ConfigError(errors + e.errors) from None
+        raise ConfigError(errors + [blame_overrides(msg, str(path), overrides) for msg in e.errors]) from None
     if errors:
         raise ConfigError(errors)
     return cfg
+
+
+def blame_overrides(error: str, source: str, overrides: list[str]) -> str:
+    """`SRC: dotted.path: msg` -> `--set key=value: dotted.path: msg` when an override set that path."""
+    if not error.startswith(source + ": "):
+        return error
+    where, _, msg = error[len(source) + 2 :].partition(": ")
+    for item in overrides:
+        key = ".".join(p.strip() for p in item.partition("=")[0].split("."))
+        if where == key or where.startswith(key + ".") or key.startswith(where + "."):
+            return f"--set {item}: {where}: {msg}"
+    return error
 
 
 def resolved_yaml(cfg: Config) -> str:

@@ -17,6 +17,7 @@ the same product. Scratch buffers are kept between steps (`Workspace`).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 
@@ -102,6 +103,20 @@ class RecurrentNet(nn.Module):
             r = self.rnn
             return rnn_states(x, r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0, r.nonlinearity)
         return self.rnn(x)[0]
+
+
+@contextlib.contextmanager
+def training_threads(threads: int):
+    """Inside: `threads` intra-op threads and subnormals flushed (flush_denormals), as every run trains;
+    after: both process-wide switches as the caller had them."""
+    before, was_flushing = torch.get_num_threads(), flushing_denormals()
+    torch.set_num_threads(threads)
+    flush_denormals()
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(was_flushing)
+        torch.set_num_threads(before)
 
 
 def flush_denormals() -> bool:

@@ -24,8 +24,10 @@ from .train import train
 
 
 class StopFlag:
-    """The first SIGINT/SIGTERM asks the run to stop at the next step boundary (it checkpoints and ends
-    `interrupted`); a second one stops at once (KeyboardInterrupt). Outside the main thread, a no-op."""
+    """SIGINT or SIGTERM asks the run to stop at the next step boundary (it checkpoints and ends
+    `interrupted`); a second Ctrl-C stops at once (KeyboardInterrupt). A repeated SIGTERM does not: a
+    sweep's parent sends one to workers that a terminal's Ctrl-C has reached already. Outside the main
+    thread, a no-op."""
 
     def __init__(self):
         self.requested = False
@@ -36,7 +38,7 @@ class StopFlag:
     @contextlib.contextmanager
     def installed(self):
         def handler(signum, frame):
-            if self.requested:
+            if self.requested and signum == signal.SIGINT:
                 raise KeyboardInterrupt
             self.requested = True
 

@@ -54,8 +54,10 @@ from .runner import sigterm_as_interrupt
 from .train import method_of
 from .yamlio import YamlError, read_yaml
 
-SWEEP_KEYS = ["name", "base", "methods", "grid", "zip"]
-MARKERS = {"base", "methods", "grid", "zip"}  # keys no run config has: they make a YAML file a sweep
+SWEEP_KEYS = ["name", "base", "methods", "grid", "zip", "compare"]
+RUN_KEYS = {"seed", "task", "model", "train", "clipping", "regularizer"}  # sections of a run config
+# keys no run config has: they make a YAML file a sweep
+MARKERS = {"base", "methods", "grid", "zip", "compare"}
 MAX_RUNS = (
     100_000  # more runs than a cluster trains in a month at these sizes: surely a typo; --max-runs raises it
 )
@@ -78,6 +80,7 @@ class Sweep:
     zip_keys: list[str] = field(default_factory=list)
     methods: dict[str, dict] = field(default_factory=dict)
     duplicates: int = 0  # expanded points whose config equalled an earlier one (same run_id)
+    compare: list[list[str]] = field(default_factory=list)  # [method, reference] pairs the report tests
 
     def manifest(self) -> dict:
         return {
@@ -86,6 +89,7 @@ class Sweep:
             "zip_keys": self.zip_keys,
             "methods": self.methods,
             "runs": [r.config.run_id for r in self.runs],
+            "compare": self.compare,
         }
 
 
@@ -184,6 +188,10 @@ def load_sweep(path: Path | str, overrides: list[str] = (), max_runs: int = MAX_
         raise ConfigError([f"{path}: {e}"]) from None
     if not isinstance(raw, dict):
         raise ConfigError([f"{path}: (top level): expected a sweep mapping ({', '.join(SWEEP_KEYS)})"])
+    if not MARKERS & set(raw) and set(raw) & RUN_KEYS:
+        raise ConfigError(
+            [f"{path}: is a run config, not a sweep (no base/methods/grid/zip): ltd-bench run {path}"]
+        )
     for k in raw:
         if k not in SWEEP_KEYS:
             errors.append(
@@ -195,6 +203,7 @@ def load_sweep(path: Path | str, overrides: list[str] = (), max_runs: int = MAX_
         errors.append(f"{path}: name: required, a string (runs go to OUT/<name>/), got {_show(name)}")
     base, base_desc = _base(raw, path, errors)
     methods = _methods(raw.get("methods"), str(path), errors)
+    compare = _compare(raw.get("compare"), str(path), list(methods) or None, errors)
     grid, zipped = (
         _axes(raw.get("grid"), "grid", str(path), errors),
         _axes(raw.get("zip"), "zip", str(path), errors),
@@ -226,9 +235,44 @@ def load_sweep(path: Path | str, overrides: list[str] = (), max_runs: int = MAX_
         sweep = _expand(path, name, base, base_desc, methods, grid, zipped, list(overrides))
     except ConfigError as e:
         raise ConfigError(errors + e.errors) from None
+    if not methods:  # labels derived from the configs (rnn+clip, ...): known only now
+        compare = _compare(compare, str(path), sorted({r.label for r in sweep.runs}), errors)
     if errors:
         raise ConfigError(errors)
+    sweep.compare = compare
     return sweep
+
+
+def _compare(raw: Any, src: str, labels: list[str] | None, errors: list[str]) -> list[list[str]]:
+    """compare: [[method, reference], ...]: the comparisons `ltd-bench report` tests, declared before any
+    result exists. labels None: not checked yet (the methods are derived later)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        errors.append(f"{src}: compare: expected a list of [method, reference] pairs, got {_show(raw)}")
+        return []
+    out = []
+    for i, pair in enumerate(raw):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(m, str) for m in pair)):
+            errors.append(
+                f"{src}: compare[{i}]: expected [method, reference], two method labels, got {_show(pair)}"
+            )
+            continue
+        if pair[0] == pair[1]:
+            errors.append(f"{src}: compare[{i}]: compares {pair[0]!r} with itself")
+            continue
+        if labels is None:
+            out.append(list(pair))
+            continue
+        unknown = [(j, m) for j, m in enumerate(pair) if m not in labels]
+        for j, m in unknown:
+            errors.append(
+                f"{src}: compare[{i}][{j}]: unknown method {m!r}{did_you_mean(m, labels)} "
+                f"(allowed: {', '.join(labels)})"
+            )
+        if not unknown and pair not in out:
+            out.append(list(pair))
+    return out
 
 
 def _expand(
@@ -494,6 +538,8 @@ def _write_manifest(path: Path, new: dict) -> None:
         for k in ("grid_keys", "zip_keys", "runs"):
             merged[k] = list(dict.fromkeys([*old[k], *new[k]]))
         merged["methods"] = {**old["methods"], **new["methods"]}
+        pairs = [*old.get("compare", []), *new.get("compare", [])]
+        merged["compare"] = [list(p) for p in dict.fromkeys(map(tuple, pairs))]
     except (OSError, ValueError, KeyError, TypeError):  # none yet, or unreadable: start afresh
         merged = new
     atomic_write(path, json.dumps(merged, indent=2, ensure_ascii=False) + "\n")

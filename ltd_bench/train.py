@@ -19,7 +19,7 @@ import torch
 from . import __version__, choices, omega
 from .clipping import Clipper
 from .config import EVAL_CHUNK, Config, method_label
-from .models import RecurrentNet, build_model, flush_denormals, flushing_denormals
+from .models import RecurrentNet, build_model, training_threads
 from .outputs import RunResult
 from .registry import Registry
 from .tasks import Task, make_task
@@ -177,14 +177,9 @@ def train(
     `resume` is such a state to continue from. Ctrl-C (KeyboardInterrupt) also ends it `interrupted`,
     without a checkpoint (it may land mid-step).
     """
-    threads, was_flushing = torch.get_num_threads(), flushing_denormals()
-    torch.set_num_threads(cfg.train.threads)
-    flush_denormals()  # vanishing gradients would otherwise crawl through subnormal arithmetic (models.py)
-    try:
+    # subnormals flushed: vanishing gradients would otherwise crawl through subnormal arithmetic (models.py)
+    with training_threads(cfg.train.threads):
         return _Run(cfg, on_eval, progress, checkpoint).go(resume, stop)
-    finally:  # process-wide switches: leave them as the caller had them
-        torch.set_flush_denormal(was_flushing)
-        torch.set_num_threads(threads)
 
 
 class _Run:

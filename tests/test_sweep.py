@@ -17,7 +17,7 @@ from rich.console import Console
 
 from ltd_bench import runner
 from ltd_bench.config import ConfigError
-from ltd_bench.outputs import is_finished
+from ltd_bench.outputs import is_finished, read_summary
 from ltd_bench.sweep import is_sweep_file, load_sweep, sweep_command
 
 REPO = Path(__file__).resolve().parents[1]
@@ -348,9 +348,9 @@ def cli(*args: str) -> list[str]:
     return [*base, *args]
 
 
-def start(p: Path, out: Path, workers: int) -> subprocess.Popen:
+def start(p: Path, out: Path, workers: int, extra: list[str] = ()) -> subprocess.Popen:
     return subprocess.Popen(
-        cli("sweep", str(p), "--out", str(out), "--workers", str(workers), "--no-progress"),
+        cli("sweep", str(p), "--out", str(out), "--workers", str(workers), "--no-progress", *extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -423,3 +423,90 @@ def test_ctrl_c_exits_130_and_keeps_finished_runs(tmp_path, sixteen, workers):
     assert group_gone(proc.pid)  # the workers were stopped too
     done = [d for d in run_dirs(out) if is_finished(d)]
     assert 1 <= len(done) < 16 and all(metrics(d) == metrics(ref / "sixteen" / d.name) for d in done)
+
+
+def test_ctrl_c_checkpoints_running_runs(tmp_path, sixteen):
+    p, ref = sixteen
+    out = tmp_path / "out"
+    proc = start(p, out, workers=2, extra=["--set", "train.steps=3000", "--set", "train.checkpoint_s=1000"])
+    wait_for_checkpointless_training(proc, out)
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "checkpointed" in stderr, (stdout, stderr)
+    interrupted = [d for d in run_dirs(out) if (read_summary(d) or {}).get("status") == "interrupted"]
+    assert interrupted and all((d / "checkpoint.pt").is_file() for d in interrupted)
+
+
+def wait_for_checkpointless_training(proc, out: Path, timeout: float = 60) -> None:
+    """Until some run has written evaluations (training is under way in the workers)."""
+    end = time.monotonic() + timeout
+    while not any(
+        len((d / "metrics.csv").read_text().splitlines()) > 2
+        for d in out.glob("*/*")
+        if (d / "metrics.csv").is_file()
+    ):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, "no training in time"
+        time.sleep(0.02)
+
+
+def test_kill_9_of_the_main_process_leaves_no_worker(tmp_path, sixteen):
+    p, _ = sixteen
+    proc = start(p, tmp_path / "out", workers=2, extra=["--set", "train.steps=100000"])
+    wait_for_checkpointless_training(proc, tmp_path / "out")
+    os.kill(proc.pid, signal.SIGKILL)  # the main process alone: its workers are not signalled
+    proc.wait()
+    assert group_gone(proc.pid, timeout=10)  # workers and the fork server are gone within 10 s
+
+
+def test_a_closed_stdout_does_not_stop_the_sweep(tmp_path, sixteen):
+    p, ref = sixteen
+    out = tmp_path / "out"
+    proc = start(p, out, workers=1)
+    proc.stdout.readline()  # `| head -1`
+    proc.stdout.close()
+    proc.wait(timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr.read()
+    assert len(run_dirs(out)) == 16 and all_metrics(out) == all_metrics(ref)
+
+
+def test_two_sweeps_on_one_folder_split_the_work(tmp_path):
+    p = write(
+        tmp_path,
+        {
+            "name": "shared",
+            "base": {**BASE, "model": {"hidden_size": 8}, "train": {"steps": 600, "eval_every": 100}},
+            "grid": {"seed": list(range(6))},
+        },
+    )
+    out = tmp_path / "out"
+    a, b = start(p, out, workers=1), start(p, out, workers=1)
+    (oa, ea), (ob, eb) = a.communicate(timeout=300), b.communicate(timeout=300)
+    assert a.returncode == 0 and b.returncode == 0, (ea, eb)
+    assert len(run_dirs(out)) == 6 and all(is_finished(d) for d in run_dirs(out))
+    trained = [sum(line.startswith("[") for line in o.splitlines()) for o in (oa, ob)]  # "[k/n] ..." per run
+    assert sum(trained) == 6 and min(trained) >= 1, (oa, ob)  # no run trained twice, both worked
+    assert not list(out.glob("*/*/claim"))  # claims released
+
+
+def test_an_absurd_grid_is_refused_at_once(tmp_path):
+    p = write(
+        tmp_path,
+        {
+            "name": "huge",
+            "base": BASE,
+            "grid": {
+                "seed": list(range(100)),
+                "train.lr": [0.01 * (i + 1) for i in range(100)],
+                "train.steps": list(range(1, 101)),
+                "task.seq_len": list(range(2, 102)),
+            },
+        },
+    )
+    rc, stdout, err = run(p, tmp_path / "out", dry_run=True)
+    assert rc == 2 and "100,000,000 runs" in err and "grid.seed: 100" in err and "--max-runs" in err
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ConfigError, match="more than --max-runs 10"):
+        load_sweep(
+            write(tmp_path, {"name": "s", "base": BASE, "grid": {"seed": list(range(11))}}), max_runs=10
+        )
