@@ -1,9 +1,16 @@
-"""Report plots (PNG). Object API only (Figure + FigureCanvasAgg): no pyplot global state, no GUI backend.
+"""Report figures as png, pdf or svg. At most 4 × 3 panels and 10 inches tall a page; more panels, more
+pages (name.png, name_2.png, ...). Object API only (Figure + its canvas): no pyplot state, no GUI.
 
-Every plot is skipped, not drawn empty, when its data is missing. Only finished runs (solved / unsolved /
-diverged) are drawn. Curves over seeds: median and 25-75% band; runs that stopped early because they
-were solved hold their last value afterwards (otherwise the median at late steps would be taken over the
-unsolved runs only).
+time_to_solve         Kaplan–Meier fraction solved vs updates per cell; ticks mark censored runs
+success_vs_length     solved/n (Wilson 95%) vs T per task and variant, with n and the budget
+success_vs_threshold  the same vs the clipping threshold, when some method's runs vary it
+learning_curves       test error of every run (thin) and the median over runs (bold), per cell
+grad_norm_omega       pre-clip gradient norm and Ω over training, every run thin, the median bold
+gradient_flow         ‖∂L/∂h_t‖ over time-distance at one step common to every run of a cell (the last
+                      evaluation before any of them stopped, or --flow-step), normalised to the last
+                      time step, split by outcome: runs at their own last evaluation would compare a
+                      solved run at step 1,000 with a stalled one at 15,000
+Only finished runs (solved / unsolved / diverged) are drawn; a figure without data is skipped.
 """
 
 from __future__ import annotations
@@ -11,323 +18,330 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ltd_bench.report import COUNTED, cell_axes, read_metrics, success_table
+from .analysis import COUNTED, Analysis, prepare
+from .outputs import read_flow
+from .render import steps, task_label
+from .survival import censor_at, kaplan_meier
 
-DECADES = 100  # log axis once the data spans two decades (steps 100..50k; thresholds 0.01..1)
-MAX_SERIES = 8  # split series by the other swept keys only while the legend stays readable
-PANEL_W, PANEL_H = 5.0, 3.6  # inches per panel: readable at 100 dpi
-DPI = 100  # small files, fast to write
-LAYOUT = "constrained"  # no overlapping titles/labels; costs one extra layout pass per figure
-
-
-def _figure(n_panels: int, ncols: int | None = None):
-    ncols = ncols or min(3, n_panels)
-    nrows = math.ceil(n_panels / ncols)
-    fig = Figure(figsize=(PANEL_W * ncols, PANEL_H * nrows), layout=LAYOUT)
-    FigureCanvasAgg(fig)
-    axs = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax in axs[n_panels:]:
-        ax.set_visible(False)
-    return fig, axs
+NCOLS, NROWS = 3, 4  # panels per page: 12 stay legible on one printed page
+PANEL_W, PANEL_H, TITLE_H = 3.9, 2.3, 0.7  # inches: 4 rows and the title fit in 10 inches
+DPI = 110
+DECADES = 100  # log axis once the data spans two decades
+MEDIAN_LW, RUN_LW, RUN_ALPHA = 2.0, 0.7, 0.35
 
 
-def _save(fig, out_dir: Path, name: str, saved: list[Path]) -> None:
-    path = out_dir / name
-    fig.savefig(path, dpi=DPI)
-    saved.append(path)
+class _Pages:
+    """Panels laid out on as many pages as needed; save() writes them and records the files."""
+
+    def __init__(self, n: int, title: str, stem: str, ncols: int = NCOLS):
+        self.n, self.title, self.stem, self.ncols = n, title, stem, ncols
+        self.per_page = ncols * NROWS
+        self.figs, self.axes = [], []
+        for start in range(0, n, self.per_page):
+            k = min(self.per_page, n - start)
+            cols = min(ncols, k) if ncols == NCOLS else ncols
+            rows = math.ceil(k / cols)
+            fig = Figure(figsize=(PANEL_W * cols, min(10.0, PANEL_H * rows + TITLE_H)), layout="constrained")
+            FigureCanvasAgg(fig)
+            axs = fig.subplots(rows, cols, squeeze=False).ravel()
+            for ax in axs[k:]:
+                ax.set_visible(False)
+            pages = math.ceil(n / self.per_page)
+            fig.suptitle(
+                title + (f" (page {len(self.figs) + 1} of {pages})" if pages > 1 else ""), fontsize=10
+            )
+            self.figs.append(fig)
+            self.axes.extend(axs[:k])
+
+    def save(self, out_dir: Path, fmt: str, saved: list[Path]) -> None:
+        # same input, same file: no dates, and SVG ids from a fixed salt instead of random ones
+        meta = {"png": {}, "pdf": {"CreationDate": None}, "svg": {"Date": None}}[fmt]
+        with matplotlib.rc_context({"svg.hashsalt": "ltd-bench"}):
+            for i, fig in enumerate(self.figs):
+                path = out_dir / f"{self.stem}{'' if i == 0 else f'_{i + 1}'}.{fmt}"
+                fig.savefig(path, format=fmt, dpi=DPI, metadata=meta)
+                saved.append(path)
+
+
+def _colors(methods) -> dict:
+    return {m: f"C{i % 10}" for i, m in enumerate(sorted(set(methods)))}
 
 
 def _maybe_log(ax, values, axis: str = "x") -> None:
-    v = np.asarray([x for x in values if x is not None and np.isfinite(x) and x > 0], dtype=float)
+    v = np.asarray([x for x in values if np.isfinite(x) and x > 0], dtype=float)
     if len(v) and v.max() / v.min() >= DECADES:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
 
 
-def _colors(methods) -> dict:
-    cmap = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"]
-    return {m: cmap[i % len(cmap)] for i, m in enumerate(sorted(set(methods)))}
+def _title(row, axes: list[str], budget=None, extra: str = "", with_t: bool = True) -> str:
+    parts = [task_label(row)] + ([f"T={row['seq_len']}"] if with_t else [])
+    parts += [f"{a.split('.')[-1]}={row[a]}" for a in axes]
+    if budget is not None:
+        parts.append(f"budget {steps(budget, short=True)}")
+    return " · ".join(parts) + extra
 
 
-def _series(runs: pd.DataFrame, axes: list[str]) -> tuple[list[str], str]:
-    """Columns that split series (method, plus other swept keys while few) and a note on pooling.
-    A key that never varies within a (task, T) panel (e.g. a task's variant zipped with its name) is a
-    property of the panel, not a series."""
-    axes = [a for a in axes if (runs.groupby(["task", "seq_len"])[a].nunique(dropna=False) > 1).any()]
-    keys = ["method", *axes]
-    if (
-        axes
-        and runs.groupby(["task", "seq_len"])[keys].apply(lambda g: len(g.drop_duplicates())).max()
-        <= MAX_SERIES
-    ):
-        return keys, ""
-    return ["method"], f" (pooled over {', '.join(axes)})" if axes else ""
+def _small(ax, legend: bool = True, on_top: bool = False) -> None:
+    """Small fonts; on_top: a fraction axis with headroom above 1 for the legend, so it hides no data."""
+    ax.grid(alpha=0.3)
+    ax.tick_params(labelsize=7)
+    ax.xaxis.label.set_size(8)
+    ax.yaxis.label.set_size(8)
+    ax.title.set_size(8)
+    if on_top:
+        ax.set_ylim(-0.04, 1.5)
+        ax.set_yticks([0, 0.25, 0.5, 0.75, 1])
+    if legend and ax.get_legend_handles_labels()[0]:
+        kw = dict(loc="upper center", ncols=2) if on_top else {}
+        ax.legend(fontsize=6, framealpha=0.8, **kw)
 
 
-def _label(key, cols: list[str]) -> str:
-    key = key if isinstance(key, tuple) else (key,)
-    return ", ".join(
-        [str(key[0])] + [f"{c.split('.')[-1]}={v}" for c, v in zip(cols[1:], key[1:], strict=True)]
+# ------------------------------------------------------------------------------------------- figures
+def _time_to_solve(fin, an, colors, out, fmt, saved) -> None:
+    cells = list(fin.groupby(an.keys, dropna=False, sort=True))
+    pages = _Pages(
+        len(cells), "Time to solve: Kaplan–Meier fraction of runs solved (| = censored run)", "time_to_solve"
     )
+    for ax, (_, cell) in zip(pages.axes, cells, strict=True):
+        tau = float(cell._budget.min())
+        for i, (m, g) in enumerate(cell.groupby("method", sort=True)):
+            t, s = censor_at(g._time, g._solved, tau)
+            cdf = kaplan_meier(t, s).cdf
+            xs = np.r_[0.0, cdf.quantiles, tau]
+            ys = np.r_[0.0, cdf.probabilities, cdf.probabilities[-1]]
+            ls = ["-", "--", "-.", ":"][
+                i % 4
+            ]  # equal curves (e.g. none solved) stay visible on top of each other
+            ax.step(
+                xs, ys, where="post", color=colors[m], ls=ls, label=f"{m} (n={len(g)}, {int(s.sum())} solved)"
+            )
+            if (~s).any():
+                ax.plot(t[~s], cdf.evaluate(t[~s]), "|", color=colors[m], ms=9, mew=1.5)
+        ax.set(xlim=(0, tau * 1.02), xlabel="updates", ylabel="fraction solved")
+        ax.set_title(_title(cell.iloc[0], an.axes, tau))
+        _small(ax, on_top=True)
+    pages.save(out, fmt, saved)
 
 
-def _band(curves: list[tuple[pd.Series, bool]]):
-    """Align per-run curves on the union of steps; median, 25% and 75% per step over runs."""
+def _success(an, colors, out, fmt, saved, x: str, stem: str, xlabel: str) -> None:
+    """Success rate with Wilson bars vs `x` (seq_len or an axis), one panel per value of the other keys."""
+    tab = an.cells
+    panel_keys = [k for k in an.keys if k != x]
+    if x != "seq_len" and not (tab.groupby([*panel_keys, "method"], dropna=False)[x].nunique() > 1).any():
+        return
+    panels = list(tab.groupby(panel_keys, dropna=False, sort=True))
+    what = "sequence length" if x == "seq_len" else x
+    pages = _Pages(len(panels), f"Solved runs (fraction, 95% Wilson interval) vs {what}", stem)
+    for ax, (_, p) in zip(pages.axes, panels, strict=True):
+        methods = sorted(p.method.unique())
+        xs_all = p[x].astype(float)
+        log = xs_all.min() > 0 and xs_all.max() / xs_all.min() >= DECADES
+        if log:
+            ax.set_xscale("log")
+        span = (xs_all.max() - xs_all.min()) or 1.0
+        for i, m in enumerate(methods):
+            g = p[p.method == m].sort_values(x)
+            shift = i - (len(methods) - 1) / 2  # dodge sideways so bars do not hide each other
+            xs = g[x].astype(float) * 1.04**shift if log else g[x].astype(float) + 0.015 * span * shift
+            n = sorted(set(g.n_runs))
+            err = [g.success_rate - g.success_lo, g.success_hi - g.success_rate]
+            ax.errorbar(xs, g.success_rate, yerr=err, marker="o", ms=3, capsize=2, color=colors[m],
+                        label=f"{m} (n={n[0]}{f'–{n[-1]}' if len(n) > 1 else ''})")  # fmt: skip
+        if not log:
+            ax.set_xticks(sorted(p[x].unique()))
+        budget = p.budget_steps.unique()
+        others = [a for a in an.axes if a != x]
+        ax.set_title(
+            _title(p.iloc[0], others, budget[0] if len(budget) == 1 else None, with_t=x != "seq_len")
+        )
+        ax.set(xlabel=xlabel, ylabel="fraction solved")
+        _small(ax, on_top=True)
+    pages.save(out, fmt, saved)
+
+
+def _median(curves: list[tuple[pd.Series, bool]]) -> tuple[np.ndarray, np.ndarray]:
+    """Median over runs at every step any of them was evaluated; a run that stopped because it solved
+    holds its last value (else late medians would be over the unsolved runs only)."""
     idx = sorted(set().union(*(s.index for s, _ in curves)))
     cols = []
     for s, hold in curves:
-        r = s.reindex(idx)
-        r = r.where(r.index.isin(s.index), r.ffill())  # fill only between/after own evaluations
+        r = s.reindex(idx).ffill()
         r[r.index < s.index.min()] = np.nan
         if not hold:
             r[r.index > s.index.max()] = np.nan
         cols.append(r)
-    m = pd.concat(cols, axis=1)
-    return m.index.to_numpy(float), m.median(axis=1), m.quantile(0.25, axis=1), m.quantile(0.75, axis=1)
+    return np.asarray(idx, dtype=float), pd.concat(cols, axis=1).median(axis=1).to_numpy()
 
 
-def _success_plot(ax, tab, x, cols, colors) -> None:
-    """Success rate with Wilson bars, one series per key of `cols`, dodged sideways so bars don't overlap."""
-    groups = [(k, g[g.n_runs > 0].sort_values(x)) for k, g in tab.groupby(cols, dropna=False)]
-    xs_all = tab[x].astype(float)
-    log = ax.get_xscale() == "log"
-    span = (xs_all.max() - xs_all.min()) or abs(xs_all.max()) or 1.0
-    seen: dict = {}
-    for i, (key, g) in enumerate(groups):
-        if g.empty:
-            continue
-        shift = i - (len(groups) - 1) / 2
-        xs = g[x].astype(float).to_numpy()
-        xs = xs * 1.04**shift if log else xs + 0.012 * span * shift
-        method = key[0] if isinstance(key, tuple) else key
-        variant = seen.setdefault(method, [])  # same colour per method, marker per other-key value
-        variant.append(key)
-        err = [g.success_rate - g.success_lo, g.success_hi - g.success_rate]
-        ax.errorbar(
-            xs,
-            g.success_rate,
-            yerr=err,
-            marker="osD^v<>p"[(len(variant) - 1) % 8],
-            capsize=3,
-            color=colors[method],
-            ls="-" if len(variant) == 1 else "--",
-            label=_label(key, cols),
-        )
-    ax.set_ylim(-0.05, 1.05)
-    ax.set_ylabel("success rate (solved/n)")
-    ax.grid(alpha=0.3)
+def _runs_and_median(ax, cell, metrics, column, colors, hold: bool, positive=False) -> list[float]:
+    seen = []
+    for m, g in cell.groupby("method", sort=True):
+        curves = []
+        for _, r in g.iterrows():
+            df = metrics.get(r.run_dir)
+            if df is None or column not in df or df[column].notna().sum() == 0:
+                continue
+            s = df.drop_duplicates("step", keep="last").set_index("step")[column].astype(float).dropna()
+            if positive:
+                s = s[s > 0]  # log axis
+            if len(s):
+                curves.append((s, hold and bool(r._solved)))
+                ax.plot(s.index, s.to_numpy(), color=colors[m], lw=RUN_LW, alpha=RUN_ALPHA)
+        if curves:
+            x, med = _median(curves)
+            ax.plot(x, med, color=colors[m], lw=MEDIAN_LW, label=f"{m} (n={len(curves)})")
+            seen += list(x)
+    return seen
 
 
-def _success_vs_length(runs, axes, colors, out_dir, saved) -> None:
-    cols, note = _series(runs, axes)
-    tab = success_table(runs, ["task", "seq_len", *cols])
-    tasks = sorted(tab.task.unique())
-    fig, axs = _figure(len(tasks))
-    for ax, task in zip(axs, tasks, strict=True):
-        t = tab[tab.task == task]
-        _success_plot(ax, t, "seq_len", cols, colors)
-        ax.set_xticks(sorted(t.seq_len.unique()))
-        ax.set(title=f"{task}: success vs length{note}", xlabel="sequence length T (time steps)")
-        ax.legend(fontsize=8)
-    fig.suptitle("Success rate (95% Wilson interval) vs sequence length")
-    _save(fig, out_dir, "success_vs_length.png", saved)
-
-
-def _success_vs_threshold(runs, axes, colors, out_dir, saved) -> None:
-    key = "clipping.threshold"
-    if key not in runs or "clipping.mode" not in runs:
+def _learning_curves(fin, an, metrics, colors, out, fmt, saved) -> None:
+    cells = [
+        (k, c) for k, c in fin.groupby(an.keys, dropna=False, sort=True) if c.run_dir.isin(metrics).any()
+    ]
+    if not cells:
         return
-    clipped = runs[runs["clipping.mode"].fillna("none") != "none"]
-    if clipped.empty or not (clipped.groupby(["task", "seq_len", "method"])[key].nunique() > 1).any():
-        return
-    cols, note = _series(clipped, [a for a in axes if a != key])
-    tab = success_table(clipped, ["task", "seq_len", key, *cols])
-    panels = sorted(tab.groupby(["task", "seq_len"]).groups)
-    fig, axs = _figure(len(panels))
-    for ax, (task, T) in zip(axs, panels, strict=True):
-        t = tab[(tab.task == task) & (tab.seq_len == T)]
-        _maybe_log(ax, t[key].astype(float))  # before plotting: the sideways dodge depends on the scale
-        _success_plot(ax, t, key, cols, colors)
-        ax.set(title=f"{task}, T={T}{note}", xlabel="clipping threshold v (gradient units)")
-        ax.legend(fontsize=8)
-    fig.suptitle("Success rate (95% Wilson interval) vs clipping threshold")
-    _save(fig, out_dir, "success_vs_threshold.png", saved)
-
-
-def _curves(runs, metrics, column, cols):
-    """{(task, T): {series key: [(step-indexed values, hold), ...]}} for one metrics column."""
-    out: dict = {}
-    for _, r in runs.iterrows():
-        m = metrics.get(r.run_dir)
-        if m is None or column not in m or m.empty:
-            continue
-        s = m.set_index("step")[column].astype(float)
-        s = s[~s.index.duplicated(keep="last")].sort_index()
-        if s.notna().sum() == 0:
-            continue
-        key = tuple(r[c] for c in cols)
-        out.setdefault((r.task, r.seq_len), {}).setdefault(key, []).append((s, r.status == "solved"))
-    return out
-
-
-def _draw_band(ax, curves, colors, cols, positive=False) -> list[float]:
-    """Median line + 25-75% band per series; colour per method, line style per other-key value."""
-    steps_seen, seen = [], {}
-    for key, cs in sorted(curves.items(), key=lambda kv: str(kv[0])):
-        x, med, q1, q3 = _band(cs)
-        if positive:  # log axes: drop values <= 0 instead of letting them clip
-            med, q1, q3 = (v.where(v > 0) for v in (med, q1, q3))
-        variant = seen.setdefault(key[0], [])
-        variant.append(key)
-        c = colors[key[0]]
-        ax.plot(
-            x,
-            med,
-            color=c,
-            ls=["-", "--", ":", "-."][(len(variant) - 1) % 4],
-            label=f"{_label(key, cols)} (n={len(cs)})",
-        )
-        ax.fill_between(x, q1, q3, color=c, alpha=0.15, lw=0)
-        steps_seen += list(x)
-    return steps_seen
-
-
-def _learning_curves(runs, metrics, axes, colors, out_dir, saved) -> None:
-    cols, note = _series(runs, axes)
-    data = _curves(runs, metrics, "test_error", cols)
-    if not data:
-        return
-    panels = sorted(data)
-    fig, axs = _figure(len(panels))
-    for ax, (task, T) in zip(axs, panels, strict=True):
-        steps = _draw_band(ax, data[(task, T)], colors, cols)
-        sub = runs[(runs.task == task) & (runs.seq_len == T)]
+    pages = _Pages(
+        len(cells), "Learning curves: test error of every run (thin) and the median (bold)", "learning_curves"
+    )
+    for ax, (_, cell) in zip(pages.axes, cells, strict=True):
+        x = _runs_and_median(ax, cell, metrics, "test_error", colors, hold=True)
         for col, style, what in (
-            ("train.success_error", ":", "success threshold"),
+            ("train.success_error", ":", "solved below"),
             ("baseline_error", "--", "trivial baseline"),
         ):
-            vals = sub[col].dropna().unique() if col in sub else []
+            vals = cell[col].dropna().unique() if col in cell else []
             if len(vals) == 1:
                 ax.axhline(float(vals[0]), color="gray", ls=style, lw=1, label=what)
-        _maybe_log(ax, steps)
-        ax.set(title=f"{task}, T={T}{note}", xlabel="training steps", ylabel="test error (fraction wrong)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle("Learning curves: median test error over seeds, 25–75% band")
-    _save(fig, out_dir, "learning_curves.png", saved)
+        _maybe_log(ax, x)
+        ax.set(xlabel="updates", ylabel="test error")
+        ax.set_title(_title(cell.iloc[0], an.axes, cell._budget.min()))
+        _small(ax)
+    pages.save(out, fmt, saved)
 
 
-def _grad_norm_omega(runs, metrics, axes, colors, out_dir, saved) -> None:
-    cols, note = _series(runs, axes)
-    parts = [
-        (c, lbl)
-        for c, lbl in (
-            ("grad_norm", "pre-clip gradient norm ‖g‖ (mean over interval)"),
-            ("omega", "Ω (regularizer value)"),
-        )
-    ]
-    data_by = {c: _curves(runs, metrics, c, cols) for c, _ in parts}
-    parts = [(c, lbl) for c, lbl in parts if data_by[c]]
-    if not parts:
+def _grad_norm_omega(fin, an, metrics, colors, out, fmt, saved) -> None:
+    parts = [("grad_norm", "pre-clip ‖g‖"), ("omega", "Ω")]
+    has = lambda c, col: any(col in metrics.get(d, {}) and metrics[d][col].notna().any() for d in c.run_dir)
+    cells = [c for _, c in fin.groupby(an.keys, dropna=False, sort=True) if any(has(c, p) for p, _ in parts)]
+    if not cells:
         return
-    panels = sorted(set().union(*(data_by[c] for c, _ in parts)))
-    fig, axs = _figure(len(panels) * len(parts), ncols=len(parts))
-    for i, (task, T) in enumerate(panels):
-        for j, (col, ylabel) in enumerate(parts):
-            ax = axs[i * len(parts) + j]
-            data = data_by[col].get((task, T), {})
-            steps = _draw_band(ax, data, colors, cols, positive=True)
-            if col == "grad_norm" and "clipping.threshold" in runs:
-                sub = runs[(runs.task == task) & (runs.seq_len == T) & (runs["clipping.mode"] == "norm")]
-                thr = sub["clipping.threshold"].dropna().unique()
+    title = "Pre-clip gradient norm and Ω during training: every run (thin), the median (bold)"
+    pages = _Pages(2 * len(cells), title, "grad_norm_omega", ncols=2)
+    for i, cell in enumerate(cells):
+        for j, (col, label) in enumerate(parts):
+            ax = pages.axes[2 * i + j]
+            x = _runs_and_median(ax, cell, metrics, col, colors, hold=False, positive=True)
+            if col == "grad_norm" and "clipping.threshold" in cell:
+                thr = cell[cell["clipping.mode"] == "norm"]["clipping.threshold"].dropna().unique()
                 if len(thr) == 1:
                     ax.axhline(float(thr[0]), color="gray", ls=":", lw=1, label="norm-clip threshold")
-            ax.set_yscale("log")
-            _maybe_log(ax, steps)
-            ax.set(title=f"{task}, T={T}{note}", xlabel="training steps", ylabel=ylabel)
-            ax.grid(alpha=0.3)
-            if data:
-                ax.legend(fontsize=8)
-    fig.suptitle("Gradient norm before clipping and Ω during training (median over seeds, 25–75% band)")
-    _save(fig, out_dir, "grad_norm_omega.png", saved)
+            if x:
+                ax.set_yscale("log")
+            _maybe_log(ax, x)
+            ax.set(xlabel="updates", ylabel=label)
+            ax.set_title(_title(cell.iloc[0], an.axes))
+            _small(ax, legend=j == 0)
+    pages.save(out, fmt, saved)
 
 
-def _gradient_flow(runs, colors, out_dir, saved, warnings) -> None:
-    profiles: dict = {}  # (task, T) -> method -> ([first profiles], [last profiles])
-    for _, r in runs.iterrows():
-        path = Path(r.run_dir) / "gradient_flow.npz"
-        if not path.is_file():
+def common_step(flows: dict[str, np.ndarray]) -> float | None:
+    """The last evaluation step every run has and before which none of them had stopped: all are still
+    training there. Falls back to the last step they all have (some run stopped at its first evaluation)."""
+    shared = set.intersection(*(set(s.tolist()) for s in flows.values()))
+    if not shared:
+        return None
+    stop = min(float(s.max()) for s in flows.values())
+    before = [s for s in shared if s < stop]
+    return max(before) if before else max(shared)
+
+
+def _gradient_flow(fin, an, colors, out, fmt, saved, warnings, flow_step) -> None:
+    panels = []
+    for _, cell in fin.groupby(an.keys, dropna=False, sort=True):
+        flows = {}
+        for _, r in cell.iterrows():
+            if not (Path(r.run_dir) / "gradient_flow.npz").is_file():
+                continue
+            try:
+                flows[r.run_dir] = read_flow(Path(r.run_dir))
+            except ValueError as e:
+                warnings.append(f"ignored {r.run_dir}: {e}")
+        if not flows:
             continue
-        try:
-            with np.load(path) as z:
-                g = np.asarray(z["grad_norm"], dtype=float)
-            if g.ndim != 2 or g.shape[0] == 0:
-                raise ValueError(f"grad_norm has shape {g.shape}, expected (evaluations, L)")
-        except Exception as e:
-            warnings.append(f"ignored {path}: {type(e).__name__}: {e}")
-            continue
-        first, last = profiles.setdefault((r.task, r.seq_len), {}).setdefault(r.method, ([], []))
-        first.append(g[0][::-1])  # reversed: index = time-distance from the end, L-1-t
-        last.append(g[-1][::-1])
-    if not profiles:
+        step = flow_step if flow_step is not None else common_step({d: f["step"] for d, f in flows.items()})
+        if step is not None:
+            panels.append((cell, flows, step))
+    if not panels:
         return
-    panels = sorted(profiles)
-    fig, axs = _figure(2 * len(panels), ncols=2)
-    for i, (task, T) in enumerate(panels):
-        for j, when in enumerate(("first", "last")):
-            ax = axs[2 * i + j]
-            for method, pair in sorted(profiles[(task, T)].items()):
-                ps = pair[j]
-                mat = np.full((len(ps), max(len(p) for p in ps)), np.nan)
-                for k, p in enumerate(ps):
-                    mat[k, : len(p)] = p
-                med = np.nanmedian(np.where(mat > 0, mat, np.nan), axis=0)
-                ax.plot(
-                    np.arange(len(med)),
-                    med,
-                    color=colors[method],
-                    ls="-" if "Ω" in method else "--",
-                    label=f"{method} (n={len(ps)})",
-                )
-            ax.set_yscale("log")
-            ax.set(
-                title=f"{task}, T={T}: {when} evaluation",
-                xlabel="time-distance from the end of the sequence (steps)",
-                ylabel="‖∂L/∂h_t‖ (batch mean, median over runs)",
+    title = "Gradient-norm profile ‖∂L/∂h_t‖ / ‖∂L/∂h_T‖ at one step for all runs of a cell; solid: run solved, dashed: not"
+    pages = _Pages(len(panels), title, "gradient_flow")
+    for ax, (cell, flows, step) in zip(pages.axes, panels, strict=True):
+        groups: dict = {}
+        for _, r in cell[cell.run_dir.isin(flows)].iterrows():
+            f = flows[r.run_dir]
+            hit = np.flatnonzero(f["step"] == step)
+            g = (
+                np.asarray(f["grad_norm"][hit[-1]], dtype=float)[::-1] if len(hit) else None
+            )  # index: T - 1 - t
+            if g is None or not (np.isfinite(g[0]) and g[0] > 0):
+                continue  # this run has no evaluation at that step (it stopped before), or no gradient
+            prof = np.where(g > 0, g / g[0], np.nan)
+            ls = "-" if r._solved else "--"
+            ax.plot(np.arange(len(prof)), prof, color=colors[r.method], lw=RUN_LW, alpha=RUN_ALPHA, ls=ls)
+            groups.setdefault((r.method, bool(r._solved)), []).append(prof)
+        for (m, solved), profs in sorted(groups.items()):
+            mat = np.full((len(profs), max(map(len, profs))), np.nan)
+            for k, p in enumerate(profs):
+                mat[k, : len(p)] = p
+            label = f"{m}, {'solved' if solved else 'not solved'} (n={len(profs)})"
+            ax.plot(
+                np.nanmedian(mat, axis=0),
+                color=colors[m],
+                lw=MEDIAN_LW,
+                ls="-" if solved else "--",
+                label=label,
             )
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-    fig.suptitle("Gradient-norm profile through time, with and without Ω")
-    _save(fig, out_dir, "gradient_flow.png", saved)
+        n = sum(map(len, groups.values()))
+        missing = len(cell) - n
+        ax.set_yscale("log")
+        ax.set(xlabel="time-distance from the last step", ylabel="relative ‖∂L/∂h_t‖")
+        extra = f" · step {steps(step)}, {n} runs" + (f" ({missing} without)" if missing else "")
+        ax.set_title(_title(cell.iloc[0], an.axes, extra=extra))
+        _small(ax)
+    pages.save(out, fmt, saved)
 
 
-def make_plots(
-    runs_df: pd.DataFrame, run_dirs, out_dir: Path, warnings: list[str] | None = None
-) -> list[Path]:
-    """Write the report PNGs for the runs in `run_dirs` into out_dir; returns the files written."""
-    warnings = [] if warnings is None else warnings
-    wanted = {str(d) for d in run_dirs}
-    runs = runs_df[runs_df.run_dir.isin(wanted) & runs_df.status.isin(COUNTED)] if len(runs_df) else runs_df
-    if runs.empty:
-        return []
+def make_plots(res, an: Analysis, out_dir: Path, fmt: str = "png", flow_step: int | None = None):
+    """Write every figure the data allows; returns (files written, warnings)."""
+    fin = prepare(res.runs)
+    fin = fin[fin.status.isin(COUNTED)].reset_index(drop=True)
+    warnings: list[str] = []
+    if fin.empty:
+        return [], warnings
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    axes = cell_axes(runs_df)
-    colors = _colors(runs.method)
-    metrics = {}
-    for d in runs.run_dir:
-        try:
-            metrics[d] = read_metrics(Path(d))
-        except (OSError, ValueError) as e:
-            warnings.append(f"no curves for {d}: metrics.csv {e}")
+    colors = _colors(fin.method)
     saved: list[Path] = []
-    _success_vs_length(runs, axes, colors, out_dir, saved)
-    _success_vs_threshold(runs, axes, colors, out_dir, saved)
-    _learning_curves(runs, metrics, axes, colors, out_dir, saved)
-    _grad_norm_omega(runs, metrics, axes, colors, out_dir, saved)
-    _gradient_flow(runs, colors, out_dir, saved, warnings)
-    return saved
+    _time_to_solve(fin, an, colors, out_dir, fmt, saved)
+    _success(an, colors, out_dir, fmt, saved, "seq_len", "success_vs_length", "sequence length T")
+    if "clipping.threshold" in an.axes:
+        _success(
+            an,
+            colors,
+            out_dir,
+            fmt,
+            saved,
+            "clipping.threshold",
+            "success_vs_threshold",
+            "clipping threshold",
+        )
+    _learning_curves(fin, an, res.metrics, colors, out_dir, fmt, saved)
+    _grad_norm_omega(fin, an, res.metrics, colors, out_dir, fmt, saved)
+    _gradient_flow(fin, an, colors, out_dir, fmt, saved, warnings, flow_step)
+    return saved, warnings

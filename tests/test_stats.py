@@ -1,54 +1,12 @@
-"""Wilson interval and Fisher's exact test against independent references."""
+"""Wilson intervals and Holm's adjustment against independent references."""
 
 import itertools
 import math
-from fractions import Fraction
 
+import numpy as np
 import pytest
 
-from ltd_bench.stats import fisher_exact, median_or_nan, wilson_interval
-
-
-def brute_fisher(k1, n1, k2, n2):
-    """Two-sided Fisher by enumerating every way to pick group 1 out of the pooled runs (no formula)."""
-    pooled = [1] * (k1 + k2) + [0] * (n1 + n2 - k1 - k2)
-    counts: dict[int, int] = {}
-    for group1 in itertools.combinations(range(len(pooled)), n1):
-        x = sum(pooled[i] for i in group1)
-        counts[x] = counts.get(x, 0) + 1
-    total = sum(counts.values())
-    obs = Fraction(counts[k1], total)
-    return float(sum(Fraction(c, total) for c in counts.values() if Fraction(c, total) <= obs))
-
-
-@pytest.mark.parametrize(
-    "k1,n1,k2,n2,p",
-    [
-        (3, 4, 1, 4, 0.4857),  # Fisher's lady tasting tea: 3 of 4 right, two-sided 34/70
-        (1, 10, 11, 14, 0.002759),  # Wikipedia's worked example [[1, 9], [11, 3]]
-        (6, 8, 1, 5, 0.1026),  # scipy docs example [[6, 2], [1, 4]]
-        (5, 5, 0, 5, 0.007937),  # 2 / C(10, 5)
-        (2, 2, 2, 2, 1.0),
-    ],
-)
-def test_fisher_textbook(k1, n1, k2, n2, p):
-    assert fisher_exact(k1, n1, k2, n2) == pytest.approx(p, abs=5e-5)
-
-
-def test_fisher_matches_brute_force_enumeration():
-    for n1, n2 in itertools.product(range(1, 6), repeat=2):
-        for k1, k2 in itertools.product(range(n1 + 1), range(n2 + 1)):
-            assert fisher_exact(k1, n1, k2, n2) == pytest.approx(brute_fisher(k1, n1, k2, n2), rel=1e-12)
-
-
-def test_fisher_one_sided_and_symmetry():
-    assert fisher_exact(3, 4, 1, 4, "greater") == pytest.approx(17 / 70)  # P(X >= 3) = (16 + 1) / 70
-    assert fisher_exact(3, 4, 1, 4, "less") == pytest.approx(1 - 1 / 70)
-    assert fisher_exact(4, 7, 1, 6) == pytest.approx(fisher_exact(1, 6, 4, 7))
-    with pytest.raises(ValueError):
-        fisher_exact(3, 2, 0, 1)
-    with pytest.raises(ValueError):
-        fisher_exact(1, 2, 0, 1, alternative="bigger")
+from ltd_bench.stats import holm, quartiles, wilson_interval
 
 
 @pytest.mark.parametrize(
@@ -79,16 +37,51 @@ def score_bound(k, n, z, upper):
 
 
 def test_wilson_is_score_test_inversion():
+    z = 1.959963984540054  # the two-sided 95% normal quantile, as scipy uses it
     for n in (1, 2, 3, 5, 10, 37):
         for k in range(1, n):
             lo, hi = wilson_interval(k, n)
-            assert lo == pytest.approx(score_bound(k, n, 1.96, False), abs=1e-9)
-            assert hi == pytest.approx(score_bound(k, n, 1.96, True), abs=1e-9)
+            assert lo == pytest.approx(score_bound(k, n, z, False), abs=1e-9)
+            assert hi == pytest.approx(score_bound(k, n, z, True), abs=1e-9)
             assert (lo, hi) == pytest.approx(tuple(1 - x for x in reversed(wilson_interval(n - k, n))))
     assert wilson_interval(0, 0) == (0.0, 1.0)
     assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0
 
 
-def test_median_or_nan():
-    assert median_or_nan([3, float("nan"), 1, 2]) == 2
-    assert math.isnan(median_or_nan([]))
+def closed_testing(p):
+    """Holm by its definition (Holm 1979): H_i is rejected at level a iff every intersection of hypotheses
+    containing it is rejected by Bonferroni, so its adjusted p is the max over those subsets S of
+    min(1, |S| min_{j in S} p_j). Enumerates every subset: no sorting, no step-down formula."""
+    m, out = len(p), []
+    for i in range(m):
+        worst = 0.0
+        for size in range(1, m + 1):
+            for s in itertools.combinations(range(m), size):
+                if i in s:
+                    worst = max(worst, min(1.0, size * min(p[j] for j in s)))
+        out.append(worst)
+    return out
+
+
+def test_holm_is_closed_bonferroni_testing():
+    rng = np.random.default_rng(0)
+    for m in (1, 2, 3, 5, 7):
+        for _ in range(20):
+            p = rng.choice([rng.uniform(0, 0.1), rng.uniform(0, 1)], size=m)
+            p[rng.random(m) < 0.2] = p[0]  # ties
+            assert holm(p) == pytest.approx(closed_testing(list(p)), abs=1e-12)
+    # textbook example: 0.01, 0.04, 0.03, 0.005 -> 0.03, 0.06, 0.06, 0.02
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+
+
+def test_holm_ignores_nan_entries():
+    got = holm([0.01, np.nan, 0.02])
+    assert got[0] == pytest.approx(0.02) and np.isnan(got[1]) and got[2] == pytest.approx(0.02)
+    assert np.isnan(holm([np.nan])).all() and len(holm([])) == 0
+
+
+def test_quartiles():
+    assert quartiles([4, 1, 3, 2, float("nan"), None]) == pytest.approx(
+        (2.5, 1.75, 3.25)
+    )  # numpy's linear rule
+    assert all(math.isnan(v) for v in quartiles([]))

@@ -1,0 +1,261 @@
+"""The analysis as text: a terminal report readable at 100 columns, CSV files and a Markdown report."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .analysis import ALPHA, Analysis
+
+RULE = (
+    "Verdicts compare time to solve (runs that never solved count as censored at their budget, diverged "
+    "runs at the step they diverged). helps / behind: two-sided log-rank test (exact by permutation "
+    f"below 15 runs a side), Holm-adjusted over every test in this report, p < {ALPHA}; the direction "
+    "from the RMST ratio (method/reference; < 1 = solves sooner). equivalent: only with --margin, when "
+    "the ratio's 95% bootstrap interval lies inside it. no-information: neither side solved a run. "
+    "inconclusive: anything else. Only solved/unsolved/diverged runs count."
+)
+CELL_CSV = [
+    "method",
+    "n_runs",
+    "n_solved",
+    "success_rate",
+    "success_lo",
+    "success_hi",
+    "median_steps_to_solve",
+    "km_median_steps",
+    "budget_steps",
+    "rmst_steps",
+    "rmst_low",
+    "rmst_high",
+    "mean_test_error",
+    "mean_test_loss",
+    "baseline_loss",
+    "loss_over_baseline",
+    "loss_over_baseline_q1",
+    "loss_over_baseline_q3",
+    "n_diverged",
+    "n_excluded",
+]
+VERDICT_CSV = [
+    "scope",
+    "n_cells",
+    "method",
+    "reference",
+    "verdict",
+    "reason",
+    "p_logrank",
+    "p_adjusted",
+    "rmst_ratio",
+    "rmst_ratio_low",
+    "rmst_ratio_high",
+    "n_method",
+    "k_method",
+    "n_ref",
+    "k_ref",
+    "budget_steps",
+    "rmst_method",
+    "rmst_ref",
+    "test",
+    "p_min",
+    "loss_over_baseline_method",
+    "loss_over_baseline_method_iqr",
+    "loss_over_baseline_ref",
+    "loss_over_baseline_ref_iqr",
+]
+RUN_CSV = [
+    "run_id",
+    "name",
+    "task",
+    "seq_len",
+    "method",
+    "seed",
+    "status",
+    "steps_to_solve",
+    "steps",
+    "test_error",
+    "test_loss",
+    "best_test_error",
+    "baseline_loss",
+    "baseline_error",
+    "diverged_at_step",
+    "nonfinite_grad_steps",
+    "wall_time_s",
+    "error",
+    "run_dir",
+]
+STYLE = {"helps": "green", "behind": "red", "equivalent": "cyan", "no-information": "dim", "inconclusive": ""}
+
+
+def _missing(v) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+
+
+def steps(v, short: bool = False) -> str:
+    """A number of updates: 12,125 (or 12.1k when short); '–' when missing."""
+    if _missing(v):
+        return "–"
+    if short and v >= 1000:
+        return f"{v / 1000:.3g}k"
+    return f"{v:,.0f}"
+
+
+def num(v, digits: int = 2) -> str:
+    return "–" if _missing(v) else f"{v:.{digits}g}"
+
+
+def _int(v) -> str:
+    """20.0 -> '20' (a column with missing values turns integers into floats)."""
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
+def task_label(row) -> str:
+    """'parity (marked)': the task with its variant."""
+    return f"{row['task']} ({row['variant']})" if row.get("variant") else str(row["task"])
+
+
+def _axis_names(axes: list[str]) -> list[str]:
+    short = [a.split(".")[-1] for a in axes]  # narrower headers when the last parts are unambiguous
+    return short if len(set(short)) == len(short) else list(axes)
+
+
+def _km(v, short: bool) -> str:
+    return "not reached" if _missing(v) else steps(v, short)
+
+
+def cell_table(an: Analysis, short: bool) -> tuple[list[str], list[list[str]], list[bool]]:
+    """(header, rows, first-row-of-a-cell flags) for the per-cell × method table."""
+    header = ["task", "T", *_axis_names(an.axes), "method", "solved"]
+    header += [] if short else ["success [95% CI]"]
+    header += ["KM median", "RMST [95% CI]", "loss/base", "div."]
+    rows, first, prev = [], [], None
+    for _, c in an.cells.iterrows():
+        key = tuple(str(c[k]) for k in an.keys)
+        new = key != prev
+        prev = key
+        cell = [task_label(c), _int(c.seq_len), *[str(c[a]) for a in an.axes]] if new or not short else None
+        row = cell or [""] * (2 + len(an.axes))
+        row += [str(c.method), f"{c.n_solved}/{c.n_runs}"]
+        row += [] if short else [f"{c.success_rate:.2f} [{c.success_lo:.2f}, {c.success_hi:.2f}]"]
+        rmst = f"{steps(c.rmst_steps, short)} [{steps(c.rmst_low, short)}, {steps(c.rmst_high, short)}]"
+        row += [_km(c.km_median_steps, short), rmst]
+        row += [num(c.loss_over_baseline), str(c.n_diverged)]
+        rows.append(row)
+        first.append(new)
+    return header, rows, first
+
+
+def verdict_table(an: Analysis, short: bool) -> tuple[list[str], list[list[str]], list[bool]]:
+    header = ["task", "T", *_axis_names(an.axes), "method vs reference", "RMST ratio [CI]", "p", "Holm p"]
+    header += ["verdict"] + ([] if short else ["reason"])
+    rows, first, prev = [], [], None
+    for _, v in an.verdicts.iterrows():
+        if v.scope == "pooled":
+            cell = [f"pooled ({int(v.n_cells)} cells)", "", *[""] * len(an.axes)]
+        else:
+            cell = [task_label(v), _int(v.seq_len), *[str(v[a]) for a in an.axes]]
+        new = cell != prev
+        prev = cell
+        ratio = "–" if _missing(v.get("rmst_ratio")) else f"{num(v.rmst_ratio)}"
+        if not _missing(v.get("rmst_ratio_low")):
+            ratio += f" [{num(v.rmst_ratio_low)}, {num(v.rmst_ratio_high)}]"
+        row = (cell if new or not short else [""] * len(cell)) + [f"{v.method} vs {v.reference}", ratio]
+        row += [num(v.p_logrank), num(v.p_adjusted), v.verdict] + ([] if short else [v.reason])
+        rows.append(row)
+        first.append(new)
+    return header, rows, first
+
+
+def terminal(console, an: Analysis, title: str) -> None:
+    """Both tables, the notes and the verdict rule; fits 100 columns (reasons are in CSV/Markdown)."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    def show(caption, table_of, verdict_col=None):
+        header, rows, first = table_of(an, short=True)
+        t = Table(
+            title=caption, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left", collapse_padding=True
+        )
+        for h in header:
+            t.add_column(h, overflow="fold")
+        for i, r in enumerate(rows):
+            cells = [Text(x) for x in r]  # Text: a '[...]' in a value is not rich markup
+            if verdict_col is not None:
+                cells[verdict_col].stylize(STYLE.get(r[verdict_col], ""))
+            last = i + 1 == len(rows) or first[i + 1]
+            t.add_row(*cells, end_section=last)
+        console.print(t)
+
+    console.print(title, markup=False, highlight=False)
+    show("Time to solve per cell and method (finished runs)", cell_table)
+    console.print(
+        "KM median: steps until half the runs solved (Kaplan–Meier; 'not reached' if fewer did). RMST: "
+        "mean steps to solve within the budget, unsolved runs counting the whole budget; 95% bootstrap "
+        "interval. loss/base: median final test loss over the trivial baseline.",
+        style="dim",
+        markup=False,
+        highlight=False,
+    )
+    for note in an.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+    if len(an.verdicts):
+        caption = f"Verdicts ({an.source}; Holm over {an.n_tests} tests)"
+        show(caption, verdict_table, verdict_col=-1)
+        console.print(RULE, style="dim", markup=False, highlight=False)
+    else:
+        console.print("No comparison has runs on both sides: no verdicts.", markup=False, highlight=False)
+
+
+def _pipe_table(header: list[str], rows: list[list[str]]) -> str:
+    esc = lambda s: str(s).replace("|", "\\|")
+    lines = ["| " + " | ".join(map(esc, header)) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(map(esc, r)) + " |" for r in rows])
+
+
+def write_markdown(path: Path, root: Path, an: Analysis, warnings: list[str]) -> None:
+    ch, cr, _ = cell_table(an, short=False)
+    vh, vr, _ = verdict_table(an, short=False)
+    n = an.cells.n_runs
+    parts = [
+        f"# ltd-bench report: `{root}`",
+        "",
+        f"{int(n.sum())} finished runs; {n.min()}–{n.max()} per cell and method. Interrupted and failed "
+        "runs are not counted.",
+        "",
+        "## Time to solve per cell and method",
+        "",
+        _pipe_table(ch, cr),
+        "",
+        "Success: solved/n with a 95% Wilson interval. KM median: steps until half the runs solved "
+        "(Kaplan–Meier; 'not reached' if fewer did). RMST: restricted mean steps to solve within the "
+        "cell's budget (an unsolved run counts the whole budget), 95% bootstrap interval. loss/base: "
+        "median final test loss over the trivial baseline. div.: diverged runs.",
+        "",
+        *[f"- {note}" for note in an.notes],
+        "",
+        f"## Verdicts ({an.source}; Holm over {an.n_tests} tests)",
+        "",
+        RULE,
+        "",
+        _pipe_table(vh, vr) if vr else "_No comparison has runs on both sides._",
+        "",
+    ]
+    if warnings:
+        parts += ["## Warnings", "", *[f"- {w}" for w in warnings], ""]
+    Path(path).write_text("\n".join(parts))
+
+
+def write_csvs(path: Path, runs: pd.DataFrame, an: Analysis) -> list[Path]:
+    """Cells -> path; one row per run -> <stem>_runs.csv; verdicts -> <stem>_verdicts.csv."""
+    path = Path(path)
+    out = [path, path.with_name(f"{path.stem}_runs.csv"), path.with_name(f"{path.stem}_verdicts.csv")]
+    cells = an.cells.reindex(columns=[*an.keys, *CELL_CSV])
+    first = list(dict.fromkeys(c for c in [*RUN_CSV[:4], *an.axes, *RUN_CSV[4:]] if c in runs.columns))
+    tidy = runs[first + sorted(c for c in runs.columns if c not in first)]
+    verdicts = an.verdicts.reindex(columns=[*an.keys, *VERDICT_CSV])
+    for p, df in zip(out, (cells, tidy, verdicts), strict=True):
+        df.to_csv(p, index=False)
+    return out

@@ -1,0 +1,133 @@
+"""Report figures: which are drawn, in which formats, page limits, and what the gradient-flow panel shows."""
+
+import numpy as np
+import pytest
+from runfolders import make_run
+
+from ltd_bench import plots
+from ltd_bench.analysis import analyse, prepare
+from ltd_bench.plots import NCOLS, NROWS, _Pages, common_step, make_plots
+from ltd_bench.runs import load
+
+SIGNATURES = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF", "svg": b"<?xml"}
+
+
+class Capture:
+    """Every page drawn, by file stem (drawing costs seconds: each figure is made once per module)."""
+
+    def __init__(self):
+        self.figs = {}
+
+    def __enter__(self):
+        self.mp = pytest.MonkeyPatch()
+        save = _Pages.save
+
+        def keep(pages, out_dir, fmt, saved):
+            self.figs[pages.stem] = pages.figs
+            save(pages, out_dir, fmt, saved)
+
+        self.mp.setattr(_Pages, "save", keep)
+        return self
+
+    def __exit__(self, *exc):
+        self.mp.undo()
+
+
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory):
+    """One cell (temporal order, T=20), three methods; Ω solves at 1000/1500/2000 and has flow records."""
+    root = tmp_path_factory.mktemp("runs")
+    for s in range(3):
+        make_run(root, seq_len=20, seed=s, omega=2.0, steps_to_solve=1000 + 500 * s, flow=True)
+        make_run(root, seq_len=20, seed=s, status="unsolved", flow=True)
+        make_run(root, seq_len=20, seed=s, model="lstm", clip="none", status="solved" if s else "diverged")
+    res = load(root)
+    an = analyse(res.runs)
+    with Capture() as cap:
+        written, warnings = make_plots(res, an, tmp_path_factory.mktemp("plots"))
+    return res, an, written, warnings, cap.figs
+
+
+def test_figures_written(drawn):
+    _, _, written, warnings, _ = drawn
+    assert {p.name for p in written} == {
+        "time_to_solve.png",
+        "success_vs_length.png",
+        "learning_curves.png",
+        "grad_norm_omega.png",
+        "gradient_flow.png",
+    }
+    assert not warnings
+    for p in written:
+        assert p.read_bytes()[:8] == SIGNATURES["png"] and p.stat().st_size > 5000
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "svg"])
+def test_vector_formats_are_reproducible(drawn, tmp_path, fmt):
+    res, an, *_ = drawn
+    bare = type(res)(res.runs, {}, [], [])  # no metrics: the figures that need none
+    files, _ = make_plots(bare, an, tmp_path / "a", fmt=fmt)
+    assert {p.name for p in files} == {
+        f"{n}.{fmt}" for n in ("time_to_solve", "success_vs_length", "gradient_flow")
+    }
+    assert all(p.read_bytes()[:5].startswith(SIGNATURES[fmt]) for p in files)
+    saved = []
+    for i in range(2):
+        (tmp_path / str(i)).mkdir()
+        _Pages(1, "t", "x").save(tmp_path / str(i), fmt, saved)
+    assert saved[0].read_bytes() == saved[1].read_bytes()  # no dates or random ids inside
+
+
+def test_pages_hold_at_most_twelve_panels_and_ten_inches():
+    pages = _Pages(14, "t", "x")
+    assert len(pages.figs) == 2 and len(pages.axes) == 14
+    for fig in pages.figs:
+        assert fig.get_size_inches()[1] <= 10 and sum(ax.get_visible() for ax in fig.axes) <= NCOLS * NROWS
+    assert "page 2 of 2" in pages.figs[1]._suptitle.get_text()
+    assert len(_Pages(8, "t", "y", ncols=2).figs) == 1 and len(_Pages(9, "t", "y", ncols=2).figs) == 2
+
+
+def test_common_step_is_the_last_one_every_run_trained_past():
+    a, b, c = np.array([0, 250, 500, 750]), np.array([0, 250, 500, 750, 1000]), np.arange(0, 15001, 250)
+    assert common_step({"a": a, "b": b, "c": c}) == 500  # a stopped at 750: at 500 all three still trained
+    assert common_step({"a": np.array([0, 250]), "b": np.array([0, 250, 500])}) == 0
+    assert common_step({"a": np.array([0]), "b": np.array([0, 250])}) == 0  # nothing earlier: the last shared
+    assert common_step({"a": np.array([100]), "b": np.array([200])}) is None
+
+
+def test_gradient_flow_is_drawn_at_one_step_normalised_and_split_by_outcome(drawn):
+    (fig,) = drawn[4]["gradient_flow"]
+    ax = fig.axes[0]
+    # Ω runs stop at 1000, 1500, 2000: every run still trained past step 500; the LSTM runs have no record
+    assert "step 500, 6 runs (3 without)" in ax.get_title()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["rnn+clip, not solved (n=3)", "rnn+clip+Ω, solved (n=3)"]
+    bold = [ln for ln in ax.get_lines() if ln.get_linewidth() == plots.MEDIAN_LW]
+    for line, decay in zip(bold, (0.9, 0.99), strict=True):  # runfolders' profiles decay^(distance)
+        y = line.get_ydata()
+        assert y[0] == pytest.approx(1.0) and y == pytest.approx(decay ** np.arange(20), rel=1e-5)
+    assert [ln.get_linestyle() for ln in bold] == ["--", "-"]  # not solved dashed, solved solid
+
+
+def test_declared_flow_step(drawn, tmp_path):
+    res, an, *_ = drawn
+    fin = prepare(res.runs)
+    fin = fin[fin.status != "interrupted"].reset_index(drop=True)
+    with Capture() as cap:
+        plots._gradient_flow(fin, an, plots._colors(fin.method), tmp_path, "png", [], [], 1500)
+    title = cap.figs["gradient_flow"][0].axes[0].get_title()
+    assert "step 1,500, 5 runs (4 without)" in title  # the Ω run solved at 1000 had stopped
+
+
+def test_learning_curves_and_km_legends(drawn):
+    ax = drawn[4]["learning_curves"][0].axes[0]
+    assert len([ln for ln in ax.get_lines() if ln.get_linewidth() == plots.RUN_LW]) == 9  # every run
+    assert len([ln for ln in ax.get_lines() if ln.get_linewidth() == plots.MEDIAN_LW]) == 3  # a median each
+    km = drawn[4]["time_to_solve"][0].axes[0]
+    assert [t.get_text() for t in km.get_legend().get_texts()] == [
+        "lstm (n=3, 2 solved)",
+        "rnn+clip (n=3, 0 solved)",
+        "rnn+clip+Ω (n=3, 3 solved)",
+    ]
+    (top,) = [ln for ln in km.get_lines() if ln.get_label().startswith("rnn+clip+Ω")]  # its step curve
+    assert top.get_ydata()[-1] == pytest.approx(1.0) and 2000 in top.get_xdata()
