@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import csv
-import math
 
 import pytest
 import torch
@@ -179,14 +178,38 @@ def test_bench_quick_writes_one_row_per_measure(tmp_path):
         "bare_loop_lstm",
         "run_loop_lstm",
     ]
+    by = {r["measure"]: r for r in rows}
+    # the denominators the module documents: each Ω step and the data against the plain step, each
+    # trainer loop against its hand-written loop, Ω's peak memory against the plain step's
+    assert {m: r["ratio_to"] for m, r in by.items() if r["ratio_to"]} == {
+        "step_omega_book": "step",
+        "step_omega_pascanu2013": "step",
+        "step_naive_omega": "step",
+        "data_generation": "step",
+        "peak_mem_omega_book": "peak_mem_step",
+        "run_loop_rnn": "bare_loop_rnn",
+        "run_loop_lstm": "bare_loop_lstm",
+    }
     for r in rows:
-        assert r["device"] == "cpu" and r["threads"] and r["torch"] == torch.__version__ and r["cpu"]
-        if r["measure"].startswith("peak_mem"):
-            assert float(r["peak_mb"]) > 0
+        assert r["device"] == "cpu" and r["threads"] == "1" and r["torch"] == torch.__version__ and r["cpu"]
+        # --quick's sizes, as its help says: tiny everything
+        assert (r["seq_len"], r["hidden"], r["batch"], r["repeats"], r["steps"]) == ("12", "8", "4", "2", "2")
+        key = "peak_mb" if r["measure"].startswith("peak_mem") else "median_ms_per_step"
+        other = {"peak_mb", "median_ms_per_step", "cpu_ms_per_step"} - {key}
+        assert float(r[key]) > 0 and all(r[k] == "" for k in other - {"cpu_ms_per_step"})
+        if key == "median_ms_per_step":
+            assert float(r["cpu_ms_per_step"]) >= 0
+        if r["ratio_to"]:  # a ratio of the two rows' medians, exactly as written
+            assert float(r["ratio"]) == float(r[key]) / float(by[r["ratio_to"]][key])
         else:
-            assert float(r["median_ms_per_step"]) > 0 and float(r["cpu_ms_per_step"]) >= 0
+            assert r["ratio"] == r["goal"] == r["ok"] == ""
         if r["goal"]:
-            assert r["ok"] in {"yes", "no"} and math.isfinite(float(r["ratio"])) and r["ratio_to"] in measures
+            assert r["ok"] == ("yes" if float(r["ratio"]) <= float(r["goal"]) else "no")
+        else:
+            assert r["ok"] == ""
+    missed = sorted(r["measure"] for r in rows if r["ok"] == "no")
+    assert ("all goals met" in result.output) == (not missed)
+    assert all(m in result.output for m in missed)
     assert "step_omega_book" in result.output and "ratio" in result.output
 
 

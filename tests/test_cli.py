@@ -3,13 +3,17 @@
 import csv
 import json
 
+import numpy as np
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
 from ltd_bench import choices
 from ltd_bench.cli import app
+from ltd_bench.config import Config
 from ltd_bench.tasks import TASKS
+from ltd_bench.train import Trainer
 
 runner = CliRunner()
 TINY = (
@@ -41,8 +45,27 @@ def test_run_every_task_and_model(tmp_path, task, model):
     )
     resolved = yaml.safe_load((run / "config.yaml").read_text())
     assert resolved["task"]["name"] == task and resolved["train"]["lr"] == 0.01  # defaults resolved
-    assert (run / "model.pt").is_file() and (run / "gradient_flow.npz").is_file()
     assert summary["status"] in res.output  # the result table
+    # the files agree with each other: the summary is the last evaluation, "solved" means an evaluation
+    # below the bar, and model.pt holds the weights that scored it (re-evaluated here from the folder)
+    evaluated = [r for r in rows if r["test_error"] != ""]  # a diverged run's last row has no evaluation
+    errors = [float(r["test_error"]) for r in evaluated]
+    bar = resolved["train"]["success_error"]
+    assert (summary["status"] == "solved") == any(e < bar for e in errors)
+    assert summary["best_test_error"] == pytest.approx(min(errors))
+    assert int(rows[-1]["step"]) == summary["steps"]
+    if summary["status"] != "diverged":
+        assert float(rows[-1]["test_error"]) == pytest.approx(summary["test_error"])
+        tr = Trainer(Config.model_validate(resolved))
+        tr.model.load_state_dict(torch.load(run / "model.pt", weights_only=True))
+        loss, err = tr.evaluate()
+        assert err == pytest.approx(summary["test_error"]) and loss == pytest.approx(summary["test_loss"])
+    with np.load(run / "gradient_flow.npz") as flow:  # one probe per evaluation, ‖∇_{h_t} L‖ per step
+        assert flow["step"].tolist() == [int(r["step"]) for r in evaluated]
+        assert flow["grad_norm"].shape[0] == len(evaluated) and (flow["grad_norm"] >= 0).all()
+        assert flow["grad_norm"].shape[1] >= 12  # every step of a test sequence (T = 12, some tasks add)
+    if model == "rnn":  # Ω weight 1: logged at every evaluation
+        assert all(float(r["omega"]) >= 0 and float(r["omega_weight"]) == 1.0 for r in evaluated)
 
 
 def test_same_config_same_run_folder_and_numbers(tmp_path):
@@ -108,3 +131,47 @@ def test_config_error_exit_2_writes_nothing(tmp_path):
     assert "model.hiden_size" in err and "hidden_size" in err
     assert "train.steps" in err
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------------- messages that guide
+REPO_CONFIGS = __import__("pathlib").Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_a_sweep_file_given_to_run_and_a_run_config_given_to_sweep(tmp_path, ltd_main):
+    code, out, err = ltd_main("run", REPO_CONFIGS / "sweeps" / "tiny.yaml", "--out", tmp_path)
+    assert code == 2 and "is a sweep file" in err and "ltd-bench sweep" in err and "unknown key" not in err
+    code, out, err = ltd_main("sweep", REPO_CONFIGS / "rnn.yaml", "--out", tmp_path)
+    assert code == 2 and "is a run config, not a sweep" in err and "ltd-bench run" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sweep_out_a_file_is_a_usage_error(tmp_path, ltd_main):
+    (tmp_path / "f").write_text("x")
+    code, out, err = ltd_main("sweep", REPO_CONFIGS / "sweeps" / "tiny.yaml", "--out", tmp_path / "f")
+    assert code == 2 and "is not a directory" in err and "Error" not in err
+
+
+def test_an_unknown_option_that_is_a_config_field_points_to_set(ltd_main):
+    code, out, err = ltd_main("run", REPO_CONFIGS / "quickstart.yaml", "--step", "300")
+    assert code == 2 and "No such option: --step" in err and "--set train.steps=VALUE" in err
+
+
+def test_a_bad_set_key_is_blamed_on_set_not_the_file(ltd_main):
+    for cmd in ("run", "validate"):
+        code, out, err = ltd_main(cmd, REPO_CONFIGS / "rnn.yaml", "--set", "train.stepz=3")
+        assert code == 2 and "--set train.stepz=3: train.stepz: unknown key (did you mean 'steps'?)" in err
+        assert "rnn.yaml" not in err
+
+
+def test_version(ltd_main):
+    from ltd_bench import __version__
+
+    code, out, err = ltd_main("--version")
+    assert code == 0 and out.strip() == f"ltd-bench {__version__}"
+
+
+def test_bench_unknown_device_is_one_line(ltd_main):
+    code, out, err = ltd_main("bench", "--device", "gpu", "--quick")
+    text = out + err
+    assert code == 2 and "unknown device 'gpu'" in text and "allowed: cpu, cuda, auto" in text
+    assert "mkldnn" not in text  # not torch's list of every device type

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ltd_bench import executors
+from ltd_bench import jobs
 from ltd_bench.config import Config, validate_dict
-from ltd_bench.executors import ExecutorError, Job, LocalExecutor, failed_result, make_executor, train_job
+from ltd_bench.executors import LocalExecutor, make_executor
+from ltd_bench.jobs import ExecutorError, Job, failed_result, train_job
 from ltd_bench.outputs import FINAL, RunResult
 
 TINY = {
@@ -50,10 +51,26 @@ def comparable(res: RunResult) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------ train_job
 def test_train_job_trains_and_finishes():
+    """train_job is train() on the validated config: the same metrics, summary and weights, bit for bit."""
+    import torch
+
+    from ltd_bench.train import train
+
     res = train_job(config())
     assert res.summary["status"] in FINAL and res.summary["threads"] == 1
     assert res.summary["final_omega"] == res.metrics[-1]["omega"]
     assert res.run_id == Config.model_validate(config()).run_id and len(res.metrics) == 3
+    assert [m["step"] for m in res.metrics] == [0, 10, 20] and res.summary["steps"] == 20
+    ref = train(Config.model_validate(config()))
+    assert comparable(res) == comparable(ref)
+    skip = {"wall_time_s"}
+    assert {k: v for k, v in res.summary.items() if k not in skip} == {
+        k: v for k, v in ref.summary.items() if k not in skip
+    }
+    assert res.state_dict.keys() == ref.state_dict.keys()
+    assert all(torch.equal(res.state_dict[k], ref.state_dict[k]) for k in ref.state_dict)
+    start = train(Config.model_validate({**config(), "train": {**config()["train"], "steps": 1}}))
+    assert not torch.equal(start.state_dict["rnn.weight_hh_l0"], res.state_dict["rnn.weight_hh_l0"])
 
 
 def test_train_job_broken_config_is_a_failed_result():
@@ -68,7 +85,7 @@ def test_train_job_crash_inside_training(monkeypatch):
     def boom(cfg, **kw):
         raise RuntimeError("exploded at step 3")
 
-    monkeypatch.setattr(executors, "train", boom)
+    monkeypatch.setattr(jobs, "train", boom)
     cfg = config(method="rnn+clip")
     s = train_job(cfg).summary
     assert s["status"] == "failed" and s["error"] == "RuntimeError: exploded at step 3"
@@ -161,5 +178,5 @@ def test_make_executor_errors():
 def test_dask_without_distributed_gives_the_install_hint(monkeypatch):
     monkeypatch.delitem(sys.modules, "ltd_bench.dask_executor", raising=False)
     monkeypatch.setitem(sys.modules, "distributed", None)
-    with pytest.raises(ExecutorError, match=r"pip install 'ltd-bench\[dask\]'"):
+    with pytest.raises(ExecutorError, match=r"pip install -e '\.\[dask\]'"):
         make_executor("dask", 2, None)

@@ -57,3 +57,40 @@ def test_forward_shapes(kind):
     out2, hs2, u = m.forward_exposed(x)
     assert u.shape == (7, 4, {"rnn": 1, "gru": 3, "lstm": 4}[kind] * 20)
     torch.testing.assert_close(out, out2, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_spectral_radius_is_that_of_the_recurrent_map_at_rest(kind):
+    """The candidate block's spectral radius, found without knowing PyTorch's gate order: with the gates
+    saturated (input/output/reset open, forget shut or update off, via the biases) the cell's map
+    h_{t-1} -> h_t linearised at 0 is the candidate block itself (tanh' = 1 there). Its eigenvalues come
+    from torch's own kernel by autograd; every block gets a different scale so the wrong one cannot pass."""
+    h = 6
+    m = net(type=kind, hidden_size=h)
+    r = m.rnn
+    with torch.no_grad():
+        for k in range(r.weight_hh_l0.shape[0] // h):
+            r.weight_hh_l0[k * h : (k + 1) * h] *= 0.5 + 0.7 * k
+        r.weight_ih_l0.zero_(), r.bias_hh_l0.zero_(), r.bias_ih_l0.zero_()
+        big = 40.0  # sigmoid'(±40) ~ 4e-18: the gates are constant to double precision
+        if kind == "lstm":  # i, f, g, o
+            r.bias_ih_l0[:h], r.bias_ih_l0[h : 2 * h], r.bias_ih_l0[3 * h :] = big, -big, big
+        elif kind == "gru":  # r, z, n
+            r.bias_ih_l0[:h], r.bias_ih_l0[h : 2 * h] = big, -big
+    r = r.double()
+    x = torch.zeros(1, 1, 3, dtype=torch.float64)
+
+    def step(h0):
+        state = (
+            (h0.view(1, 1, h), torch.zeros(1, 1, h, dtype=torch.float64))
+            if kind == "lstm"
+            else h0.view(1, 1, h)
+        )
+        return r(x, state)[0].view(h)
+
+    J = torch.autograd.functional.jacobian(step, torch.zeros(h, dtype=torch.float64))
+    want = torch.linalg.eigvals(J).abs().max().item()
+    assert spectral_radius(r.weight_hh_l0, kind) == pytest.approx(want, rel=1e-9)
+    # and the scaled blocks really differ: another block would give another number
+    radii = {float(torch.linalg.eigvals(b).abs().max()) for b in r.weight_hh_l0.detach().split(h)}
+    assert len(radii) == r.weight_hh_l0.shape[0] // h

@@ -95,12 +95,13 @@ class Run:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupt_writes_partial_results_and_exits_130(tmp_path, sig):
+    from ltd_bench.outputs import read_checkpoint
+
     run = Run(tmp_path)
     run.wait_training()
-    code, seconds = run.stop(sig)
+    code, _ = run.stop(sig)  # how long that took is no test (a loaded machine is slow): what it left is
     out, folder = run.output(), run.folder
     assert code == 130, out
-    assert seconds < 5, f"took {seconds:.1f} s to stop"
     assert "Traceback" not in out
     summary = read_summary(folder)
     assert summary is not None and summary["status"] == "interrupted", summary
@@ -110,6 +111,14 @@ def test_interrupt_writes_partial_results_and_exits_130(tmp_path, sig):
     assert len(rows) >= 2 and rows[0]["step"] == "0" and int(rows[-1]["step"]) <= summary["steps"]
     assert not is_finished(folder)  # an interrupted run is redone by a resume, never trusted by a report
     assert not list(folder.glob(".*.tmp*"))  # no half-written temp files
+    # it stopped between two steps: its checkpoint is at the summary's step, with the metrics rows written
+    # so far and the very weights in model.pt (a stop mid-step would leave them apart)
+    state, why = read_checkpoint(folder, summary["run_id"])
+    assert why is None and state is not None and state["step"] == summary["steps"]
+    assert [str(r["step"]) for r in state["metrics"]] == [r["step"] for r in rows]
+    weights = torch.load(folder / "model.pt", weights_only=True)
+    assert weights.keys() == state["trainer"]["model"].keys()
+    assert all(torch.equal(weights[k], state["trainer"]["model"][k]) for k in weights)
 
 
 def test_kill_9_leaves_no_summary(tmp_path):

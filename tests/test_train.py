@@ -3,6 +3,7 @@
 import math
 
 import pytest
+import torch
 
 from ltd_bench.config import Config
 from ltd_bench import omega
@@ -77,18 +78,29 @@ def test_solved_at_first_evaluation_below_the_bar_and_stops_early():
     assert strip(early.metrics) == strip(full.metrics)[: len(early.metrics)]
 
 
+def test_best_test_error_is_the_lowest_evaluation():
+    r = train(cfg(train__lr=0.05, train__steps=40, train__eval_every=5))
+    errors = [m["test_error"] for m in r.metrics]
+    assert min(errors) < errors[-1] < max(errors)  # the error went down, then up again: min is inside
+    assert r.summary["best_test_error"] == min(errors)
+    assert r.summary["test_error"] == errors[-1]
+
+
 def test_divergence_is_a_result():
-    r = train(
-        cfg(
-            model__nonlinearity="relu",
-            model__init="identity",
-            train__lr=10.0,
-            train__steps=200,
-            task__name="adding",
-        )
-    )
-    assert r.summary["status"] == "diverged"
-    assert 1 <= r.summary["diverged_at_step"] <= 200
+    """IRNN with lr 10: the first step whose loss is non-finite ends the run; the same run with one step
+    less (same seed, same batches) stays finite, so that step is the first one."""
+    over = dict(model__nonlinearity="relu", model__init="identity", train__lr=10.0, task__name="adding")
+    r = train(cfg(**over, train__steps=200))
+    s = r.summary
+    assert s["status"] == "diverged" and s["steps_to_solve"] is None
+    d = s["diverged_at_step"]
+    assert 2 <= d <= 200 and s["steps"] == d
+    last = r.metrics[-1]  # the row of the interval that diverged: training stats only, no evaluation
+    assert last["step"] == d and math.isnan(last["test_error"]) and math.isnan(last["omega"])
+    assert all(math.isfinite(m["test_loss"]) for m in r.metrics[:-1])
+    before = train(cfg(**over, train__steps=d - 1, train__eval_every=d - 1))
+    assert before.summary["status"] != "diverged" and before.summary["steps"] == d - 1
+    assert math.isfinite(before.metrics[-1]["train_loss"])
 
 
 def test_inverse_t_schedule():
@@ -99,9 +111,22 @@ def test_inverse_t_schedule():
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_gated_models_train_with_omega(kind):
-    r = train(cfg(model__type=kind, regularizer__omega_weight=1.0, train__optimizer="adam"))
-    assert r.summary["method"] == f"{kind}+Ω"
-    assert all(math.isfinite(m["omega"]) for m in r.metrics)
+    """Ω on a gated cell is logged, and its gradient moves W_hh and nothing else (its value against explicit
+    Jacobians: test_omega.py; the whole step against a hand-computed one: test_one_step_... below)."""
+    over = dict(model__type=kind, train__optimizer="adam")
+    on, off = train(cfg(**over, regularizer__omega_weight=1.0)), train(cfg(**over))
+    assert on.summary["method"] == f"{kind}+Ω" and off.summary["method"] == kind
+    assert "extension" in on.summary["note"]
+    assert all(math.isfinite(m["omega"]) and m["omega"] > 0 for m in on.metrics)
+    assert on.metrics[0]["omega"] == off.metrics[0]["omega"]  # same init, same probe
+    assert [m["omega_weight"] for m in on.metrics] == [1.0] * 4 and off.metrics[-1]["omega_weight"] == 0.0
+    assert on.metrics[-1]["omega"] != off.metrics[-1]["omega"]
+    one = {w: train(cfg(**over, regularizer__omega_weight=w, train__steps=1)).state_dict for w in (0.0, 1.0)}
+    for name, p in one[0.0].items():  # Adam's first step is elementwise: a changed gradient shows where
+        if name == "rnn.weight_hh_l0":
+            assert (p - one[1.0][name]).abs().max() > 1e-4, name
+        else:
+            torch.testing.assert_close(p, one[1.0][name], rtol=0, atol=1e-6, msg=name)
 
 
 def test_method_labels():
@@ -150,3 +175,113 @@ def test_metrics_pinned_bit_for_bit(case):
     weights = b"".join(res.state_dict[n].numpy().tobytes() for n in sorted(res.state_dict))
     assert hashlib.sha256(weights).hexdigest() == want["weights_sha256"]
     assert {k: [float(x) for x in v.ravel()] for k, v in res.flow.items()} == want["flow"]
+
+
+# --------------------------------------------------------------------- the training step, by hand
+def recording(tr):
+    """Make `tr` keep a copy of every training batch it draws; returns the list they go to."""
+    batches, sample = [], tr.task.sample
+
+    def record(batch_size, gen):
+        x, y = sample(batch_size, gen)
+        batches.append((x.clone(), y.clone()))
+        return x, y
+
+    tr.task.sample = record
+    return batches
+
+
+STEP_CASES = {  # model, the route its backward takes, task (and options), Ω form
+    "rnn_fast_path": ("rnn", "fast", "adding", {}, "book"),
+    "rnn_autograd_path": ("rnn", "autograd", "adding", {}, "pascanu2013"),
+    "lstm": ("lstm", "autograd", "adding", {}, "book"),
+    "rnn_fast_path_copying": ("rnn", "fast", "copying", {"copy_len": 2, "n_symbols": 3}, "pascanu2013"),
+    "gru_copying": ("gru", "autograd", "copying", {"copy_len": 2, "n_symbols": 3}, "book"),
+}
+
+
+@pytest.mark.parametrize("case", list(STEP_CASES))
+def test_one_step_matches_a_hand_computed_update(case, monkeypatch):
+    """Two Trainer.step()s against the update written out by hand from independent parts: the loss's
+    gradient by autograd through a per-example unroll of PyTorch's documented cell equations, plus α·∂Ω/∂W_hh
+    from explicit Jacobians (test_omega.reference), then global-norm clipping of the sum, then SGD with
+    momentum (buf = g, then buf = μ·buf + g; p -= lr·buf). Clipping acts on both steps, so Ω's gradient
+    added after it, or momentum ignored (it first shows on step 2), moves the weights elsewhere."""
+    import copy
+
+    from test_omega import example_loss, reference
+
+    from ltd_bench import models
+    from ltd_bench.train import Trainer
+
+    kind, route, task, options, form = STEP_CASES[case]
+    alpha, lr, mu, v = 0.5, 0.5, 0.9, 0.2
+    c = Config.model_validate(
+        {
+            "seed": 4,
+            "task": {
+                "name": task,
+                "seq_len": 5 if task == "copying" else 10,
+                "test_size": 10,
+                "options": options,
+            },
+            "model": {"type": kind, "hidden_size": 3},
+            "train": {"batch_size": 3, "lr": lr, "momentum": mu, "threads": 1},
+            "clipping": {"mode": "norm", "threshold": v},
+            "regularizer": {"omega_weight": alpha, "form": form},
+        }
+    )
+    if route == "autograd":
+        monkeypatch.setattr(models.RecurrentNet, "fast_path", property(lambda self: False))
+    tr = Trainer(c)
+    assert tr.model.fast_path == (route == "fast")
+    net = copy.deepcopy(tr.model).double()
+    start = {n: p.detach().clone().double() for n, p in tr.model.named_parameters()}
+    batches = recording(tr)
+    reported = [tr.step(alpha) for _ in range(2)]
+
+    buf, expected = {}, []
+    for (x, y), (_, _, clipped, finite) in zip(batches, reported, strict=True):
+
+        def batch_loss(out, y=y):  # the batch mean of each example's own loss
+            return sum(example_loss(task, out[:, b], y[..., b]) for b in range(y.shape[-1])) / y.shape[-1]
+
+        _, omega_grad, ref_loss, grads = reference(net, kind, x.double(), batch_loss, form)
+        grads["rnn.weight_hh_l0"] = grads["rnn.weight_hh_l0"] + alpha * omega_grad
+        total = math.sqrt(sum(float(g.square().sum()) for g in grads.values()))
+        assert total > 2 * v and clipped and finite  # clipping acts on this step
+        expected.append((float(ref_loss), total))
+        with torch.no_grad():
+            for n, p in net.named_parameters():
+                g = grads[n] * (v / total)
+                buf[n] = g if n not in buf else mu * buf[n] + g
+                p -= lr * buf[n]
+    for n, p in tr.model.named_parameters():
+        want = dict(net.named_parameters())[n].detach() - start[n]
+        torch.testing.assert_close(p.detach().double() - start[n], want, rtol=1e-3, atol=1e-6, msg=n)
+    for (loss, norm, _, _), (ref_loss, total) in zip(reported, expected, strict=True):
+        assert loss == pytest.approx(ref_loss, rel=1e-5)
+        assert norm == pytest.approx(total, rel=1e-4)  # the pre-clip norm includes Ω's gradient
+
+
+def test_seeds_share_the_test_set_not_the_training_batches():
+    """The held-out set comes from task.test_seed alone (one set for every seed); the training batches from
+    the seed (different for every seed, the same for the same seed)."""
+    from ltd_bench.train import Trainer
+
+    def trainer(seed, test_seed=20_130_000):
+        tr = Trainer(Config.model_validate({**cfg(task__test_seed=test_seed).to_dict(), "seed": seed}))
+        batches = recording(tr)
+        for _ in range(3):
+            tr.step(0.0)
+        return torch.cat([x.flatten() for x, _ in tr.test]), torch.cat([x.flatten() for x, _ in batches])
+
+    runs = {seed: trainer(seed) for seed in (0, 1, 7)}
+    again_test, again_train = trainer(7)
+    for seed in (1, 7):
+        assert torch.equal(runs[seed][0], runs[0][0]), "the test set depends on the seed"
+        assert not torch.equal(runs[seed][1], runs[0][1]), "seeds train on the same batches"
+    assert not torch.equal(runs[1][1], runs[7][1])
+    assert torch.equal(again_train, runs[7][1]) and torch.equal(again_test, runs[7][0])
+    other_test, other_train = trainer(0, test_seed=5)
+    assert not torch.equal(other_test, runs[0][0]) and torch.equal(other_train, runs[0][1])

@@ -218,13 +218,30 @@ def test_read_yaml_utf8_bom(tmp_path):
     assert read_yaml(tmp_path / "bom.yaml") == {"name": "x"}
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_read_yaml_unreadable(tmp_path):
+def test_read_yaml_unreadable(tmp_path, monkeypatch):
+    """chmod 000: a one-line YamlError naming the cause. Root reads any file whatever its mode (CI runs as
+    root), so there opening it is made to fail as the kernel fails it for everyone else (EACCES)."""
+    import builtins
+    import errno
+    import io
+
     p = tmp_path / "secret.yaml"
     p.write_text("name: x\n")
+    assert read_yaml(p) == {"name": "x"}
     p.chmod(0)
-    with pytest.raises(YamlError, match="cannot read file"):
+    if os.geteuid() == 0:
+        real_open = io.open
+
+        def guarded(file, *args, **kwargs):
+            if isinstance(file, (str, os.PathLike)) and os.path.abspath(file) == str(p):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", guarded)
+        monkeypatch.setattr(io, "open", guarded)
+    with pytest.raises(YamlError) as e:
         read_yaml(p)
+    assert str(e.value) == "cannot read file: Permission denied"
 
 
 # ---------------------------------------------------------------------------------------------- dump
