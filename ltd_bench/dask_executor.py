@@ -1,5 +1,5 @@
 """Run a sweep's jobs on a Dask cluster: an existing one (`--scheduler tls://HOST:PORT` or `tcp://`) or a
-LocalCluster started here. `distributed` is an optional extra: `pip install 'ltd-bench[dask]'`.
+LocalCluster started here. `distributed` is an optional extra: `pip install -e '.[dask]'` in a checkout.
 
 A `tls://` scheduler is reached with Dask's own security settings (distributed.security.Security, see
 https://distributed.dask.org/en/stable/tls.html): a CA file, this client's certificate and its key, from
@@ -7,9 +7,11 @@ https://distributed.dask.org/en/stable/tls.html): a CA file, this client's certi
 `distributed.comm.tls.client.cert`, `distributed.comm.tls.client.key`). `client_security` checks them
 before anything is sent, so a missing file or a key that does not fit is a usage error naming the flag.
 
-Workers need no shared file system: each runs `train_job(config)` and sends the RunResult (metrics,
-summary, weights, gradient-flow arrays) back; the client calls `on_done`, which writes it exactly as the
-local executor does. Faults:
+Workers need no shared file system: each runs `train_job(config, run folder)` and sends the RunResult
+(metrics, summary, weights, gradient-flow arrays) back; the client calls `on_done`, which writes it
+exactly as the local executor does. Where the worker sees the run folder (a shared file system, or a
+LocalCluster), the run also appends its metrics there and checkpoints as it trains, so a run whose
+worker dies continues from its checkpoint; elsewhere it starts again from zero. Faults:
 - a worker that dies mid-run has its run retried on another worker. Dask's scheduler reschedules the
   tasks of lost workers itself, up to `distributed.scheduler.allowed-failures` deaths per task, then
   the future errors with KilledWorker. A LocalCluster is started with allowed-failures = max_tries - 1.
@@ -41,8 +43,8 @@ from typing import Callable, Iterable, Iterator
 import dask
 import distributed  # the optional extra: an ImportError here is what make_executor reports
 
-from .executors import ExecutorError, Job, default_workers, failed_result, train_job
-from .train import RunResult
+from .jobs import ExecutorError, Job, default_workers, failed_result, train_job
+from .outputs import RunResult
 
 # Seconds to wait for the first worker of an external cluster (workers may still be queued by a batch system);
 # `ltd-bench sweep --worker-wait SECONDS` changes it.
@@ -58,7 +60,7 @@ class DaskExecutor:
     `workers` single-threaded worker processes (default: the number of cores). With a scheduler,
     `workers` (if given) caps how many runs are on the cluster at a time.
     max_tries: how many workers a run may take down before it is recorded as failed.
-    fn: what a worker runs on `job.config` (default `executors.train_job`; tests swap it).
+    fn: what a worker runs on `job.config, str(job.path)` (default `jobs.train_job`; tests swap it).
     security: a distributed.security.Security for a tls:// scheduler (see `client_security`); None: Dask's
     default, read from the Dask config.
     worker_wait_s: how long to wait for a first worker of an external cluster.
@@ -70,7 +72,7 @@ class DaskExecutor:
         scheduler: str | None = None,
         workers: int | None = None,
         max_tries: int = 3,
-        fn: Callable[[dict], RunResult] | None = None,
+        fn: Callable[[dict, str], RunResult] | None = None,
         worker_wait_s: float = WORKER_WAIT_S,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
         security: distributed.security.Security | None = None,
@@ -128,6 +130,7 @@ class DaskExecutor:
                             fut = client.submit(
                                 fn,
                                 job.config,
+                                str(job.path),
                                 pure=False,
                                 retries=0,
                                 key=f"ltd-train-{job.run_id}-{token}-{submitted[job.run_id]}",

@@ -1,8 +1,7 @@
-"""Where a sweep's runs execute. An executor trains jobs and hands each RunResult back to the parent,
-which alone writes run folders (so a killed worker never leaves a folder a resume would trust).
-
-`LocalExecutor` is a process pool on this machine; `DaskExecutor` (dask_executor.py) has the same `run`.
-"""
+"""Where a sweep's runs execute: `LocalExecutor`, this process or a process pool on this machine, and
+`make_executor`, which also builds the `DaskExecutor` (dask_executor.py). Both train jobs.Job's and hand
+each RunResult back to the sweep's process, which alone writes final files (so a killed worker never
+leaves a folder a resume would trust)."""
 
 from __future__ import annotations
 
@@ -12,83 +11,17 @@ import os
 import signal
 import threading
 import time
-import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import Callable, Iterable, Iterator
 
 import torch
 
-from .config import Config, content_id
+from .jobs import MAX_TRIES, ExecutorError, Executor, Job, OnDone, default_workers, failed_result, train_job
 from .outputs import RunResult
-from .runner import StopFlag, train_in
-from .train import method_of, train
 
-OnDone = Callable[["Job", RunResult], None]
-MAX_TRIES = 3  # a job whose worker process dies this often (OOM kill, segfault) is recorded as failed
 STOP_GRACE_S = 30  # after Ctrl-C, how long workers get to checkpoint and hand back (a step + an evaluation)
 WATCHDOG_S = 0.5  # how often a pool worker checks that the sweep that started it is still alive
-
-
-@dataclass(frozen=True)
-class Job:
-    run_id: str
-    label: str
-    config: dict  # Config.to_dict() of the resolved config
-    path: Path  # the run folder (outputs.run_dir)
-    keys: dict  # swept key -> value, for display
-
-
-class Executor(Protocol):
-    def run(self, jobs: Iterable[Job], on_done: OnDone) -> None:
-        """Train `jobs` (pulled one at a time, as capacity frees up) and hand each result to on_done."""
-
-
-class ExecutorError(Exception):
-    """An executor that cannot be used here (unknown name, missing optional dependency): exit 2."""
-
-
-# ------------------------------------------------------------------------------------------ the work
-def train_job(config: dict, path: str | None = None) -> RunResult:
-    """What a worker runs: the run, continued from the checkpoint in its folder `path` if there is one
-    (checkpoints and metrics rows are written there as it trains; the final files are the parent's).
-    SIGINT/SIGTERM make it checkpoint and return `interrupted` at the next step. Never raises an
-    Exception: a crash comes back as a `failed` RunResult naming the error."""
-    start = time.perf_counter()
-    try:
-        cfg = Config.model_validate(config)
-        if path is None:
-            return train(cfg)
-        with StopFlag().installed() as stop:
-            return train_in(cfg, Path(path), stop=stop)
-    except Exception as e:
-        return failed_result(config, e, time.perf_counter() - start)
-
-
-def failed_result(config: dict, error: BaseException | str, wall_time_s: float = 0.0) -> RunResult:
-    try:
-        cfg = Config.model_validate(config)
-        run_id, name, method = cfg.run_id, cfg.name, method_of(cfg)
-    except Exception:
-        run_id, name, method = content_id(config), config.get("name"), config.get("method")
-    if isinstance(error, BaseException):
-        tb = "".join(traceback.format_exception(error)[-6:])  # the innermost frames: where it broke
-        error = f"{type(error).__name__}: {error}"
-    else:
-        tb = None
-    summary = {
-        "status": "failed",
-        "error": error,
-        "traceback": tb,
-        "run_id": run_id,
-        "name": name,
-        "method": method,
-        "steps": 0,
-        "wall_time_s": round(wall_time_s, 3),
-    }
-    return RunResult(config=config, run_id=run_id, summary=summary)
 
 
 # ---------------------------------------------------------------------------------------- local pool
@@ -118,7 +51,7 @@ def _context() -> mp.context.BaseContext:
     imports it on the first optimizer, ~2 s of CPU that every worker would otherwise pay again."""
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["ltd_bench.executors", "torch._dynamo"])
+        ctx.set_forkserver_preload(["ltd_bench.jobs", "torch._dynamo"])
         return ctx
     return mp.get_context("spawn")
 
@@ -232,14 +165,6 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 
 
 # ------------------------------------------------------------------------------------------ factory
-def default_workers() -> int:
-    """The cores this process may use (affinity/cgroup-aware where the OS says), else os.cpu_count()."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def make_executor(
     name: str,
     workers: int | None,
@@ -273,7 +198,7 @@ def make_executor(
         except ImportError as e:
             if (e.name or "").split(".")[0] in {"distributed", "dask"}:
                 raise ExecutorError(
-                    "the dask executor needs distributed: pip install 'ltd-bench[dask]'"
+                    "the dask executor needs distributed: pip install -e '.[dask]' (in a checkout) or pip install distributed"
                 ) from None
             raise ExecutorError(f"the dask executor is not available: {e}") from None
         if worker_wait_s is not None and not scheduler:

@@ -36,7 +36,8 @@ from rich.progress import (
 from rich.table import Table
 
 from .config import Config, ConfigError, apply_overrides, flatten, set_dotted, validate_dict
-from .executors import ExecutorError, Job, make_executor
+from .executors import make_executor
+from .jobs import ExecutorError, Job
 from .outputs import (
     CLAIM_BEAT_S,
     FINAL,

@@ -28,7 +28,8 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from ltd_bench.dask_executor import DaskExecutor, _env_probe
-from ltd_bench.executors import Job, make_executor, train_job
+from ltd_bench.executors import make_executor
+from ltd_bench.jobs import Job, train_job
 from ltd_bench.sweep import load_sweep
 
 pytestmark = pytest.mark.slow
@@ -140,7 +141,7 @@ def marking(mark_dir: Path, killer: str | None = None):
     Built inside a function so cloudpickle ships it by value (workers cannot import this test module)."""
     fn = train_job
 
-    def job(config: dict):
+    def job(config: dict, path: str | None = None):
         import os as _os
 
         from ltd_bench.config import Config as _Config
@@ -149,7 +150,7 @@ def marking(mark_dir: Path, killer: str | None = None):
         (mark_dir / f"{run_id}-{_os.getpid()}").touch()
         if run_id == killer:
             _os.kill(_os.getpid(), 9)
-        return fn(config)
+        return fn(config, path)
 
     return job
 
@@ -398,11 +399,11 @@ def test_workers_caps_runs_in_flight_on_a_cluster(cluster, sweep, tmp_path):
     def timed(mark_dir: Path):
         fn = train_job
 
-        def job(config: dict):
+        def job(config: dict, path: str | None = None):
             import time as _t
 
             start = _t.monotonic()
-            res = fn(config)
+            res = fn(config, path)
             (mark_dir / f"{config['seed']}-{config['method']}").write_text(f"{start} {_t.monotonic()}")
             return res
 
