@@ -1,4 +1,4 @@
-"""Typed, validated run configs (docs/config.md): every error at once, each naming file and field.
+"""Typed, validated run configs: every error at once, each naming file and field.
 
 Each field carries its one-line meaning (`description`, shown by `ltd-bench ls fields`); a comment on
 a default says why it has that value. Allowed names come from choices.py.
