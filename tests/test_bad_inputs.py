@@ -1,4 +1,4 @@
-"""Bad-input corpus for `ltd-bench run` and `ltd-bench validate` (issue #2 item 2, issue #7 items 1-3).
+"""Bad-input corpus for `ltd-bench run` and `ltd-bench validate`.
 
 Every case must: exit 2, print a short message naming the file (or --set/--out) and the field, print no
 traceback, and write nothing (the --out folder is never created).
@@ -160,13 +160,15 @@ GENERATED = {
     "set_empty_key": _set("=1", needles=["--set: '=1': expected dotted.key=value"]),
     "set_empty_part": _set("train..lr=1", needles=["expected dotted.key=value"]),
     "set_unknown_key": _set(
-        "train.lrr=0.1", needles=["good.yaml: train.lrr: unknown key (did you mean 'lr'?)"]
+        "train.lrr=0.1", needles=["--set train.lrr=0.1: train.lrr: unknown key (did you mean 'lr'?)"]
     ),
     "set_bad_yaml": _set("train.lr=[0.1", needles=["--set: train.lr: line 1"]),
     "set_python_tag": _set(
         "name=!!python/object/apply:os.system [ls]", needles=["--set: name:", "no Python"]
     ),
-    "set_nan": _set("train.lr=.nan", needles=["good.yaml: train.lr: Input should be a finite number"]),
+    "set_nan": _set(
+        "train.lr=.nan", needles=["--set train.lr=.nan: train.lr: Input should be a finite number"]
+    ),
     "set_into_a_scalar": _set("name.x=1", needles=["--set: name: is not a section"]),
     "set_wrong_type": _set(
         "train.steps=many", needles=["train.steps: Input should be a valid integer, got 'many'"]
