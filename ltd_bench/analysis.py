@@ -248,7 +248,7 @@ def decide(row: dict, p_adjusted: float, n_tests: int, margin: float | None = No
     ci = row.get("rmst_ratio_low", math.nan), row.get("rmst_ratio_high", math.nan)
     ci_txt = f" [{ci[0]:.2g}, {ci[1]:.2g}]" if math.isfinite(ci[0]) else ""
     geo = "geometric mean " if pooled else ""
-    p = f"p={_p(row['p_logrank'])}, Holm {_p(p_adjusted)} over {n_tests} test{'s' * (n_tests != 1)}"
+    p = f"{row['test']}: p={_p(row['p_logrank'])}, Holm {_p(p_adjusted)} over {n_tests} test{'s' * (n_tests != 1)}"
     text = f"{solved}{where}; RMST ratio ({geo}method/ref) {ratio:.2g}{ci_txt}; {p}"
     if p_adjusted < ALPHA and ratio != 1:
         word = "helps" if ratio < 1 else "behind"

@@ -234,8 +234,7 @@ def write_markdown(path: Path, root: Path, an: Analysis, warnings: list[str]) ->
         "cell's budget (an unsolved run counts the whole budget), 95% bootstrap interval. loss/base: "
         "median final test loss over the trivial baseline. div.: diverged runs.",
         "",
-        *[f"- {note}" for note in an.notes],
-        "",
+        *([*[f"- {note}" for note in an.notes], ""] if an.notes else []),
         f"## Verdicts ({an.source}; Holm over {an.n_tests} tests)",
         "",
         RULE,
