@@ -281,3 +281,15 @@ def test_detects_a_speed_gap_at_the_computed_power():
     rates = verdict_rates(a, b, 40000)
     assert 0.7 < power < 0.98
     assert abs(rates.get("helps", 0) - power) <= 3 * SE(power), (rates, power)
+
+
+def test_analysis_needs_no_torch():
+    """The statistics run wherever pandas and scipy do: no module of them imports torch."""
+    import subprocess
+    import sys
+
+    code = "import sys, ltd_bench.analysis, ltd_bench.render; print('torch' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        == "False\n"
+    )
