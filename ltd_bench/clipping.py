@@ -27,7 +27,8 @@ class ClipResult:
 
 
 class Clipper:
-    """Clips the gradients of `params` in place, one call per step: `clip(loss)` -> ClipResult."""
+    """Clips the gradients of `params` in place, one call per step: `clip(loss)` -> ClipResult. A norm
+    that is NaN/Inf, or above `bad_norm` (the original code's guard: 1e10), goes to the non-finite policy."""
 
     def __init__(
         self,
@@ -37,8 +38,9 @@ class Clipper:
         params: list[torch.nn.Parameter],
         w_hh: torch.nn.Parameter,
         gen: torch.Generator,
+        bad_norm: float | None = None,
     ):
-        self.mode, self.v = mode, threshold
+        self.mode, self.v, self.bad_norm = mode, threshold, bad_norm
         self._clip, self._nonfinite = CLIPPING.get(mode), NONFINITE.get(nonfinite)
         self.params, self.w_hh, self.gen = params, w_hh, gen
 
@@ -56,7 +58,7 @@ class Clipper:
             else [float(reads[0])]
         )
         norm, loss_value = vals[0], (vals[-1] if loss is not None else math.nan)
-        if not math.isfinite(norm):
+        if not math.isfinite(norm) or (self.bad_norm is not None and norm > self.bad_norm):
             return ClipResult(norm, False, False, self._nonfinite(self, grads), loss_value)
         max_abs = vals[1] if self.mode == "value" else math.nan
         return ClipResult(norm, self._clip(grads, self.v, norm, max_abs), True, True, loss_value)

@@ -23,6 +23,13 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_.+-]{1,100}$")  # names become folder names: 
 MEMORY_LIMIT_BYTES = 8 << 30  # refuse configs whose tensors alone would need more than 8 GiB
 # Settings that cannot change a result: left out of the run id, so changing them continues the same run.
 NOT_IN_RUN_ID = {("train", "checkpoint_s")}
+# Protocol options added after results existed: left out of the run id at their default, so a config
+# that does not use them keeps the id (and the folder) it always had.
+LATER_DEFAULTS = {
+    ("task", "seq_len_max"): None,
+    ("task", "test_fresh"): False,
+    ("clipping", "bad_norm"): None,
+}
 
 
 def _one_of(table: dict[str, str]):
@@ -40,12 +47,21 @@ class TaskConfig(_Section):
     seq_len: int = Field(
         100, ge=2, le=100_000, description="sequence length T (some tasks add steps or jitter)"
     )
+    # null: one length; [seq_len, seq_len_max) per batch is how the original code draws lengths (RNN.py)
+    seq_len_max: int | None = Field(
+        None,
+        ge=3,
+        le=100_000,
+        description="each batch's length uniform in [seq_len, seq_len_max); null: seq_len",
+    )
     variant: str | None = Field(None, description="task variant; null: the task's default variant")
     # 1% error = 10 mistakes: the "solved" bar is resolvable
     test_size: int = Field(1000, ge=10, le=1_000_000, description="held-out sequences per evaluation")
     test_seed: int = Field(
-        20_130_000, ge=0, lt=2**63, description="seed of the held-out set: one fixed set shared by all seeds"
+        20_130_000, ge=0, lt=2**63, description="seed of the held-out sets: the same for every seed"
     )
+    # false: one fixed set, so evaluations differ only by the model; true: the original code's check
+    test_fresh: bool = Field(False, description="draw new held-out sequences at every evaluation")
     options: dict[str, Any] = Field(
         default_factory=dict, description="task-specific options (ltd-bench ls tasks; checked against tasks/)"
     )
@@ -91,6 +107,13 @@ class ClippingConfig(_Section):
     # 1: Pascanu et al. 2013's norm threshold
     threshold: float = Field(1.0, gt=0, le=1e6, description="clipping threshold v (norm or per component)")
     nonfinite: _one_of(choices.NONFINITE) = Field("skip", description="what a NaN/Inf gradient does")
+    # null: only NaN/Inf are bad; 1e10 is the original code's guard (RNN.py)
+    bad_norm: float | None = Field(
+        None,
+        gt=0,
+        le=1e300,
+        description="a gradient norm above this is treated as non-finite (nonfinite policy)",
+    )
 
 
 class RegularizerConfig(_Section):
@@ -127,6 +150,9 @@ class Config(_Section):
         d = self.to_dict()
         for section, key in NOT_IN_RUN_ID:
             d[section].pop(key, None)
+        for (section, key), default in LATER_DEFAULTS.items():
+            if d[section].get(key, default) == default:
+                d[section].pop(key, None)
         return content_id(d)
 
 
@@ -242,6 +268,9 @@ def _semantic_errors(raw: dict) -> list[tuple[str, str]]:
                     check_option(value, known[key])
                 except ValueError as e:
                     errs.append((f"task.options.{key}", str(e)))
+    lo, hi = t.get("seq_len", TaskConfig.model_fields["seq_len"].default), t.get("seq_len_max")
+    if isinstance(lo, int) and isinstance(hi, int) and not isinstance(hi, bool) and hi <= lo:
+        errs.append(("task.seq_len_max", f"must be greater than task.seq_len ({lo}), got {hi} (or null)"))
     mtype = m.get("type", "rnn")
     if mtype in {"lstm", "gru"} and m.get("init") in choices.RNN_ONLY_INITS:
         errs.append(
@@ -256,11 +285,11 @@ def _semantic_errors(raw: dict) -> list[tuple[str, str]]:
 
 
 def _memory_errors(cfg: Config) -> list[tuple[str, str]]:
-    from .tasks import make_task
+    from .tasks import task_of
 
     t = cfg.task
     try:
-        task = make_task(t.name, t.seq_len, t.variant, **t.options)
+        task = task_of(t)
     except (
         ValueError,
         TypeError,
@@ -282,11 +311,10 @@ def _memory_errors(cfg: Config) -> list[tuple[str, str]]:
     ]
 
 
-EVAL_CHUNK = 1000  # evaluate the test set in chunks of this many sequences
-
-
 def estimate_bytes(cfg: Config, max_len: int, input_size: int) -> int:
     """Upper estimate of tensor memory: held-out set + training graph + evaluation activations."""
+    from .heldout import EVAL_CHUNK
+
     gates = choices.GATES[cfg.model.type]
     h = cfg.model.hidden_size
     test_set = cfg.task.test_size * max_len * (input_size + 1) * 4

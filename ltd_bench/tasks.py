@@ -114,8 +114,15 @@ def _register(name: str):
     return deco
 
 
-def make_task(name: str, seq_len: int, variant: str | None = None, **options) -> "Task":
-    return TASKS.get(name)(seq_len, variant, **options)
+def make_task(
+    name: str, seq_len: int, variant: str | None = None, seq_len_max: int | None = None, **options
+) -> "Task":
+    return TASKS.get(name)(seq_len, variant, seq_len_max=seq_len_max, **options)
+
+
+def task_of(t) -> "Task":
+    """The task of a config's `task` section (config.TaskConfig)."""
+    return make_task(t.name, t.seq_len, t.variant, seq_len_max=t.seq_len_max, **t.options)
 
 
 # ----------------------------------------------------------------------------- base class
@@ -135,7 +142,7 @@ class Task:
     baseline_loss: float | None = None
     baseline_error: float | None = None
 
-    def __init__(self, seq_len: int, variant: str | None = None, **options):
+    def __init__(self, seq_len: int, variant: str | None = None, seq_len_max: int | None = None, **options):
         p = _load_preset(self.name)
         self.variant = _check_variant(self.name, p, variant)
         allowed = task_options(self.name, self.variant)
@@ -156,7 +163,11 @@ class Task:
             setattr(self, k, v)
         if isinstance(seq_len, bool) or not isinstance(seq_len, int):
             raise ValueError(f"task '{self.name}': seq_len must be an int, got {seq_len!r}")
-        self.seq_len = seq_len
+        if seq_len_max is not None and not seq_len_max > seq_len:
+            raise ValueError(
+                f"task '{self.name}': seq_len_max must be > seq_len ({seq_len}), got {seq_len_max}"
+            )
+        self.seq_len, self.seq_len_max = seq_len, seq_len_max
         self._setup()
         if seq_len < self.min_len:
             raise ValueError(
@@ -170,19 +181,35 @@ class Task:
         opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
         return f"{type(self).__name__}(seq_len={self.seq_len}, variant={self.variant!r}{opts})"
 
-    def _jitter(self) -> int:
-        return self.seq_len // 10 if self.options.get("jitter") else 0
+    def _jitter(self, T: int) -> int:
+        return T // 10 if self.options.get("jitter") else 0
 
-    def _length(self, gen: torch.Generator) -> int:
-        """Pascanu 2013 code: l = T + randint(int(0.1 T)), one draw per batch (T//10 == 0: no jitter)."""
-        j = self._jitter()
-        return self.seq_len + (int(torch.randint(j, (1,), generator=gen, device=gen.device)) if j else 0)
+    def _length(self, gen: torch.Generator, T: int | None = None) -> int:
+        """This batch's length: T if given, else seq_len, or with seq_len_max one uniform draw from
+        [seq_len, seq_len_max) (Pascanu 2013 code, RNN.py); then the task's jitter where it has it on,
+        l = T + randint(int(0.1 T)) (addition.py; T//10 == 0: none). One batch, one length."""
+        if T is None:
+            T = self.seq_len if self.seq_len_max is None else self._draw(self.seq_len, self.seq_len_max, gen)
+        j = self._jitter(T)
+        return T + (self._draw(0, j, gen) if j else 0)
+
+    @staticmethod
+    def _draw(lo: int, hi: int, gen: torch.Generator) -> int:
+        return int(torch.randint(lo, hi, (1,), generator=gen, device=gen.device))
+
+    def lengths(self) -> list[int]:
+        """The lengths T a batch can have before jitter: [seq_len], or the whole range."""
+        return [self.seq_len] if self.seq_len_max is None else list(range(self.seq_len, self.seq_len_max))
 
     def max_len(self) -> int:
-        return self.seq_len + max(self._jitter() - 1, 0) + self.extra_len
+        T = self.lengths()[-1]
+        return T + max(self._jitter(T) - 1, 0) + self.extra_len
 
-    def sample(self, batch_size: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (L, B, input_size) float32; y (B,) float32 (mse) / int64 (ce), or (L, B) int64 (sequence)."""
+    def sample(
+        self, batch_size: int, gen: torch.Generator, T: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (L, B, input_size) float32; y (B,) float32 (mse) / int64 (ce), or (L, B) int64 (sequence).
+        T: the length before jitter (default: seq_len, or a draw from the range)."""
         raise NotImplementedError
 
     def _check_out(self, out: torch.Tensor, y: torch.Tensor) -> None:
@@ -203,8 +230,8 @@ class Task:
 
     def wrong(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self._check_out(out, y)
-        if self.target == "sequence":
-            r = self.recall_len
+        if self.target == "sequence":  # wrong_if any_step: the original memorization criterion
+            r = out.shape[0] if self.options.get("wrong_if") == "any_step" else self.recall_len
             return (out[-r:].argmax(-1) != y[-r:]).any(0)
         if self.loss_kind == "mse":
             return (out[-1, :, 0] - y) ** 2 > self.threshold
@@ -237,8 +264,8 @@ class _TwoMarked(Task):
             raise ValueError(f"task '{self.name}': threshold must be > 0, got {self.threshold}")
         return math.sqrt(self.threshold)
 
-    def sample(self, batch_size, gen):
-        L, B = self._length(gen), batch_size
+    def sample(self, batch_size, gen, T=None):
+        L, B = self._length(gen, T), batch_size
         (lo0, hi0), (lo1, hi1) = self._windows(L)
         vals = torch.rand(L, B, generator=gen, device=gen.device, dtype=torch.float32)
         p0, p1 = _randint(lo0, hi0, (B,), gen), _randint(lo1, hi1, (B,), gen)
@@ -308,8 +335,8 @@ class Parity(Task):
                 raise ValueError(f"task 'parity': n_marked must be >= 1, got {self.n_marked}")
             self.min_len = self.n_marked
 
-    def sample(self, batch_size, gen):
-        T, B = self.seq_len, batch_size
+    def sample(self, batch_size, gen, T=None):
+        T, B = self._length(gen, T), batch_size
         bits = _randint(0, 2, (T, B), gen)
         if self.variant == "all":
             return bits.float().unsqueeze(-1), bits.sum(0) % 2
@@ -333,8 +360,8 @@ class _TemporalOrder(Task):
         self.baseline_loss = math.log(self.output_size)  # uniform over equally likely classes
         self.baseline_error = 1 - 1 / self.output_size
 
-    def sample(self, batch_size, gen):
-        L, B = self._length(gen), batch_size
+    def sample(self, batch_size, gen, T=None):
+        L, B = self._length(gen, T), batch_size
         vals = _randint(2, 6, (L, B), gen)
         v = _randint(0, 2, (len(self.starts), B), gen)
         ar = torch.arange(B, device=gen.device)
@@ -371,8 +398,8 @@ class Permutation(Task):
             raise ValueError(f"task 'permutation': n_symbols must be >= 3, got {self.n_symbols}")
         self.input_size = self.output_size = self.n_symbols
 
-    def sample(self, batch_size, gen):
-        vals = _randint(2, self.n_symbols, (self.seq_len, batch_size), gen)
+    def sample(self, batch_size, gen, T=None):
+        vals = _randint(2, self.n_symbols, (self._length(gen, T), batch_size), gen)
         vals[0] = _randint(0, 2, (batch_size,), gen)
         return F.one_hot(vals, self.n_symbols).float(), vals[0].clone()
 
@@ -391,7 +418,8 @@ class _Recall(Task):
         if k < 1 or n < 2:
             raise ValueError(f"task '{self.name}': need a pattern length >= 1 and >= 2 symbols, got {k}, {n}")
         self.recall_len, self.extra_len = k, 2 * k
-        self.baseline_loss = k * math.log(n) / (self.seq_len + 2 * k)
+        # averaged over the lengths a batch can have (uniform), as the training data and held-out sets are
+        self.baseline_loss = sum(k * math.log(n) / (T + 2 * k) for T in self.lengths()) / len(self.lengths())
         self.baseline_error = 1 - float(n) ** -k
 
 
@@ -405,8 +433,8 @@ class Copying(_Recall):
         self._set_recall(self.copy_len, self.n_symbols)
         self.input_size, self.output_size = self.n_symbols + 2, self.n_symbols + 1
 
-    def sample(self, batch_size, gen):
-        T, k, n = self.seq_len, self.copy_len, self.n_symbols
+    def sample(self, batch_size, gen, T=None):
+        T, k, n = self._length(gen, T), self.copy_len, self.n_symbols
         sym = _randint(1, n + 1, (k, batch_size), gen)
         x = torch.zeros(T + 2 * k, batch_size, dtype=torch.long, device=gen.device)
         x[:k] = sym
@@ -424,11 +452,15 @@ class Memorization(_Recall):
     classes (values, then blank = n_values); recall starts AT the delimiter step, as in the original code."""
 
     def _setup(self):
+        if self.wrong_if not in ("recall", "any_step"):
+            raise ValueError(
+                f"task 'memorization': wrong_if must be recall or any_step, got {self.wrong_if!r}"
+            )
         self._set_recall(self.n_pos, self.n_values)
         self.input_size, self.output_size = self.n_values + 2, self.n_values + 1
 
-    def sample(self, batch_size, gen):
-        T, k, n = self.seq_len, self.n_pos, self.n_values
+    def sample(self, batch_size, gen, T=None):
+        T, k, n = self._length(gen, T), self.n_pos, self.n_values
         pat = _randint(0, n, (k, batch_size), gen)
         x = torch.full((T + 2 * k, batch_size), n, dtype=torch.long, device=gen.device)
         x[:k] = pat

@@ -18,11 +18,12 @@ import torch
 
 from . import __version__, choices, omega
 from .clipping import Clipper
-from .config import EVAL_CHUNK, Config, method_label
+from .config import Config, method_label
 from .models import RecurrentNet, build_model, training_threads
 from .outputs import RunResult
 from .registry import Registry
-from .tasks import Task, make_task
+from .heldout import HeldOut
+from .tasks import Task, task_of
 
 OPTIMIZERS: Registry = Registry("optimizer", choices.OPTIMIZERS)
 OPTIMIZERS.register("sgd")(lambda p, c: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum))
@@ -54,19 +55,14 @@ class Trainer:
     def __init__(self, cfg: Config):
         self.cfg, t = cfg, cfg.task
         self.device = resolve_device(cfg.train.device)
-        self.task: Task = make_task(t.name, t.seq_len, t.variant, **t.options)
+        self.task: Task = task_of(t)
         self.model: RecurrentNet = build_model(
             cfg.model, self.task.input_size, self.task.output_size, seed=cfg.seed
         ).to(self.device)
-        # Separate streams: training data (per seed), the held-out set (one for every seed, drawn on the
-        # CPU so every device sees the same), policy noise.
+        # Separate streams: training data (per seed), the held-out sets (the same for every seed), policy noise.
         self.data_gen = torch.Generator(self.device).manual_seed(cfg.seed + 1)
-        test_gen = torch.Generator().manual_seed(t.test_seed)
-        chunks = [
-            self.task.sample(min(EVAL_CHUNK, t.test_size - i), test_gen)
-            for i in range(0, t.test_size, EVAL_CHUNK)
-        ]
-        self.test = [(x.to(self.device), y.to(self.device)) for x, y in chunks]
+        self.heldout = HeldOut(self.task, t.test_size, t.test_seed, t.test_fresh, self.device)
+        self.test = self.heldout.sets
         self.params = list(self.model.parameters())
         self.opt = OPTIMIZERS.get(cfg.train.optimizer)(self.params, cfg.train)
         c = cfg.clipping
@@ -77,6 +73,7 @@ class Trainer:
             self.params,
             self.model.w_hh,
             torch.Generator().manual_seed(cfg.seed + 2),
+            bad_norm=c.bad_norm,
         )
 
     def step(self, alpha: float) -> tuple[float, float, bool, bool]:
@@ -93,6 +90,7 @@ class Trainer:
     def evaluate(self) -> tuple[float, float]:
         """(mean loss, error rate) on the held-out set."""
         self.model.eval()
+        self.test = self.heldout.next()
         last = self.task.target == "last"
         loss = wrong = n = 0.0
         for xc, yc in self.test:  # in slices of EVAL_SLICE sequences: measured faster than 1000 at once
@@ -120,6 +118,7 @@ class Trainer:
             "optimizer": self.opt.state_dict(),
             "data_gen": self.data_gen.get_state(),
             "clipper": self.clip.state_dict(),
+            "heldout": self.heldout.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -127,6 +126,7 @@ class Trainer:
         self.opt.load_state_dict(state["optimizer"])
         self.data_gen.set_state(state["data_gen"].to(self.data_gen.get_state().device))
         self.clip.load_state_dict(state["clipper"])
+        self.heldout.load_state_dict(state["heldout"])
 
 
 @dataclass
@@ -273,7 +273,7 @@ class _Run:
         """The run's summary.json: everything a report needs without reading metrics.csv."""
         cfg, last = self.cfg, (self.res.metrics[-1] if self.res.metrics else {})
         t = cfg.task
-        task = self.tr.task if self.tr else make_task(t.name, t.seq_len, t.variant, **t.options)
+        task = self.tr.task if self.tr else task_of(t)
         s = {
             "status": status,
             "steps_to_solve": self.solved_at,

@@ -103,3 +103,17 @@ def test_the_loss_is_read_with_the_norm():
     r = clip(torch.tensor(0.125, requires_grad=True) * 2)
     assert r.loss == 0.25 and r.norm == pytest.approx(13.0)
     assert math.isnan(make()[0]().loss)  # no loss given: NaN, never a stale value from an earlier call
+
+
+@pytest.mark.parametrize("policy", ["skip", "shrink"])
+def test_a_norm_above_bad_norm_is_treated_as_non_finite(policy):
+    clip, w, b = make("norm", v=1.0, policy=policy)
+    clip.bad_norm = 10.0  # the global norm is 13: the original code's guard, scaled down
+    r = clip()
+    assert not r.finite and r.apply == (policy == "shrink") and r.norm == pytest.approx(13.0)
+    ok, w2, b2 = make("norm", v=1.0, policy=policy)
+    ok.bad_norm = 13.5
+    r2 = ok()
+    assert (
+        r2.finite and r2.clipped and gnorm(w2, b2) == pytest.approx(1.0, rel=1e-5)
+    )  # below the guard: clipped

@@ -255,8 +255,10 @@ def test_wrong_criterion(name, variant):
         bad[step[hit], hit] = 50 * F.one_hot((y[step[hit], hit] + 1) % C, C).float()
         assert torch.equal(task.wrong(bad, y), hit)
         early = out.clone()
-        early[0] = 50 * F.one_hot((y[0] + 1) % C, C).float()  # a non-recall step does not count
-        assert not task.wrong(early, y).any() and float(task.loss(early, y)) > 1
+        early[0] = 50 * F.one_hot((y[0] + 1) % C, C).float()  # a non-recall step counts only for any_step
+        counts = task.options.get("wrong_if") == "any_step"
+        assert bool(task.wrong(early, y).all()) == counts and bool(task.wrong(early, y).any()) == counts
+        assert float(task.loss(early, y)) > 1
 
 
 def test_loss_rejects_wrong_shape():
@@ -324,3 +326,32 @@ def test_presets_declare_what_the_code_uses(name):
             assert "threshold" in opts
     p["name"] = "mutated"
     assert preset(name)["name"] == name  # callers get a copy
+
+
+# ----------------------------------------------------------------------------- length ranges
+@pytest.mark.parametrize("name", TASKS.names())
+def test_a_length_range_draws_each_batch_uniformly(name):
+    task = make_task(name, 20, seq_len_max=25)
+    g = gen(3)
+    extra = task.extra_len
+    lens = [task.sample(2, g)[0].shape[0] - extra for _ in range(400)]
+    jitter = task.options.get("jitter")
+    lo, hi = 20, 24 + (24 // 10 - 1 if jitter else 0)
+    assert min(lens) >= lo and max(lens) <= hi and len(set(lens)) >= 5  # every length turns up
+    assert task.max_len() == hi + extra and task.lengths() == list(range(20, 25))
+    x, _ = task.sample(3, gen(1), T=23)  # a forced length (held-out sets) before jitter
+    assert 23 <= x.shape[0] - extra <= 23 + (23 // 10 if jitter else 0)
+
+
+def test_no_range_draws_nothing_extra():
+    """Without a range the per-batch length costs no random draw: existing streams are unchanged."""
+    a, b = make_task("copying", 12), make_task("copying", 12, seq_len_max=None)
+    assert torch.equal(a.sample(4, gen(7))[0], b.sample(4, gen(7))[0])
+    with pytest.raises(ValueError, match="seq_len_max must be > seq_len"):
+        make_task("adding", 50, seq_len_max=50)
+
+
+def test_recall_baseline_averages_over_the_range():
+    lo = make_task("copying", 100).baseline_loss
+    rng = make_task("copying", 100, seq_len_max=102).baseline_loss
+    assert rng == pytest.approx((lo + make_task("copying", 101).baseline_loss) / 2)
