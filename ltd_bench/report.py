@@ -22,7 +22,7 @@ def _file_option(flag: str, path: Path | None, example: str) -> None:
     if path is None:
         return
     if str(path) in ("", ".") or not path.name:
-        raise UsageError(f"{flag}: needs a file name, e.g. {flag} {example} (got {str(path)!r})")
+        raise UsageError(f"{flag}: needs a file name, e.g. {flag} {example} (got an empty path or '.')")
     if path.is_dir():
         raise UsageError(f"{flag} {path}: is a folder; give a file name, e.g. {path / example}")
     parent = next((p for p in path.absolute().parents if p.exists()), None)
