@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .config import Config, flatten
 from .stats import holm, quartiles, wilson_interval
 from .survival import censor_at, km_median, logrank, rmst, rmst_ci, rmst_ratio, stratified_logrank
 
@@ -80,10 +81,22 @@ def _num(runs: pd.DataFrame, col: str) -> pd.Series:
     )
 
 
+def _with_defaults(df: pd.DataFrame) -> pd.DataFrame:
+    """A run written before a setting existed lacks its key; new settings change no result at their
+    defaults, so a missing key reads as the default instead of splitting old runs from new ones."""
+    for key, value in flatten(Config().to_dict()).items():
+        if key in df and "." in key and value is not None and not isinstance(value, (dict, list)):
+            missing = df[key].isna()
+            if missing.any():
+                df[key] = df[key].astype(object)
+                df.loc[missing, key] = value
+    return df
+
+
 def prepare(runs: pd.DataFrame) -> pd.DataFrame:
     """Every run with its variant, budget, and (time, solved): solved at steps_to_solve, else censored at
     the step it diverged at or at the last step it trained."""
-    df = runs.copy()
+    df = _with_defaults(runs.copy())
     variant = df["task.variant"] if "task.variant" in df else pd.Series(None, index=df.index, dtype=object)
     df["variant"] = variant.astype(object).where(variant.notna(), "")
     steps, budget = _num(df, "steps"), _num(df, "train.steps")

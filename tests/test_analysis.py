@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+import yaml
 from runfolders import make_run
 from scipy import integrate, stats
 
@@ -69,6 +70,20 @@ def test_runs_that_differ_in_a_setting_are_never_pooled(tmp_path):
     assert cell_of(an, "rnn+clip", **{"train.steps": 300}).n_runs == 1
     v = verdict_of(an, "rnn+clip+Ω", "rnn+clip")  # matched at 15000 only
     assert v["train.steps"] == 15000 and (v.n_method, v.n_ref) == (3, 3)
+
+
+def test_a_setting_missing_from_older_runs_reads_as_its_default(tmp_path):
+    for s in range(2):
+        make_run(tmp_path, seed=s, omega=2.0)
+    d = make_run(tmp_path, seed=2, omega=2.0)  # written by a version that records train.momentum
+    cfg = yaml.safe_load((d / "config.yaml").read_text())
+    cfg["train"]["momentum"] = 0.0
+    (d / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    an = analyse(load(tmp_path).runs)
+    assert an.axes == [] and cell_of(an, "rnn+clip+Ω").n_runs == 3
+    cfg["train"]["momentum"] = 0.9  # a real difference still splits
+    (d / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    assert analyse(load(tmp_path).runs).axes == ["train.momentum"]
 
 
 def test_reference_that_ran_one_setting_is_compared_at_each_and_noted(tmp_path):
