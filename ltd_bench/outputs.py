@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .config import Config, name_error, resolved_yaml
 
@@ -154,6 +153,8 @@ def write_result(path: Path, res: RunResult, weights: bool = True) -> None:
         np.savez_compressed(buf, **res.flow)
         atomic_write(path / "gradient_flow.npz", buf.getvalue())
     if weights and res.state_dict:
+        import torch  # here, not at the top: reading a results folder (reports) needs no torch
+
         buf = io.BytesIO()
         torch.save(res.state_dict, buf)
         atomic_write(path / "model.pt", buf.getvalue())
@@ -169,6 +170,8 @@ def _jsonable(d: dict) -> dict:
 # ------------------------------------------------------------------------------------- checkpoints
 def write_checkpoint(path: Path, state: dict) -> None:
     """train()'s state (tensors, numbers, strings, lists and dicts only) as checkpoint.pt, atomically."""
+    import torch
+
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write(path / CHECKPOINT, buf.getvalue())
@@ -177,6 +180,8 @@ def write_checkpoint(path: Path, state: dict) -> None:
 def read_checkpoint(path: Path, run_id: str) -> tuple[dict | None, str | None]:
     """(state, None); (None, None) when there is none; (None, why) when it cannot be used. Loaded with
     weights_only=True: a checkpoint from someone else's folder carries no code that would run here."""
+    import torch
+
     file = path / CHECKPOINT
     if not file.is_file():
         return None, None
@@ -274,7 +279,6 @@ class Claims:
 # Run folders read back, for `ltd-bench report` and notebooks (ltd_bench.load_runs). Every reader raises
 # ValueError("<file>: <what is wrong>") so that a damaged folder is skipped with one line, never a
 # traceback; nothing read here can run code (safe YAML, JSON, CSV, npz without pickle).
-READ_STATUSES = (*FINAL, "interrupted", "failed")  # the final ones count as results; the others are listed
 METRICS_REQUIRED = ("step", "test_error", "test_loss")  # what the report and its learning curves need
 
 
@@ -340,8 +344,8 @@ def load_summary(path: Path) -> dict:
     if not isinstance(summary, dict):
         raise ValueError("summary.json: not a JSON object")
     status = summary.get("status")
-    if status not in READ_STATUSES:
-        raise ValueError(f"summary.json: status {status!r} not one of {'|'.join(READ_STATUSES)}")
+    if status not in STATUSES:
+        raise ValueError(f"summary.json: status {status!r} not one of {'|'.join(STATUSES)}")
     if status in FINAL:
         missing = [f for f in ("steps_to_solve", "test_error", "test_loss") if f not in summary]
         if missing:

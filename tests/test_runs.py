@@ -102,3 +102,13 @@ def test_flow_reader_refuses_pickles(tmp_path):
     np.savez(d / "gradient_flow.npz", step=np.array([0]), grad_norm=np.array([{"x": 1}], dtype=object))
     with pytest.raises(ValueError, match="gradient_flow.npz"):
         outputs.read_flow(d)
+
+
+def test_reading_a_results_folder_needs_no_torch():
+    """load_runs and the report read folders without importing torch (seconds saved on every report)."""
+    import subprocess
+    import sys
+
+    code = "import sys, ltd_bench, ltd_bench.report; ltd_bench.load_runs('.'); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
