@@ -68,16 +68,6 @@ def write(tmp_path: Path, text: str, name: str = "c.yaml") -> Path:
     return p
 
 
-@pytest.fixture(autouse=True)
-def _no_flush_to_zero_leak():
-    """train() turns on flush-to-zero for subnormal floats process-wide; an in-process run must not leave it
-    on for later tests (hypothesis refuses to generate floats under it)."""
-    yield
-    import torch
-
-    torch.set_flush_denormal(False)
-
-
 @pytest.fixture
 def ltd(ltd_main):
     return ltd_main

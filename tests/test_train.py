@@ -50,7 +50,7 @@ def test_metrics_rows_and_summary():
 
 
 def test_omega_logged_for_every_rnn_run_and_regularizer_lowers_it():
-    """Done-when of issue 2: weight 2 ends with a clearly lower logged Ω than weight 0."""
+    """Weight 2 ends with a clearly lower logged Ω than weight 0."""
     base = {
         "task__name": "temporal_order",
         "task__seq_len": 20,
@@ -135,16 +135,21 @@ def test_method_labels():
     assert method_of(Config.model_validate({**cfg().to_dict(), "method": "mine"})) == "mine"
 
 
-def test_train_leaves_flush_to_zero_as_it_found_it():
+def test_train_leaves_torchs_global_switches_as_it_found_them():
     import torch
 
     from ltd_bench.models import flushing_denormals
 
-    for before in (False, True):
-        torch.set_flush_denormal(before)
-        train(cfg(train__steps=2, train__eval_every=2))
-        assert flushing_denormals() is before
-    torch.set_flush_denormal(False)
+    threads = torch.get_num_threads()
+    try:
+        for before, n in ((False, 2), (True, 1)):
+            torch.set_flush_denormal(before)
+            torch.set_num_threads(n)
+            train(cfg(train__steps=2, train__eval_every=2, train__threads=3 - n))
+            assert flushing_denormals() is before and torch.get_num_threads() == n
+    finally:
+        torch.set_flush_denormal(False)
+        torch.set_num_threads(threads)
 
 
 # ------------------------------------------------------------------------------- pinned behaviour
