@@ -175,3 +175,22 @@ def test_bench_unknown_device_is_one_line(ltd_main):
     text = out + err
     assert code == 2 and "unknown device 'gpu'" in text and "allowed: cpu, cuda, auto" in text
     assert "mkldnn" not in text  # not torch's list of every device type
+
+
+@pytest.mark.parametrize(
+    "good,bad,field",
+    [
+        ("task.seq_len_max=200", "task.seq_len_max=20", "task.seq_len_max"),
+        ("task.test_fresh=true", "task.test_fresh=1", "task.test_fresh"),
+        ("clipping.bad_norm=1e10", "clipping.bad_norm=-1", "clipping.bad_norm"),
+        ("task.variant=pascanu2013", "task.options.wrong_if=sometimes", "task.options"),
+    ],
+)
+def test_validate_shows_and_checks_the_protocol_options(tmp_path, ltd_main, good, bad, field):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("name: p\ntask: {name: memorization, seq_len: 50}\nmodel: {hidden_size: 8}\n")
+    code, out, err = ltd_main("validate", cfg, "--set", good)
+    key, value = good.split("=")
+    assert code == 0 and f"{key.rsplit('.', 1)[1]}: " in out, err
+    code, out, err = ltd_main("validate", cfg, "--set", bad)
+    assert code == 2 and field in err and "Traceback" not in err
