@@ -18,6 +18,7 @@ the same product. Scratch buffers are kept between steps (`Workspace`).
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import warnings
 
@@ -133,6 +134,11 @@ def flushing_denormals() -> bool:
     return float(torch.tensor(1e-38, dtype=torch.float32) * 0.01) == 0.0
 
 
+def mm_(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """out += a @ b in place: `addmm_` for one run, `baddbmm_` for a pack (a leading run axis)."""
+    return out.addmm_(a, b) if out.dim() == 2 else out.baddbmm_(a, b)
+
+
 @torch.no_grad()
 def rnn_states(
     x: torch.Tensor,
@@ -141,17 +147,28 @@ def rnn_states(
     b_ih: torch.Tensor,
     b_hh: torch.Tensor,
     nonlinearity: str,
+    ws: Workspace | None = None,
 ) -> torch.Tensor:
     """h_t for every t (h_{-1} = 0), no graph: one batched input product, then per step one in-place
     addmm and one in-place activation on the output buffer (faster on the CPU than the fused kernel's
-    per-step linear + add + tanh with their temporaries)."""
-    L, B = x.shape[:2]
-    hs = torch.addmm(b_ih + b_hh, x.reshape(L * B, -1), w_ih.T).view(L, B, -1)
-    hl, wt = hs.unbind(0), w_hh.T
+    per-step linear + add + tanh with their temporaries). x is (L, B, I); or (L, K, B, I) for a pack of
+    K runs, time-major so that each step's (K, B, H) block is contiguous, with weights stacked on a
+    leading run axis (w_hh (K, H, H), b_ih (K, H), ...); hs likewise (L, B, H) or (L, K, B, H), in a
+    buffer of `ws` (a pack's) if given."""
+    L, *pack, B, _ = x.shape
+    b = b_ih + b_hh
+    if pack:  # the input product step by step, batched over the runs
+        shape = (L, *pack, B, w_hh.shape[-1])
+        hs = ws.get("h", x, shape) if ws is not None else x.new_empty(shape)
+        for t in range(L):
+            torch.baddbmm(b.unsqueeze(-2), x[t], w_ih.mT, out=hs[t])
+    else:
+        hs = torch.addmm(b, x.reshape(L * B, -1), w_ih.T).view(L, B, -1)
+    hl, wt = hs.unbind(0), w_hh.mT
     act = torch.Tensor.tanh_ if nonlinearity == "tanh" else torch.Tensor.relu_
     act(hl[0])
     for t in range(1, L):
-        act(hl[t].addmm_(hl[t - 1], wt))
+        act(mm_(hl[t], hl[t - 1], wt))
     return hs
 
 
@@ -164,11 +181,13 @@ class Workspace(threading.local):
     def __init__(self):
         self.bufs: dict[str, torch.Tensor] = {}
 
-    def get(self, name: str, like: torch.Tensor) -> torch.Tensor:
-        n, b = like.numel(), self.bufs.get(name)
+    def get(self, name: str, like: torch.Tensor, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        """A contiguous buffer of like's shape (or `shape`), dtype and device."""
+        shape = like.shape if shape is None else shape
+        n, b = math.prod(shape), self.bufs.get(name)
         if b is None or b.numel() < n or b.dtype != like.dtype or b.device != like.device:
             b = self.bufs[name] = torch.empty(n, dtype=like.dtype, device=like.device)
-        return b[:n].view(like.shape)
+        return b[:n].view(shape)
 
     def clear(self) -> None:
         self.bufs.clear()
@@ -187,9 +206,20 @@ def bptt_rnn(
     ws: Workspace | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The reverse recurrence of a vanilla RNN (row vectors, h_t = f(x_t W_ihᵀ + h_{t-1} W_hhᵀ + b)):
-    g_t = d_t + δ_{t+1} W_hh,  δ_t = g_t ⊙ f'(a_t),  g_L = d_L. Returns δ and, if keep_g, g (L, B, H).
-    With `ws` the results live in its buffers (valid until the next call on the same thread)."""
+    g_t = d_t + δ_{t+1} W_hh,  δ_t = g_t ⊙ f'(a_t),  g_L = d_L. Returns δ and, if keep_g, g (L, B, H),
+    or (L, K, B, H) for a pack (see rnn_states). `direct` holds d_t for every t, or only d_L (1, ...)
+    when the loss reads the last step alone (d_t = 0 before). With `ws` the results live in its
+    buffers (valid until the next call on the same thread)."""
     new = (lambda name: ws.get(name, hs)) if ws is not None else (lambda name: torch.empty_like(hs))
+
+    def start(name: str) -> torch.Tensor:  # a buffer holding d_t
+        buf = new(name)
+        if direct.shape[0] == len(hs):
+            return buf.copy_(direct)
+        buf[:-1].zero_()
+        buf[-1:].copy_(direct)
+        return buf
+
     if nonlinearity == "tanh":  # f'(a_t) from h_t
         dact = torch.addcmul(
             torch.ones((), dtype=hs.dtype, device=hs.device), hs, hs, value=-1, out=new("dact")
@@ -198,19 +228,33 @@ def bptt_rnn(
         dact = new("dact").copy_(hs > 0)
     da = dact.unbind(0)
     if not keep_g:  # δ in place of a copy of d: two in-place ops per step
-        delta = new("delta").copy_(direct)
+        delta = start("delta")
         dl = delta.unbind(0)
         dl[-1].mul_(da[-1])
         for t in range(len(dl) - 2, -1, -1):
-            dl[t].addmm_(dl[t + 1], w_hh).mul_(da[t])
+            mm_(dl[t], dl[t + 1], w_hh).mul_(da[t])
         return delta, None
     # keeping g: the recurrence on g alone, g_t = d_t + (g_{t+1} ⊙ f'(a_{t+1})) W_hh, then δ = g ⊙ f' at
-    # once, over f' (no longer needed): as much memory as without g
-    g = new("g").copy_(direct)
-    gl, tmp = g.unbind(0), torch.empty_like(g[0])
+    # once, over f' (no longer needed): as much memory as without g. δ is the same, bit for bit.
+    g = start("g")
+    gl = g.unbind(0)
+    tmp = torch.empty_like(gl[0], memory_format=torch.contiguous_format)
     for t in range(len(gl) - 2, -1, -1):
-        gl[t].addmm_(torch.mul(gl[t + 1], da[t + 1], out=tmp), w_hh)
+        mm_(gl[t], torch.mul(gl[t + 1], da[t + 1], out=tmp), w_hh)
     return dact.mul_(g), g
+
+
+def rnn_grads(
+    delta: torch.Tensor, x: torch.Tensor, hs: torch.Tensor, grad_w_hh: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One run's weight gradients from its δ (L, B, H) (bptt_rnn), each one product over all steps:
+    W_ih's Σ_t δ_tᵀ x_t, W_hh's Σ_t δ_tᵀ h_{t-1} (h_{-1} = 0) unless given (Ω's hook returns it), and
+    the bias's Σ_t δ_t (the same for b_ih and b_hh)."""
+    L, B, H = delta.shape
+    d2 = delta.view(L * B, H)
+    if grad_w_hh is None:
+        grad_w_hh = d2[B:].T @ hs[:-1].reshape((L - 1) * B, H)
+    return d2.T @ x.reshape(L * B, -1), grad_w_hh, d2.sum(0)
 
 
 class _RNNFunction(torch.autograd.Function):
@@ -229,20 +273,13 @@ class _RNNFunction(torch.autograd.Function):
         hook = ctx.hook
         delta, g = bptt_rnn(direct, hs, w_hh, ctx.nonlinearity, keep_g=hook is not None, ws=WORKSPACE)
         L, B, H = hs.shape
-        d2 = delta.view(L * B, H)
-        grad_x = grad_w_ih = grad_w_hh = grad_b = None
+        grad_x = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_x = (d2 @ w_ih).view(x.shape)
-        if ctx.needs_input_grad[1]:
-            grad_w_ih = d2.T @ x.reshape(L * B, -1)
-        if ctx.needs_input_grad[2]:
-            grad_w_hh = hook(delta, g, direct, hs, w_hh) if hook is not None else None
-            if grad_w_hh is None:  # Σ_t δ_tᵀ h_{t-1}, h_{-1} = 0
-                grad_w_hh = d2[B:].T @ hs[:-1].reshape((L - 1) * B, H)
-        if ctx.needs_input_grad[3] or ctx.needs_input_grad[4]:
-            grad_b = d2.sum(0)
+            grad_x = (delta.view(L * B, H) @ w_ih).view(x.shape)
+        grad_w_hh = hook(delta, g, direct, hs, w_hh) if hook is not None else None
+        grad_w_ih, grad_w_hh, grad_b = rnn_grads(delta, x, hs, grad_w_hh)
         # b_ih and b_hh get equal but separate tensors (autograd may adopt a returned tensor as .grad)
-        return grad_x, grad_w_ih, grad_w_hh, grad_b, (None if grad_b is None else grad_b.clone()), None, None
+        return grad_x, grad_w_ih, grad_w_hh, grad_b, grad_b.clone(), None, None
 
 
 MODELS.register("rnn")(nn.RNN)

@@ -75,8 +75,9 @@ def omega_closed(
     gj: torch.Tensor, g: torch.Tensor, form: str
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Ω, the mean ratio and c (L, B) with ∂Ω/∂gj = c ⊙ gj — omega_terms' values with the gradient in
-    closed form (no graph). Same guard and same treatment of r_t = 0 (no gradient there)."""
-    return _closed(_sqnorm(g), _sqnorm(gj), g.shape[1], form)
+    closed form (no graph). Same guard and same treatment of r_t = 0 (no gradient there). A pack of runs
+    (a leading run axis on gj and g) gets one Ω and one ratio per run."""
+    return _closed(_sqnorm(g), _sqnorm(gj), g.shape[-2], form)
 
 
 def _sqnorm(v: torch.Tensor) -> torch.Tensor:
@@ -84,35 +85,39 @@ def _sqnorm(v: torch.Tensor) -> torch.Tensor:
 
 
 def _closed(gsq: torch.Tensor, vsq: torch.Tensor, batch: int, form: str):
-    """omega_closed from ‖g_t‖² and ‖g_t J_t‖² (L, B); vsq is overwritten. Written with few, float-only
-    passes over (L, B) (bool masks cost conversions): it runs every training step."""
+    """omega_closed from ‖g_t‖² and ‖g_t J_t‖² ((L, B), or (K, L, B) for a pack); vsq is overwritten.
+    Written with few, float-only passes over (L, B) (bool masks cost conversions): it runs every
+    training step."""
     valid = (gsq >= GUARD).to(gsq.dtype)
     inv = gsq.clamp(min=GUARD).reciprocal_().mul_(valid)  # 1/‖g_t‖², 0 on guarded terms
     r2 = vsq.mul_(inv)  # r_t², 0 on guarded terms
-    n_valid = valid.sum().clamp_(min=1)
+    per_run = (-2, -1)  # sums over (t, b): per run in a pack
+    n_valid = valid.sum(per_run).clamp_(min=1)
     r = r2.sqrt()
     if form == "pascanu2013":
         e = r2.sub_(1)
-        omega = e.square().mul_(valid).sum() / n_valid
-        coef = e.mul_(inv).mul_(4.0 / n_valid)
+        omega = e.square().mul_(valid).sum(per_run) / n_valid
+        coef = e.mul_(inv).mul_((4.0 / n_valid)[..., None, None])
     else:
         e = r - 1
-        omega = e.square().mul_(valid).sum() / batch
+        omega = e.square().mul_(valid).sum(per_run) / batch
         # 2(r − 1)/(B r ‖g‖²); 0 where r = 0 (g_t J_t = 0: no direction) or the term is guarded
         pos = r > 0
         coef = e.mul_(inv).div_(torch.where(pos, r, 1.0)).mul_(pos).mul_(2.0 / batch)
-    mean_ratio = r.sum() / n_valid
+    mean_ratio = r.sum(per_run) / n_valid
     return omega, mean_ratio, coef
 
 
 class OmegaRNN:
-    """Ω of a vanilla RNN inside models.forward_fast's backward (see the module docstring). After the
-    backward: `omega` and `ratio` (0-d tensors) are set; with alpha > 0 the gradient of alpha·Ω w.r.t.
-    W_hh (g, h held constant) has been added to the loss gradient."""
+    """Ω of a vanilla RNN inside models.forward_fast's backward (see the module docstring), or inside a
+    pack's (pack.py). After the backward: `omega` and `ratio` (0-d tensors, or one per run of a pack)
+    are set; with alpha > 0 the gradient of alpha·Ω w.r.t. W_hh (g, h held constant) has been added to
+    the loss gradient."""
 
-    def __init__(self, alpha: float, form: str, last_only: bool | None = None):
-        """last_only: whether the loss reads the last step's output only (tasks with target "last");
-        None checks the read-out's gradient instead (one pass over it)."""
+    def __init__(self, alpha: float | torch.Tensor, form: str, last_only: bool | None = None):
+        """alpha: a number, or for a pack a (K,) tensor, one weight per run; last_only: whether the loss
+        reads the last step's output only (tasks with target "last"); None checks the read-out's gradient
+        instead (one pass over it)."""
         self.alpha, self.form, self.last_only = alpha, form, last_only
         self.omega = self.ratio = None
 
@@ -120,7 +125,15 @@ class OmegaRNN:
     def __call__(self, delta, g, direct, hs, w_hh) -> torch.Tensor | None:
         """W_hh's whole gradient, Σ_t δ_tᵀ (h_{t-1} + α c_t g_t J_t) (the loss's and αΩ's in one product),
         or None when α = 0. Overwrites g (scratch)."""
-        L, B, H = delta.shape
+        terms = self.terms(delta, g, direct, w_hh)
+        return None if terms is None else self.grad(delta, hs, *terms)
+
+    @torch.no_grad()
+    def terms(self, delta, g, direct, w_hh):
+        """(g_0 J_0, g_t J_t for t ≥ 1, α c_t): what `grad` needs; None when α = 0 (Ω and the ratio are
+        set either way). delta, g, direct: (L, B, H), or a pack's (L, K, B, H) (models.bptt_rnn), whose
+        α c_t comes back run-major (K, L, B, 1) and the rest time-major; g_t J_t may be a view of g."""
+        L, *pack, B, H = delta.shape
         gj0 = delta[0] @ w_hh  # g_0 J_0
         gsq = _sqnorm(g)
         last_only = L > 1 and self.last_only
@@ -133,14 +146,31 @@ class OmegaRNN:
             gj = g[:-1]
             vsq = torch.cat([_sqnorm(gj0)[None], gsq[:-1]])
         else:
-            full = torch.mm(delta.view(L * B, H), w_hh).view(L, B, H)
+            if pack:  # step by step, batched over the runs
+                full = torch.empty_like(delta)
+                for t in range(L):
+                    torch.bmm(delta[t], w_hh, out=full[t])
+            else:
+                full = torch.mm(delta.view(L * B, H), w_hh).view(L, B, H)
             gj, vsq = full[1:], _sqnorm(full)
+        if pack:  # Ω's sums run over each run's own (t, b), in the single run's order
+            gsq, vsq = gsq.transpose(0, 1).contiguous(), vsq.transpose(0, 1).contiguous()
         self.omega, self.ratio, coef = _closed(gsq, vsq, B, self.form)
-        if not self.alpha > 0:
+        alpha = self.alpha
+        if isinstance(alpha, torch.Tensor):
+            alpha = alpha.to(coef.dtype).view(*pack, 1, 1)
+        elif not alpha > 0:
             return None
-        coef = coef.mul_(self.alpha).unsqueeze(-1)
+        return gj0, gj, coef.mul_(alpha).unsqueeze(-1)
+
+    @staticmethod
+    @torch.no_grad()
+    def grad(delta, hs, gj0, gj, coef, out: torch.Tensor | None = None) -> torch.Tensor:
+        """W_hh's gradient of one run from `terms` (of one run: (L, B, ·)), with h_{t-1} + α c_t g_t J_t
+        (t ≥ 1) written over gj, or into `out` (contiguous, (L-1, B, H))."""
+        H = delta.shape[-1]
         grad = delta[0].T @ (gj0 * coef[0])  # t = 0, where h_{-1} = 0
-        right = torch.addcmul(hs[:-1], coef[1:], gj, out=gj)  # h_{t-1} + α c_t g_t J_t, t ≥ 1, in place
+        right = torch.addcmul(hs[:-1], coef[1:], gj, out=gj if out is None else out)
         return grad.addmm_(delta[1:].reshape(-1, H).T, right.reshape(-1, H))
 
 
