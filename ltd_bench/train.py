@@ -21,6 +21,7 @@ from .clipping import Clipper
 from .config import Config, method_label
 from .models import RecurrentNet, build_model, training_threads
 from .outputs import RunResult
+from .pack import Pack, pack_key
 from .registry import Registry
 from .heldout import HeldOut
 from .tasks import Task, task_of
@@ -81,6 +82,11 @@ class Trainer:
         x, y = self.task.sample(self.cfg.train.batch_size, self.data_gen)
         self.opt.zero_grad(set_to_none=False)
         loss = omega.backward(self.model, self.task, x, y, alpha, self.cfg.regularizer.form)
+        return self.update(loss)
+
+    def update(self, loss: torch.Tensor) -> tuple[float, float, bool, bool]:
+        """The second half of `step`, once the gradients are in .grad (here, or by a pack.Pack): clip, then
+        the optimizer step."""
         clip = self.clip(loss)  # reads the loss with the gradient norm: one host read per step
         if clip.apply:
             self.opt.step()
@@ -114,7 +120,7 @@ class Trainer:
 
     def state_dict(self) -> dict:
         return {
-            "model": self.model.state_dict(),
+            "model": {k: v.clone() for k, v in self.model.state_dict().items()},  # a pack's: views
             "optimizer": self.opt.state_dict(),
             "data_gen": self.data_gen.get_state(),
             "clipper": self.clip.state_dict(),
@@ -161,6 +167,17 @@ class Interval:
         return row
 
 
+@dataclass
+class RunSpec:
+    """A run to train and what to call as it trains (train()'s arguments, for train_runs)."""
+
+    cfg: Config
+    on_eval: Callable[[dict], None] | None = None
+    progress: Callable[[int, dict | None], None] | None = None
+    checkpoint: Callable[[dict], None] | None = None
+    resume: dict | None = None
+
+
 def train(
     cfg: Config,
     on_eval: Callable[[dict], None] | None = None,
@@ -177,27 +194,181 @@ def train(
     `resume` is such a state to continue from. Ctrl-C (KeyboardInterrupt) also ends it `interrupted`,
     without a checkpoint (it may land mid-step).
     """
+    (res,) = train_runs([RunSpec(cfg, on_eval, progress, checkpoint, resume)], stop)
+    if isinstance(res, BaseException):
+        raise res
+    return res
+
+
+def train_runs(
+    specs: list[RunSpec], stop: Callable[[], bool] | None = None, pack: bool = True
+) -> list[RunResult | Exception]:
+    """Train runs side by side, as train() trains each: one loop steps every run still training in turn.
+    With `pack`, runs that agree on shapes (pack.pack_key) step as one batched model (pack.Pack), with
+    the same numbers as alone on the CPU; runs that finish leave their pack. Each run evaluates, logs and
+    checkpoints on its own schedule; `stop` interrupts them all (each checkpoints). A run whose own work
+    raises (building it, its evaluation, its callbacks) ends alone: its slot holds the exception."""
+    threads = {s.cfg.train.threads for s in specs}
+    if len(threads) != 1:
+        raise ValueError(f"runs trained together need one train.threads, got {sorted(threads)}")
     # subnormals flushed: vanishing gradients would otherwise crawl through subnormal arithmetic (models.py)
-    with training_threads(cfg.train.threads):
-        return _Run(cfg, on_eval, progress, checkpoint).go(resume, stop)
+    with training_threads(threads.pop()):
+        return _Loop([_Run(s) for s in specs], pack).go(stop)
+
+
+class _Loop:
+    """train_runs' loop: the runs still training, in groups that step together (a Pack, or one run)."""
+
+    def __init__(self, runs: list[_Run], pack: bool):
+        self.runs, self.pack = runs, pack
+
+    def go(self, stop: Callable[[], bool] | None) -> list[RunResult | Exception]:
+        groups: list[tuple[Pack | None, list[_Run]]] = []
+        try:
+            for (
+                r
+            ) in self.runs:  # inside the try: building a Trainer imports for seconds; Ctrl-C may land there
+                r.begin()
+            groups = self.group([r for r in self.runs if r.training])
+            while groups:
+                if stop and stop():
+                    for r in self.training():
+                        r.interrupt()
+                    break
+                groups = [g for group in groups for g in self.step(*group)]
+        except KeyboardInterrupt:
+            pass
+        for r in self.runs:  # Ctrl-C: every run not finished ends interrupted, without a checkpoint
+            if r.error is None and not r.res.summary:
+                r.finish("interrupted")
+        return [r.result() for r in self.runs]
+
+    def training(self) -> list[_Run]:
+        return [r for r in self.runs if r.training]
+
+    def group(self, runs: list[_Run]) -> list[tuple[Pack | None, list[_Run]]]:
+        """Runs with one pack key in one Pack (in their order); the rest one by one."""
+        keys: dict = {}
+        for r in runs:
+            keys.setdefault((r.pack_key if self.pack else None) or id(r), []).append(r)
+        out = []
+        for rs in keys.values():
+            try:
+                out.append((Pack([r.tr for r in rs]) if len(rs) > 1 else None, rs))
+            except Exception as e:  # e.g. out of memory: every run of the would-be pack fails
+                for r in rs:
+                    r.fail(e)
+        for _, rs in out:
+            for r in rs:
+                r.packed = r.packed or len(rs)
+        return out
+
+    def step(self, engine: Pack | None, runs: list[_Run]) -> list[tuple[Pack | None, list[_Run]]]:
+        """One step of a group; returns the group(s) that go on (a smaller pack when runs finished)."""
+        alphas = [omega.weight(r.cfg.regularizer, r.step) for r in runs]
+        try:
+            outs = engine.step(alphas) if engine else [runs[0].tr.step(alphas[0])]
+        except Exception as e:
+            for r in runs:
+                r.fail(e)
+            return []
+        for r, out in zip(runs, outs, strict=True):
+            r.advance(*out)
+        left = [r for r in runs if r.training]
+        if engine is not None and engine.exact is False:  # not the single run's numbers: one by one
+            for r in runs:
+                r.pack_key, r.packed = None, 1
+            return self.group(left)
+        return [(engine, runs)] if len(left) == len(runs) else self.group(left)
 
 
 class _Run:
-    """train()'s loop and the state a checkpoint holds."""
+    """One run of train_runs: its Trainer, its bookkeeping between evaluations, the state a checkpoint
+    holds, and its RunResult."""
 
-    def __init__(self, cfg: Config, on_eval, progress, checkpoint):
-        self.cfg, self.on_eval, self.progress, self.checkpoint = cfg, on_eval, progress, checkpoint
+    def __init__(self, spec: RunSpec):
+        self.cfg, self.spec = spec.cfg, spec
+        self.on_eval, self.progress, self.checkpoint = spec.on_eval, spec.progress, spec.checkpoint
         self.tr: Trainer | None = None
-        self.res = RunResult(config=cfg.to_dict(), run_id=cfg.run_id)
+        self.res = RunResult(config=self.cfg.to_dict(), run_id=self.cfg.run_id)
         self.flow: dict[str, list] = {k: [] for k in FLOW_KEYS}
         self.acc = Interval()
         self.step, self.solved_at, self.best, self.nonfinite = 0, None, math.inf, 0
+        self.training, self.error, self.packed, self.pack_key = False, None, 0, None
         self.elapsed0 = 0.0  # wall time of earlier sessions of this run (resumed from a checkpoint)
         self.start = self.last_checkpoint = time.perf_counter()
 
     def elapsed(self) -> float:
         return round(self.elapsed0 + time.perf_counter() - self.start, 3)
 
+    # ----------------------------------------------------------------------------------- lifecycle
+    def begin(self) -> None:
+        """Build the Trainer, then continue from the checkpoint or evaluate step 0."""
+        self.training = True
+        try:
+            self.tr = Trainer(self.cfg)
+            self.pack_key = pack_key(self.cfg)
+            done = self.load(self.spec.resume) if self.spec.resume else self.evaluate()
+        except Exception as e:
+            self.fail(e)
+            return
+        if done or self.step >= self.cfg.train.steps:
+            self.finish("done")
+
+    def advance(self, loss: float, norm: float, clipped: bool, finite: bool) -> None:
+        """Book one step (Trainer.step's return); evaluate when due; finish when done."""
+        tc = self.cfg.train
+        self.step += 1
+        if not math.isfinite(loss):
+            self.finish("diverged")
+            return
+        self.nonfinite += not finite
+        self.acc.add(loss, norm, clipped, finite)
+        try:
+            if self.step % tc.eval_every == 0 or self.step == tc.steps:
+                if self.evaluate():
+                    self.finish("done")
+                    return
+            elif self.progress and self.step % 50 == 0:
+                self.progress(self.step, None)
+        except Exception as e:
+            self.fail(e)
+            return
+        if self.step >= tc.steps:
+            self.finish("done")
+
+    def interrupt(self) -> None:
+        """`stop`: checkpoint, then end interrupted."""
+        try:
+            self.save()
+        except Exception as e:
+            self.fail(e)
+            return
+        self.finish("interrupted")
+
+    def fail(self, error: Exception) -> None:
+        self.training, self.error = False, error
+
+    def finish(self, status: str) -> None:
+        """End the run: "done" (solved or unsolved), "diverged" or "interrupted"; the RunResult is made."""
+        self.training = False
+        if status == "diverged" and self.acc.n:
+            self.res.metrics.append(self.row(math.nan, math.nan, math.nan))
+        if status == "done":
+            status = "solved" if self.solved_at is not None else "unsolved"
+        self.res.summary = self.summary(status, self.step if status == "diverged" else None)
+        if self.tr:  # copies: in a pack the parameters are views of the pack's tensors
+            self.res.state_dict = {
+                k: v.detach().to("cpu", copy=True) for k, v in self.tr.model.state_dict().items()
+            }
+        self.res.flow = {
+            k: np.asarray(v, dtype=np.int64 if k == "step" else np.float32) for k, v in self.flow.items()
+        }
+
+    def result(self) -> RunResult | Exception:
+        return self.error if self.error is not None else self.res
+
+    # ---------------------------------------------------------------------------------- evaluation
     def row(self, test_loss: float, test_error: float, omega_value: float) -> dict:
         return {
             "step": self.step,
@@ -232,45 +403,9 @@ class _Run:
             self.save()
         return done
 
-    def go(self, resume: dict | None, stop: Callable[[], bool] | None) -> RunResult:
-        tc, status, diverged_at = self.cfg.train, "unsolved", None
-        try:
-            self.tr = Trainer(
-                self.cfg
-            )  # inside the try: building it imports for seconds; Ctrl-C may land there
-            done = self.load(resume) if resume else self.evaluate()
-            while not done and self.step < tc.steps:
-                if stop and stop():
-                    self.save()
-                    status = "interrupted"
-                    break
-                loss, norm, clipped, finite = self.tr.step(omega.weight(self.cfg.regularizer, self.step))
-                self.step += 1
-                if not math.isfinite(loss):
-                    status, diverged_at = "diverged", self.step
-                    break
-                self.nonfinite += not finite
-                self.acc.add(loss, norm, clipped, finite)
-                if self.step % tc.eval_every == 0 or self.step == tc.steps:
-                    done = self.evaluate()
-                elif self.progress and self.step % 50 == 0:
-                    self.progress(self.step, None)
-        except KeyboardInterrupt:
-            status = "interrupted"
-        if status == "diverged" and self.acc.n:
-            self.res.metrics.append(self.row(math.nan, math.nan, math.nan))
-        elif status == "unsolved" and self.solved_at is not None:
-            status = "solved"
-        self.res.summary = self.summary(status, diverged_at)
-        if self.tr:
-            self.res.state_dict = {k: v.detach().cpu() for k, v in self.tr.model.state_dict().items()}
-        self.res.flow = {
-            k: np.asarray(v, dtype=np.int64 if k == "step" else np.float32) for k, v in self.flow.items()
-        }
-        return self.res
-
     def summary(self, status: str, diverged_at: int | None) -> dict:
-        """The run's summary.json: everything a report needs without reading metrics.csv."""
+        """The run's summary.json: everything a report needs without reading metrics.csv. `packed`: how
+        many runs trained together (pack.py) when this session of the run began; 1: alone."""
         cfg, last = self.cfg, (self.res.metrics[-1] if self.res.metrics else {})
         t = cfg.task
         task = self.tr.task if self.tr else task_of(t)
@@ -292,6 +427,7 @@ class _Run:
             "nonfinite_grad_steps": self.nonfinite,
             "device": str(self.tr.device if self.tr else cfg.train.device),
             "threads": cfg.train.threads,
+            "packed": self.packed or 1,
             "torch": torch.__version__,
             "ltd_bench": __version__,
         }

@@ -1,0 +1,288 @@
+"""Packs: K vanilla-RNN runs that agree on shapes trained as one batched model.
+
+A sweep is mostly one small net trained many times (seeds × methods × lengths). One run at H = 50,
+batch 20 is a handful of (20 × 50) @ (50 × 50) products per time step, dominated by per-op dispatch
+on a CPU core and by kernel launches on a GPU. A pack stacks K runs' weights on a leading axis and runs
+the forward and the hand-written backward through time (models.rnn_states, models.bptt_rnn, Ω's
+closed-form hook omega.OmegaRNN) once for all of them: one batched product per time step instead of K.
+
+Everything else stays each run's own: its `train.Trainer` builds its weights from its own seed and
+draws its batches from its own generator; its parameters and their .grad become views of its slice of
+the stacked tensors, so its clipper (its own global norm and threshold), its optimizer (its own learning
+rate, momentum, state), its evaluation, probe and checkpoints are the single-run code on its own
+tensors. On the CPU a run trained in a pack gives the same numbers, bit for bit, as trained alone
+(tests/test_pack.py); on CUDA the pack's hand-written BPTT replaces cuDNN, which agrees to round-off.
+
+What runs must share to pack (`pack_key`): the task and its length (one length for every batch: no
+jitter, no length range), the model (a vanilla RNN: its hidden size and nonlinearity), the batch size,
+the device and thread count, and Ω's form and whether Ω is on. Seeds, learning rates, momentum,
+optimizers, clipping, Ω's weight and schedule, budgets and evaluation intervals may differ; runs that
+finish (solved, diverged, out of steps, failed) leave the pack, so compute follows the runs still
+training. LSTM and GRU do not pack: a batched cell written with per-step products is slower per run
+than PyTorch's fused single-run kernel on the CPU (measured: README, Performance).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Sequence
+
+import torch
+from torch.nn import functional as F
+
+from .config import Config
+from .models import WORKSPACE, bptt_rnn, rnn_grads, rnn_states
+from . import omega
+from .omega import OmegaRNN
+from .tasks import task_of
+
+# a state_dict's names, in the order of RecurrentNet.parameters()
+NAMES = (
+    "rnn.weight_ih_l0",
+    "rnn.weight_hh_l0",
+    "rnn.bias_ih_l0",
+    "rnn.bias_hh_l0",
+    "readout.weight",
+    "readout.bias",
+)
+CPU_SIZE = 32  # runs per pack on a CPU core: the measured knee of run-steps per second (bench --pack)
+CUDA_SIZE = 1024  # on a GPU: enough runs per product to leave the launch-bound regime
+MEMORY_BYTES = 2 << 30  # the BPTT buffers of one pack stay under this (the pack is made smaller)
+# MKL's products can differ in the last bit when an operand moves by less than 16 bytes (measured: K = 50,
+# N <= 8, any M), so a pack keeps every run's per-step blocks where a single run has them modulo 16 bytes:
+# batch × hidden and batch × inputs must be multiples of ALIGN floats.
+ALIGN = 4
+SMALL = 400  # ATen computes batched products of fewer multiply-adds per matrix with a loop of its own
+BUFFERS = 6  # (L, B, H) tensors per run in a pack step: h, f', δ (or g), the read-out's gradient, temporaries
+
+
+def pack_key(cfg: Config) -> str | None:
+    """What runs must share to train in one pack (as a string), or None when the run does not pack."""
+    if cfg.model.type != "rnn":
+        return None
+    task = task_of(cfg.task)
+    if task.max_len() != task.seq_len + task.extra_len:  # lengths that vary between batches
+        return None
+    b, h, i = cfg.train.batch_size, cfg.model.hidden_size, task.input_size
+    if (b * h) % ALIGN or (b * i) % ALIGN:  # each run's per-step blocks aligned as when alone
+        return None
+    if b * h * min(h, i) < SMALL:  # batched products this small take ATen's own loop, not the BLAS
+        return None
+    t = {k: v for k, v in cfg.task.model_dump(mode="json").items() if not k.startswith("test_")}
+    reg = cfg.regularizer
+    key = {
+        "task": t,
+        "model": [cfg.model.hidden_size, cfg.model.nonlinearity],
+        "train": [cfg.train.batch_size, cfg.train.device, cfg.train.threads],
+        "omega": reg.form if reg.omega_weight > 0 else None,
+    }
+    return json.dumps(key, sort_keys=True)
+
+
+def max_size(cfg: Config, device: str) -> int:
+    """The largest pack for this run's shapes on `device` ("cpu" or "cuda"): CPU_SIZE or CUDA_SIZE, less
+    where one run's BPTT buffers would take a pack over MEMORY_BYTES."""
+    task = task_of(cfg.task)
+    per_run = BUFFERS * task.max_len() * cfg.train.batch_size * cfg.model.hidden_size * 4
+    size = CUDA_SIZE if device == "cuda" else CPU_SIZE
+    return max(1, min(size, MEMORY_BYTES // max(per_run, 1)))
+
+
+def device_of(cfg: Config) -> str:
+    """Where the run will train: train.device, with auto resolved here."""
+    if cfg.train.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return cfg.train.device
+
+
+def parse_size(value: str | int) -> str | int:
+    """`--pack`: "auto", "off" or a size K >= 1; ValueError says what is allowed."""
+    text = str(value).strip().lower()
+    if text in ("auto", "off"):
+        return text
+    try:
+        k = int(text)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise ValueError(f"--pack: {value!r} is not auto, off or a number of runs >= 1")
+    return k
+
+
+def plan(cfgs: Sequence[Config], size: str | int, workers: int) -> list[list[int]]:
+    """Group runs into packs: lists of indices into `cfgs`, ordered by their first run. size: "off" (each
+    run alone), a number K (compatible runs K at a time, in as few packs as that allows, of sizes as
+    equal as can be), or "auto": K = max_size for the device, less where `workers` would otherwise sit
+    idle (an equal share of the compatible runs each)."""
+    if size in ("off", 1):
+        return [[i] for i in range(len(cfgs))]
+    groups: dict[str, list[int]] = {}
+    out: list[list[int]] = []
+    for i, c in enumerate(cfgs):
+        key = pack_key(c)
+        if key is None:
+            out.append([i])
+        else:
+            groups.setdefault(key, []).append(i)
+    for idx in groups.values():
+        k = size
+        if size == "auto":
+            first = cfgs[idx[0]]
+            k = min(max_size(first, device_of(first)), math.ceil(len(idx) / max(1, workers)))
+        n = math.ceil(len(idx) / k)
+        out += [idx[j * len(idx) // n : (j + 1) * len(idx) // n] for j in range(n)]
+    return sorted(out, key=lambda p: p[0])
+
+
+class Pack:
+    """The training step of K trainers (train.Trainer) whose runs share a pack_key, as one batched model.
+
+    Construction moves each trainer's weights into stacked tensors (a leading run axis) and makes its
+    parameters and their gradients views of its slice, each aligned as a tensor of its own would be;
+    `step` then does what Trainer.step does for each run — draw its batch, zero its gradients, the
+    backward (Ω's gradient added), clip, update — with the recurrences batched over the runs.
+
+    The first step of each layout (shapes, pack size, device, threads) in a process is also computed run
+    by run, as alone (omega.backward), and the gradients compared bit for bit: BLAS libraries may give
+    other last bits for a product batched, or at another memory alignment, than alone (MKL does, for
+    some small shapes). If any differs, `exact` turns False, that step goes on with the single-run
+    gradients, and the runs should step one by one from then on. A pack is built for a fixed set of
+    runs: when runs leave, build a new one from the rest (their current weights are copied over)."""
+
+    VERDICTS: dict[tuple, bool] = {}  # per layout: the batched step gave every run its single-run numbers
+
+    def __init__(self, trainers: Sequence):
+        self.trainers = list(trainers)
+        first = self.trainers[0]
+        keys = {pack_key(tr.cfg) for tr in self.trainers}
+        if None in keys or len(keys) > 1:
+            raise ValueError("a pack needs runs that agree on its shapes (pack.pack_key)")
+        params = [dict(tr.model.named_parameters()) for tr in self.trainers]
+        with torch.no_grad():
+            self.weights = {n: _aligned_stack([p[n].detach() for p in params]) for n in NAMES}
+            self.grads = {n: _aligned_stack([torch.zeros_like(p[n]) for p in params]) for n in NAMES}
+        for k, p in enumerate(params):
+            for n in NAMES:
+                p[n].data = self.weights[n][k]
+                p[n].grad = self.grads[n][k]
+        self.task, self.batch = first.task, first.cfg.train.batch_size
+        self.nonlinearity = first.model.rnn.nonlinearity
+        reg = first.cfg.regularizer
+        self.form = reg.form if reg.omega_weight > 0 else None  # Ω on for every run of the pack, or for none
+        w = self.weights["rnn.weight_hh_l0"]
+        self.layout = (pack_key(first.cfg), len(self.trainers), str(w.device), torch.get_num_threads())
+        self.exact = self.VERDICTS.get(self.layout)  # None: not checked yet in this process
+
+    def __len__(self) -> int:
+        return len(self.trainers)
+
+    def step(self, alphas: Sequence[float]) -> list[tuple[float, float, bool, bool]]:
+        """One update of every run (Ω weights `alphas`, one per run). Returns per run what Trainer.step
+        does: (loss, pre-clip gradient norm, clipped, gradient finite)."""
+        batches = [tr.task.sample(self.batch, tr.data_gen) for tr in self.trainers]
+        for g in self.grads.values():  # as zero_grad(set_to_none=False), then autograd's accumulation
+            g.zero_()
+        xs, ys = [xb for xb, _ in batches], [yb for _, yb in batches]
+        losses = self.backward(xs, ys, alphas)
+        if self.exact is None and self.device.type == "cpu":
+            losses = self._check(xs, ys, alphas, losses)
+        return [tr.update(loss) for tr, loss in zip(self.trainers, losses, strict=True)]
+
+    @property
+    def device(self) -> torch.device:
+        return self.weights["rnn.weight_hh_l0"].device
+
+    def _check(self, xs, ys, alphas, losses) -> list[torch.Tensor]:
+        """Compare this step's gradients and losses with the single run's (omega.backward, run by run, on
+        the same batches); on any difference, leave the single run's in place (see the class doc)."""
+        ours = {n: g.clone() for n, g in self.grads.items()}
+        singles, same = [], True
+        for k, (tr, x, y, alpha) in enumerate(zip(self.trainers, xs, ys, alphas, strict=True)):
+            params = dict(tr.model.named_parameters())
+            for p in params.values():
+                p.grad = torch.zeros_like(p)
+            loss = omega.backward(tr.model, tr.task, x, y, alpha, tr.cfg.regularizer.form)
+            singles.append(loss.detach())
+            same = same and torch.equal(loss.detach(), losses[k])
+            for n, p in params.items():
+                same = same and torch.equal(p.grad, ours[n][k])
+        self.exact = self.VERDICTS[self.layout] = same
+        if same:  # back to the pack's gradients (equal)
+            for k, tr in enumerate(self.trainers):
+                for n, p in tr.model.named_parameters():
+                    p.grad = self.grads[n][k]
+            return losses
+        return singles
+
+    def backward(
+        self, xs: list[torch.Tensor], ys: list[torch.Tensor], alphas: Sequence[float]
+    ) -> list[torch.Tensor]:
+        """omega.backward's fast path for every run at once: adds ∇L (+ ∂(αΩ)/∂W_hh) to the gradients;
+        returns each run's loss (0-d tensors, not read). The recurrences run time-major (L, K, B, H):
+        each step's batched product then reads and writes one contiguous block; the products over all
+        steps (weight gradients, Ω's) run-major (K, L, B, H), on copies."""
+        w = self.weights
+        w_ih, w_hh = w["rnn.weight_ih_l0"], w["rnn.weight_hh_l0"]
+        hs = rnn_states(
+            torch.stack(xs, 1),
+            w_ih,
+            w_hh,
+            w["rnn.bias_ih_l0"],
+            w["rnn.bias_hh_l0"],
+            self.nonlinearity,
+            WORKSPACE,
+        )
+        losses, direct, g_out_w, g_out_b = self._readout(hs, ys)
+        hook = None
+        if self.form is not None:
+            alpha = torch.tensor(list(alphas), dtype=hs.dtype, device=hs.device)
+            hook = OmegaRNN(alpha, self.form, last_only=self.task.target == "last")
+        delta, g = bptt_rnn(direct, hs, w_hh, self.nonlinearity, keep_g=hook is not None, ws=WORKSPACE)
+        terms = hook.terms(delta, g, direct, w_hh) if hook is not None else None
+        gr = self.grads
+        for k, xk in enumerate(xs):  # each run's products over all steps on a copy of its slice, in cache
+            dk = WORKSPACE.get("pack.delta", delta[:, k]).copy_(delta[:, k])
+            hk, g_hh = hs[:, k], None
+            if terms is None:
+                hk = WORKSPACE.get("pack.h", hk).copy_(hk)
+            else:  # h_{t-1} + α c_t g_t J_t straight into a buffer of the run's own
+                gj0, gj, coef = terms
+                right = WORKSPACE.get("pack.h", gj[:, k])
+                g_hh = OmegaRNN.grad(dk, hk, gj0[k], gj[:, k], coef[k], out=right)
+            g_ih, g_hh, g_b = rnn_grads(dk, xk, hk, g_hh)
+            gr["rnn.weight_ih_l0"][k].add_(g_ih)
+            gr["rnn.weight_hh_l0"][k].add_(g_hh)
+            gr["rnn.bias_ih_l0"][k].add_(g_b)
+            gr["rnn.bias_hh_l0"][k].add_(g_b)
+        gr["readout.weight"].add_(g_out_w)
+        gr["readout.bias"].add_(g_out_b)
+        return losses
+
+    def _readout(self, hs: torch.Tensor, ys: list[torch.Tensor]):
+        """Each run's read-out and loss through autograd (as the single run's), in one backward for all:
+        (losses, ∂L/∂h, the read-out weight's and bias's gradients). ∂L/∂h is (L, K, B, H), or (1, K, B, H)
+        when the loss reads the last step only (models.bptt_rnn takes either)."""
+        last = self.task.target == "last"  # the loss reads out[-1] only: read out the last step only
+        h = (hs[-1:] if last else hs).detach().requires_grad_()
+        wo = self.weights["readout.weight"].detach().requires_grad_()
+        bo = self.weights["readout.bias"].detach().requires_grad_()
+        with torch.enable_grad():
+            losses = [
+                self.task.loss(F.linear(hk, wk, bk), yk)
+                for hk, wk, bk, yk in zip(h.unbind(1), wo.unbind(0), bo.unbind(0), ys, strict=True)
+            ]
+            direct, g_w, g_b = torch.autograd.grad(losses, [h, wo, bo])
+        return [loss.detach() for loss in losses], direct, g_w, g_b
+
+
+def _aligned_stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """torch.stack, with each slice starting on a 64-byte boundary, as a tensor of its own does (PyTorch's
+    CPU allocator aligns to 64 bytes): a run's parameters then sit in memory as they would alone."""
+    first = tensors[0]
+    n = first.numel()
+    per = -(-n * first.element_size() // 64) * 64 // first.element_size()  # n rounded up to 64 bytes
+    buf = first.new_empty(len(tensors), per)
+    for row, t in zip(buf, tensors, strict=True):
+        row[:n].copy_(t.reshape(-1))
+    return buf[:, :n].view(len(tensors), *first.shape) if per == n else buf[:, :n].unflatten(1, first.shape)
