@@ -43,7 +43,7 @@ from typing import Callable, Iterable, Iterator
 import dask
 import distributed  # the optional extra: an ImportError here is what make_executor reports
 
-from .jobs import ExecutorError, Job, default_workers, failed_result, train_job
+from .jobs import ExecutorError, Job, PackJob, Unit, default_workers, deliver, failed_result, members, work
 from .outputs import RunResult
 
 # Seconds to wait for the first worker of an external cluster (workers may still be queued by a batch system);
@@ -60,7 +60,10 @@ class DaskExecutor:
     `workers` single-threaded worker processes (default: the number of cores). With a scheduler,
     `workers` (if given) caps how many runs are on the cluster at a time.
     max_tries: how many workers a run may take down before it is recorded as failed.
-    fn: what a worker runs on `job.config, str(job.path)` (default `jobs.train_job`; tests swap it).
+    fn: what a worker runs on `job.config, str(job.path)` (default `jobs.train_job`; tests swap it);
+    pack_fn: what it runs for a PackJob, on its configs and paths (default `jobs.train_pack_job`). A
+    PackJob is one task; if its worker dies, its runs are resubmitted one by one (uncharged: any of
+    them may be the culprit).
     security: a distributed.security.Security for a tls:// scheduler (see `client_security`); None: Dask's
     default, read from the Dask config.
     worker_wait_s: how long to wait for a first worker of an external cluster.
@@ -77,6 +80,7 @@ class DaskExecutor:
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
         security: distributed.security.Security | None = None,
         notify: Callable[[str], None] | None = None,
+        pack_fn: Callable[[list[dict], list[str]], list[RunResult]] | None = None,
     ):
         if max_tries < 1:
             raise ValueError("max_tries must be at least 1")
@@ -86,12 +90,13 @@ class DaskExecutor:
             raise ValueError("worker_wait_s must be >= 0")
         self.scheduler, self.workers, self.max_tries = scheduler, workers, max_tries
         self.fn, self.worker_wait_s, self.connect_timeout_s = fn, worker_wait_s, connect_timeout_s
+        self.pack_fn = pack_fn
         self.security = security
         self.notify = notify or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.address: str | None = None  # the scheduler actually used (LocalCluster: its loopback address)
 
     # ------------------------------------------------------------------------------------------ run
-    def run(self, jobs: Iterable[Job], on_done: Callable[[Job, RunResult], None]) -> None:
+    def run(self, jobs: Iterable[Unit], on_done: Callable[[Job, RunResult], None]) -> None:
         """A run is submitted only when a worker thread is idle, so runs never wait in a worker's queue:
         Dask charges a try to every task assigned to a worker that dies, queued or not, so this way a
         worker that dies takes down the run it was executing and (as a rule) no innocent run behind it.
@@ -101,7 +106,6 @@ class DaskExecutor:
         first = next(source, None)
         if first is None:
             return
-        fn = self.fn or train_job
         token = uuid.uuid4().hex[:8]  # fresh keys per sweep: never share a task with another client
         with _quiet_client(), self._client() as client:
             if self.scheduler is not None:
@@ -126,14 +130,15 @@ class DaskExecutor:
                                     break
                                 todo.append(job)
                             job = todo.popleft()
-                            submitted[job.run_id] += 1  # a fresh key per submission: never a cached result
+                            name = _name(job)
+                            submitted[name] += 1  # a fresh key per submission: never a cached result
+                            fn, args = work(job, self.fn, self.pack_fn)
                             fut = client.submit(
                                 fn,
-                                job.config,
-                                str(job.path),
+                                *args,
                                 pure=False,
                                 retries=0,
-                                key=f"ltd-train-{job.run_id}-{token}-{submitted[job.run_id]}",
+                                key=f"ltd-train-{name}-{token}-{submitted[name]}",
                             )
                             pending[fut] = job
                             ready.add(fut)
@@ -141,10 +146,10 @@ class DaskExecutor:
                         job = pending.pop(fut)
                         res = self._outcome(client, fut, job, deaths)
                         fut.release()
-                        if res is None:
-                            todo.appendleft(job)  # its turn again at once, ahead of runs not yet started
+                        if res is None:  # its turn again at once, ahead of runs not yet started
+                            todo.extendleft(reversed(members(job)))  # a pack's runs one by one
                         else:
-                            on_done(job, res)
+                            deliver(job, res, on_done)
             except BaseException:
                 # Ctrl-C, a lost scheduler, or on_done failing: drop what is in flight before closing.
                 with contextlib.suppress(Exception):
@@ -180,8 +185,21 @@ class DaskExecutor:
         idle = sum(max(0, n - len(processing.get(w, ()))) for w, n in nthreads.items())
         return max(0, idle - unlisted)
 
-    def _outcome(self, client, fut, job: Job, deaths: dict[str, int]) -> RunResult | None:
-        """The run's result, a failed RunResult, or None (resubmit it). RuntimeError: lost the scheduler."""
+    def _outcome(self, client, fut, job: Unit, deaths: dict[str, int]) -> RunResult | list[RunResult] | None:
+        """The unit's result (a pack's: one per run), failed RunResults, or None (resubmit it; a pack's runs
+        one by one). RuntimeError: lost the scheduler."""
+        if isinstance(job, PackJob):
+            try:
+                return fut.result()
+            except Exception as exc:
+                if fut.status == "error" and isinstance(exc, distributed.KilledWorker):
+                    return None  # several suspects: each run alone, uncharged
+                lost = client.status != "running" or isinstance(
+                    exc, (distributed.comm.CommClosedError, OSError, TimeoutError)
+                )
+                if fut.status != "error" and lost:
+                    raise self._lost(exc) from exc
+                return [failed_result(j.config, f"{type(exc).__name__}: {exc}") for j in job.jobs]
         try:
             # If the worker holding a finished result died before we fetched it, the scheduler recomputes
             # it and this waits for that.
@@ -326,6 +344,11 @@ class DaskExecutor:
                     f"Dask worker {worker} does not match this environment: {problem}; "
                     "workers need the same Python, torch and ltd-bench as the client"
                 )
+
+
+def _name(unit: Unit) -> str:
+    """A unit's part of its task keys: the run id, or a pack's first run id and size."""
+    return f"{unit.jobs[0].run_id}-pack{len(unit.jobs)}" if isinstance(unit, PackJob) else unit.run_id
 
 
 # ------------------------------------------------------------------------------------------- security

@@ -17,7 +17,21 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
-from .jobs import MAX_TRIES, ExecutorError, Executor, Job, OnDone, default_workers, failed_result, train_job
+from .jobs import (
+    MAX_TRIES,
+    ExecutorError,
+    Executor,
+    Job,
+    OnDone,
+    Unit,
+    default_workers,
+    deliver,
+    failed_result,
+    members,
+    train_job,
+    train_pack_job,
+    work,
+)
 from .outputs import RunResult
 
 STOP_GRACE_S = 30  # after Ctrl-C, how long workers get to checkpoint and hand back (a step + an evaluation)
@@ -57,36 +71,40 @@ def _context() -> mp.context.BaseContext:
 
 
 class LocalExecutor:
-    """Runs jobs on this machine: in this process with one worker, else in a process pool. Ctrl-C asks
-    every running job to checkpoint and hand back an `interrupted` result (a second one kills at once)."""
+    """Runs jobs on this machine: in this process with one worker, else in a process pool. A PackJob is
+    one unit of work (one worker trains its runs together). Ctrl-C asks every running job to checkpoint
+    and hand back an `interrupted` result (a second one kills at once)."""
 
     def __init__(
         self,
         workers: int,
         fn: Callable[[dict, str | None], RunResult] = train_job,
         max_tries: int = MAX_TRIES,
+        pack_fn: Callable[[list[dict], list[str | None]], list[RunResult]] = train_pack_job,
     ):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
-        self.workers, self.fn, self.max_tries = workers, fn, max_tries  # fn: a top-level function (pickled)
+        # fn, pack_fn: top-level functions (pickled), for a Job and a PackJob (jobs.work)
+        self.workers, self.fn, self.max_tries, self.pack_fn = workers, fn, max_tries, pack_fn
 
-    def run(self, jobs: Iterable[Job], on_done: OnDone) -> None:
+    def run(self, jobs: Iterable[Unit], on_done: OnDone) -> None:
         if self.workers == 1:
             self._run_here(iter(jobs), on_done)
         else:
             self._run_pool(iter(jobs), on_done)
 
-    def _run_here(self, jobs: Iterator[Job], on_done: OnDone) -> None:
+    def _run_here(self, jobs: Iterator[Unit], on_done: OnDone) -> None:
         """One worker: in this process (no start-up cost; the signals reach train() directly)."""
-        for job in jobs:
-            res = self.fn(job.config, str(job.path))
-            on_done(job, res)
-            if res.summary.get("status") == "interrupted":  # train() saw Ctrl-C: stop the sweep
+        for unit in jobs:
+            fn, args = work(unit, self.fn, self.pack_fn)
+            results = deliver(unit, fn(*args), on_done)
+            if any(r.summary.get("status") == "interrupted" for r in results):  # Ctrl-C: stop the sweep
                 raise KeyboardInterrupt
 
-    def _run_pool(self, todo: Iterator[Job], on_done: OnDone) -> None:
-        """At most `workers` jobs in flight, so the suspects are known when a worker dies. A lone suspect
-        is charged a try; several are each rerun alone (uncharged) until the culprit is clear."""
+    def _run_pool(self, todo: Iterator[Unit], on_done: OnDone) -> None:
+        """At most `workers` units in flight, so the suspects are known when a worker dies. A lone
+        suspect run is charged a try; several (a pack's runs count as several) are each rerun alone
+        (uncharged) until the culprit is clear."""
         tries: dict[str, int] = {}
         solo: list[Job] = []  # suspects of a dead worker: run one at a time
         pending = next(todo, None)
@@ -94,21 +112,23 @@ class LocalExecutor:
             pool = ProcessPoolExecutor(
                 self.workers, mp_context=_context(), initializer=_worker_init, initargs=(os.getpid(),)
             )
-            running: dict[Future, Job] = {}
+            running: dict[Future, Unit] = {}
             try:
                 while pending or solo or running:
                     while (solo or pending) and len(running) < (1 if solo else self.workers):
                         if solo:
-                            job = solo.pop()
+                            unit = solo.pop()
                         else:
-                            job, pending = pending, next(todo, None)
-                        running[pool.submit(self.fn, job.config, str(job.path))] = job
+                            unit, pending = pending, next(todo, None)
+                        fn, args = work(unit, self.fn, self.pack_fn)
+                        running[pool.submit(fn, *args)] = unit
                     finished, _ = wait(running, return_when=FIRST_COMPLETED)
                     for fut in finished:
-                        res = fut.result()  # BrokenProcessPool leaves the job in `running`
-                        on_done(running.pop(fut), res)
+                        out = fut.result()  # BrokenProcessPool leaves the unit in `running`
+                        deliver(running.pop(fut), out, on_done)
             except BrokenProcessPool as e:
-                lost = [job for fut, job in running.items() if not _deliver(fut, job, on_done)]
+                lost_units = [u for fut, u in running.items() if not _deliver(fut, u, on_done)]
+                lost = [job for u in lost_units for job in members(u)]
                 if len(lost) == 1:
                     job = lost[0]
                     tries[job.run_id] = tries.get(job.run_id, 0) + 1
@@ -133,7 +153,7 @@ class LocalExecutor:
                 pool.shutdown(wait=True)
 
 
-def _wind_down(pool: ProcessPoolExecutor, running: dict[Future, Job], on_done: OnDone) -> None:
+def _wind_down(pool: ProcessPoolExecutor, running: dict[Future, Unit], on_done: OnDone) -> None:
     """Ask every worker to stop (SIGTERM: each checkpoints at its next step and returns `interrupted`;
     a terminal's Ctrl-C reached them already), then deliver what comes back within STOP_GRACE_S."""
     for p in list((getattr(pool, "_processes", None) or {}).values()):
@@ -145,10 +165,10 @@ def _wind_down(pool: ProcessPoolExecutor, running: dict[Future, Job], on_done: O
         _deliver(fut, running[fut], on_done)
 
 
-def _deliver(fut: Future, job: Job, on_done: OnDone) -> bool:
+def _deliver(fut: Future, unit: Unit, on_done: OnDone) -> bool:
     """Hand over a result that finished just before the pool broke; False if it was lost with the pool."""
     if fut.done() and not fut.cancelled() and fut.exception() is None:
-        on_done(job, fut.result())
+        deliver(unit, fut.result(), on_done)
         return True
     return False
 

@@ -1,5 +1,6 @@
-"""A sweep's unit of work and what a worker runs: shared by every executor (local pool, Dask), which
-train Jobs and hand each RunResult back to the sweep's process; that process alone writes final files."""
+"""A sweep's units of work and what a worker runs: shared by every executor (local pool, Dask), which
+train Jobs — one run, or a PackJob of runs trained together as one batched model (pack.py) — and hand
+each run's RunResult back to the sweep's process; that process alone writes final files."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable, Protocol, Union
 
 from .config import Config, content_id
 from .outputs import RunResult
-from .runner import StopFlag, train_in
-from .train import method_of, train
+from .runner import StopFlag, spec_in, train_in
+from .train import RunSpec, method_of, train, train_runs
 
 OnDone = Callable[["Job", RunResult], None]
 MAX_TRIES = 3  # a job whose worker process dies this often (OOM kill, segfault) is recorded as failed
@@ -28,9 +29,40 @@ class Job:
     keys: dict  # swept key -> value, for display
 
 
+@dataclass(frozen=True)
+class PackJob:
+    """Jobs whose runs train together as one pack (pack.Pack): one unit of work for an executor — one
+    task, one worker — whose results go to on_done run by run, each to its own folder."""
+
+    jobs: tuple[Job, ...]
+
+
+Unit = Union[Job, PackJob]
+
+
+def members(unit: Unit) -> tuple[Job, ...]:
+    return unit.jobs if isinstance(unit, PackJob) else (unit,)
+
+
+def work(unit: Unit, fn: Callable | None = None, pack_fn: Callable | None = None) -> tuple[Callable, tuple]:
+    """What a worker is sent for a unit: (function, arguments). fn(config, path) trains a Job (default
+    train_job), pack_fn(configs, paths) a PackJob (default train_pack_job)."""
+    if isinstance(unit, PackJob):
+        return pack_fn or train_pack_job, ([j.config for j in unit.jobs], [str(j.path) for j in unit.jobs])
+    return fn or train_job, (unit.config, str(unit.path))
+
+
+def deliver(unit: Unit, out: RunResult | list[RunResult], on_done: OnDone) -> list[RunResult]:
+    """Hand what a worker returned for a unit to on_done, run by run; returns the results."""
+    results = list(out) if isinstance(unit, PackJob) else [out]
+    for job, res in zip(members(unit), results, strict=True):
+        on_done(job, res)
+    return results
+
+
 class Executor(Protocol):
-    def run(self, jobs: Iterable[Job], on_done: OnDone) -> None:
-        """Train `jobs` (pulled one at a time, as capacity frees up) and hand each result to on_done."""
+    def run(self, jobs: Iterable[Unit], on_done: OnDone) -> None:
+        """Train `jobs` (pulled one at a time, as capacity frees up) and hand each run's result to on_done."""
 
 
 class ExecutorError(Exception):
@@ -53,6 +85,33 @@ def train_job(config: dict, path: str | None = None) -> RunResult:
             return train_in(cfg, Path(path), stop=stop)
     except Exception as e:
         return failed_result(config, e, time.perf_counter() - start)
+
+
+def train_pack_job(configs: list[dict], paths: list[str | None]) -> list[RunResult]:
+    """What a worker runs for a PackJob: train_job for runs trained together (train.train_runs packs
+    them), one RunResult per run in order. A run that cannot start (a bad config, a folder it cannot
+    write) or whose own work raises comes back `failed` alone; the others train on."""
+    start = time.perf_counter()
+    results: list[RunResult | None] = [None] * len(configs)
+    specs, slots = [], []
+    for i, (config, path) in enumerate(zip(configs, paths, strict=True)):
+        try:
+            cfg = Config.model_validate(config)
+            visible = path is not None and Path(path).is_dir()
+            specs.append(spec_in(cfg, Path(path)) if visible else RunSpec(cfg))
+            slots.append(i)
+        except Exception as e:
+            results[i] = failed_result(config, e, time.perf_counter() - start)
+    if specs:
+        try:
+            with StopFlag().installed() as stop:
+                outs = train_runs(specs, stop)
+        except Exception as e:  # the pack as a whole could not train (e.g. out of memory)
+            outs = [e] * len(specs)
+        for i, out in zip(slots, outs, strict=True):
+            ok = isinstance(out, RunResult)
+            results[i] = out if ok else failed_result(configs[i], out, time.perf_counter() - start)
+    return results
 
 
 def failed_result(config: dict, error: BaseException | str, wall_time_s: float = 0.0) -> RunResult:

@@ -20,7 +20,7 @@ from rich.progress import (
 
 from .config import Config
 from .outputs import MetricsLog, RunResult, prepare, read_checkpoint, run_dir, write_checkpoint, write_result
-from .train import train
+from .train import RunSpec, train
 
 
 class StopFlag:
@@ -72,6 +72,22 @@ def sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, old)
 
 
+def spec_in(
+    cfg: Config,
+    path: Path,
+    progress: Callable[[int, dict | None], None] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> RunSpec:
+    """The run `cfg` whose folder is `path` (config.yaml already there), ready for train_runs: continuing
+    from checkpoint.pt if it holds this run; metrics.csv grows row by row and checkpoint.pt is replaced
+    as training goes. The final files are the caller's (write_result)."""
+    state, why = read_checkpoint(path, cfg.run_id)
+    if why and warn:
+        warn(why)
+    log = MetricsLog(path, state["metrics"] if state else [])
+    return RunSpec(cfg, log.append, progress, lambda s: write_checkpoint(path, s), state)
+
+
 def train_in(
     cfg: Config,
     path: Path,
@@ -79,20 +95,11 @@ def train_in(
     stop: Callable[[], bool] | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Train `cfg` whose folder is `path` (config.yaml already there), continuing from checkpoint.pt if
-    it holds this run; metrics.csv grows row by row and checkpoint.pt is replaced as training goes.
-    Writes no final files: the caller does (write_result), here or in a sweep's parent process."""
-    state, why = read_checkpoint(path, cfg.run_id)
-    if why and warn:
-        warn(why)
-    log = MetricsLog(path, state["metrics"] if state else [])
+    """Train `cfg` in its folder `path` (see spec_in); writes no final files: the caller does
+    (write_result), here or in a sweep's parent process."""
+    s = spec_in(cfg, path, progress, warn)
     return train(
-        cfg,
-        on_eval=log.append,
-        progress=progress,
-        checkpoint=lambda s: write_checkpoint(path, s),
-        resume=state,
-        stop=stop,
+        cfg, on_eval=s.on_eval, progress=s.progress, checkpoint=s.checkpoint, resume=s.resume, stop=stop
     )
 
 

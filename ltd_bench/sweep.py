@@ -37,7 +37,7 @@ from rich.table import Table
 
 from .config import Config, ConfigError, apply_overrides, flatten, set_dotted, validate_dict
 from .executors import make_executor
-from .jobs import ExecutorError, Job
+from .jobs import ExecutorError, Job, PackJob, default_workers
 from .outputs import (
     CLAIM_BEAT_S,
     FINAL,
@@ -50,6 +50,7 @@ from .outputs import (
     run_dir,
     write_result,
 )
+from .pack import parse_size, plan
 from .registry import did_you_mean
 from .runner import sigterm_as_interrupt
 from .train import method_of
@@ -370,9 +371,16 @@ def sweep_command(
     err_console: Console,
     executor_options: dict | None = None,
     max_runs: int = MAX_RUNS,
+    pack: str | int = "auto",
 ) -> int:
     """`ltd-bench sweep`: 0 all ran, 1 some run failed, 2 bad sweep/usage (nothing written), 130 interrupted.
-    executor_options: make_executor's keyword options (the Dask TLS files, --worker-wait)."""
+    executor_options: make_executor's keyword options (the Dask TLS files, --worker-wait). pack: "auto",
+    "off" or K, how compatible runs are packed (pack.plan); each run keeps its own folder either way."""
+    try:
+        size = parse_size(pack)
+    except ValueError as e:
+        err_console.print(f"[red]error[/red] {escape(str(e))}", soft_wrap=True)
+        return 2
     try:
         sw = load_sweep(sweep_file, overrides, max_runs=max_runs)
         # built on a dry run too (it neither runs nor connects): a dry run refuses what a real run refuses
@@ -398,6 +406,19 @@ def sweep_command(
         f"sweep {sw.name}: {len(jobs)} runs{dups}, {len(done)} done, {len(todo)} to run → {out / sw.name}",
         soft_wrap=True,
     )
+    share = workers or default_workers()  # --pack auto leaves no worker idle
+
+    def units(pending: list[Job]) -> list[list[Job]]:
+        return [[pending[i] for i in p] for p in plan([configs[j.run_id] for j in pending], size, share)]
+
+    packs = [len(u) for u in units(todo) if len(u) > 1]
+    if packs:
+        console.print(
+            f"{sum(packs)} runs train in {len(packs)} pack(s) of {', '.join(map(str, packs))} "
+            "(same numbers as one by one; --pack off)",
+            soft_wrap=True,
+            markup=False,
+        )
     if dry_run:
         console.print(_plan(sw, jobs, done))
         return 0
@@ -409,18 +430,25 @@ def sweep_command(
     claims, elsewhere = Claims(), []
 
     def claimed(pending: list[Job]):
-        """Jobs this sweep claimed, one at a time as the executor asks: another sweep on the same folder
-        skips them, and this one skips theirs (`elsewhere`), so two sweeps split the work."""
-        for job in pending:
-            if is_finished(job.path):
-                continue
-            if not claims.acquire(job.path):
-                elsewhere.append(job)
-            elif is_finished(job.path):  # another sweep finished it just before we claimed it
-                claims.release(job.path)
-            else:
-                prepare(job.path, configs[job.run_id])
-                yield job
+        """Jobs (or packs of them) this sweep claimed, one unit at a time as the executor asks: another
+        sweep on the same folder skips them, and this one skips theirs (`elsewhere`), so two sweeps split
+        the work. A pack claims each of its runs' folders; the runs it got train together."""
+        for unit in units(pending):
+            mine = []
+            for job in unit:
+                if is_finished(job.path):
+                    continue
+                if not claims.acquire(job.path):
+                    elsewhere.append(job)
+                elif is_finished(job.path):  # another sweep finished it just before we claimed it
+                    claims.release(job.path)
+                else:
+                    prepare(job.path, configs[job.run_id])
+                    mine.append(job)
+            if len(mine) > 1:
+                yield PackJob(tuple(mine))
+            elif mine:
+                yield mine[0]
 
     with (
         sigterm_as_interrupt(),

@@ -15,7 +15,8 @@ import pytest
 import yaml
 from rich.console import Console
 
-from ltd_bench import runner
+from ltd_bench import jobs, runner
+from ltd_bench import train as train_module
 from ltd_bench.config import ConfigError
 from ltd_bench.outputs import is_finished, read_summary
 from ltd_bench.sweep import is_sweep_file, load_sweep, sweep_command
@@ -99,6 +100,7 @@ def no_training(monkeypatch):
         raise AssertionError("trained")
 
     monkeypatch.setattr(runner, "train", refuse)
+    monkeypatch.setattr(jobs, "train_runs", refuse)  # runs trained as a pack
 
 
 # ------------------------------------------------------------------------------------------ expansion
@@ -304,21 +306,23 @@ def test_resume_redoes_exactly_the_unfinished_runs(tmp_path, finished):
 
 
 def test_a_run_that_raises_is_recorded_failed_and_the_sweep_goes_on(tmp_path, monkeypatch):
-    real = runner.train
+    """Alone or in a pack (the default packs these runs), a run that raises fails alone."""
+    real = train_module.Trainer
 
-    def flaky(cfg, **kw):
-        if cfg.seed == 1:
-            raise FloatingPointError("injected")
-        return real(cfg, **kw)
+    class Flaky(real):
+        def __init__(self, cfg):
+            if cfg.seed == 1:
+                raise FloatingPointError("injected")
+            super().__init__(cfg)
 
-    monkeypatch.setattr(runner, "train", flaky)
+    monkeypatch.setattr(train_module, "Trainer", Flaky)
     out = tmp_path / "out"
     rc, stdout, err = run(TINY_FILE, out, SMALL)
     assert rc == 1 and "4 run(s) failed" in err and stdout.count("FAILED FloatingPointError: injected") == 4
     summaries = [json.loads((d / "summary.json").read_text()) for d in run_dirs(out)]
     failed = [s for s in summaries if s["status"] == "failed"]
     assert len(failed) == 4 and all(s["error"] == "FloatingPointError: injected" for s in failed)
-    monkeypatch.setattr(runner, "train", real)
+    monkeypatch.setattr(train_module, "Trainer", real)
     rc, stdout, _ = run(TINY_FILE, out, SMALL)  # failed runs are retried, finished ones kept
     assert rc == 0 and "8 runs, 4 done, 4 to run" in stdout
 
@@ -480,7 +484,11 @@ def test_two_sweeps_on_one_folder_split_the_work(tmp_path):
         },
     )
     out = tmp_path / "out"
-    a, b = start(p, out, workers=1), start(p, out, workers=1)
+    # one run at a time: a pack would claim all six at once (tests/test_pack.py: packs and claims)
+    a, b = (
+        start(p, out, workers=1, extra=["--pack", "off"]),
+        start(p, out, workers=1, extra=["--pack", "off"]),
+    )
     (oa, ea), (ob, eb) = a.communicate(timeout=300), b.communicate(timeout=300)
     assert a.returncode == 0 and b.returncode == 0, (ea, eb)
     assert len(run_dirs(out)) == 6 and all(is_finished(d) for d in run_dirs(out))
