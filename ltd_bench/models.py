@@ -71,16 +71,19 @@ class RecurrentNet(nn.Module):
                 hs = torch._VF.lstm(u, (h0, h0), *args)[0]
             elif self.kind == "gru":
                 hs = torch._VF.gru(u, h0, *args)[0]
-            else:
+            elif r.nonlinearity in ("tanh", "relu"):
                 fn = torch._VF.rnn_tanh if r.nonlinearity == "tanh" else torch._VF.rnn_relu
                 hs = fn(u, h0, *args)[0]
+            else:  # no fused kernel: sigmoid units always train on the hand-written path (fast_path)
+                raise ValueError(f"forward_exposed: no fused kernel for a {r.nonlinearity} RNN")
         return self.readout(hs), hs, u
 
     @property
     def fast_path(self) -> bool:
         """Whether `forward_fast` applies: a vanilla RNN on the CPU (elsewhere the fused kernel, e.g.
-        cuDNN, beats a loop of per-step kernel launches)."""
-        return self.kind == "rnn" and self.rnn.weight_hh_l0.device.type == "cpu"
+        cuDNN, beats a loop of per-step kernel launches), and a sigmoid RNN everywhere (no fused kernel)."""
+        r = self.rnn
+        return self.kind == "rnn" and (r.weight_hh_l0.device.type == "cpu" or r.nonlinearity == "sigmoid")
 
     def forward_fast(
         self, x: torch.Tensor, hook=None, last_only: bool = False
@@ -139,6 +142,9 @@ def mm_(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return out.addmm_(a, b) if out.dim() == 2 else out.baddbmm_(a, b)
 
 
+ACTIVATIONS = {"tanh": torch.Tensor.tanh_, "relu": torch.Tensor.relu_, "sigmoid": torch.Tensor.sigmoid_}
+
+
 @torch.no_grad()
 def rnn_states(
     x: torch.Tensor,
@@ -165,7 +171,7 @@ def rnn_states(
     else:
         hs = torch.addmm(b, x.reshape(L * B, -1), w_ih.T).view(L, B, -1)
     hl, wt = hs.unbind(0), w_hh.mT
-    act = torch.Tensor.tanh_ if nonlinearity == "tanh" else torch.Tensor.relu_
+    act = ACTIVATIONS[nonlinearity]
     act(hl[0])
     for t in range(1, L):
         act(mm_(hl[t], hl[t - 1], wt))
@@ -204,12 +210,14 @@ def bptt_rnn(
     nonlinearity: str,
     keep_g: bool = False,
     ws: Workspace | None = None,
+    form_delta: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The reverse recurrence of a vanilla RNN (row vectors, h_t = f(x_t W_ihᵀ + h_{t-1} W_hhᵀ + b)):
     g_t = d_t + δ_{t+1} W_hh,  δ_t = g_t ⊙ f'(a_t),  g_L = d_L. Returns δ and, if keep_g, g (L, B, H),
     or (L, K, B, H) for a pack (see rnn_states). `direct` holds d_t for every t, or only d_L (1, ...)
-    when the loss reads the last step alone (d_t = 0 before). With `ws` the results live in its
-    buffers (valid until the next call on the same thread)."""
+    when the loss reads the last step alone (d_t = 0 before). With keep_g and not form_delta, f'(a_t)
+    comes back in δ's place: δ = f' ⊙ g is left to the caller (a pack forms each run's, in cache). With
+    `ws` the results live in its buffers (valid until the next call on the same thread)."""
     new = (lambda name: ws.get(name, hs)) if ws is not None else (lambda name: torch.empty_like(hs))
 
     def start(name: str) -> torch.Tensor:  # a buffer holding d_t
@@ -224,6 +232,8 @@ def bptt_rnn(
         dact = torch.addcmul(
             torch.ones((), dtype=hs.dtype, device=hs.device), hs, hs, value=-1, out=new("dact")
         )
+    elif nonlinearity == "sigmoid":  # σ' = h (1 - h) = h - h²
+        dact = torch.addcmul(hs, hs, hs, value=-1, out=new("dact"))
     else:
         dact = new("dact").copy_(hs > 0)
     da = dact.unbind(0)
@@ -241,7 +251,7 @@ def bptt_rnn(
     tmp = torch.empty_like(gl[0], memory_format=torch.contiguous_format)
     for t in range(len(gl) - 2, -1, -1):
         mm_(gl[t], torch.mul(gl[t + 1], da[t + 1], out=tmp), w_hh)
-    return dact.mul_(g), g
+    return (dact.mul_(g) if form_delta else dact), g
 
 
 def rnn_grads(
@@ -282,7 +292,32 @@ class _RNNFunction(torch.autograd.Function):
         return grad_x, grad_w_ih, grad_w_hh, grad_b, grad_b.clone(), None, None
 
 
-MODELS.register("rnn")(nn.RNN)
+class SigmoidRNN(nn.RNN):
+    """A vanilla RNN with sigmoid units, h_t = σ(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh): the paper's third
+    setting. PyTorch has no fused kernel for it: the weights are nn.RNN's, the forward a loop over t
+    (evaluation; training uses RecurrentNet.forward_fast, which covers sigmoid units on every device)."""
+
+    def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "sigmoid"):
+        super().__init__(input_size, hidden_size, nonlinearity="tanh")
+        self.nonlinearity = "sigmoid"
+
+    def forward(self, x: torch.Tensor, hx: torch.Tensor | None = None):
+        h = x.new_zeros(x.shape[1], self.hidden_size) if hx is None else hx[0]
+        u = F.linear(x, self.weight_ih_l0, self.bias_ih_l0)
+        hs = []
+        for t in range(x.shape[0]):
+            h = torch.sigmoid(u[t] + F.linear(h, self.weight_hh_l0, self.bias_hh_l0))
+            hs.append(h)
+        hs = torch.stack(hs)
+        return hs, hs[-1:]
+
+
+def _vanilla_rnn(input_size: int, hidden_size: int, nonlinearity: str = "tanh") -> nn.RNN:
+    cls = SigmoidRNN if nonlinearity == "sigmoid" else nn.RNN
+    return cls(input_size, hidden_size, nonlinearity=nonlinearity)
+
+
+MODELS.register("rnn")(_vanilla_rnn)
 MODELS.register("lstm")(nn.LSTM)
 MODELS.register("gru")(nn.GRU)
 
@@ -335,6 +370,11 @@ def _init_normal(std: float, params: list, gen: torch.Generator) -> None:
 @INITS.register("basic_tanh")
 def _init_basic_tanh(r: nn.RNNBase, params: list, h: int, kind: str, gen: torch.Generator) -> None:
     _init_normal(0.1, params, gen)
+
+
+@INITS.register("sigmoid")
+def _init_sigmoid(r: nn.RNNBase, params: list, h: int, kind: str, gen: torch.Generator) -> None:
+    _init_normal(0.01, params, gen)
 
 
 @INITS.register("smart_tanh")

@@ -129,12 +129,13 @@ class OmegaRNN:
         return None if terms is None else self.grad(delta, hs, *terms)
 
     @torch.no_grad()
-    def terms(self, delta, g, direct, w_hh):
+    def terms(self, delta, g, direct, w_hh, delta0: torch.Tensor | None = None):
         """(g_0 J_0, g_t J_t for t ≥ 1, α c_t): what `grad` needs; None when α = 0 (Ω and the ratio are
         set either way). delta, g, direct: (L, B, H), or a pack's (L, K, B, H) (models.bptt_rnn), whose
-        α c_t comes back run-major (K, L, B, 1) and the rest time-major; g_t J_t may be a view of g."""
+        α c_t comes back run-major (K, L, B, 1) and the rest time-major; g_t J_t may be a view of g.
+        delta0: δ_0, where delta is not δ (a pack's f', bptt_rnn's form_delta; the last step read out only)."""
         L, *pack, B, H = delta.shape
-        gj0 = delta[0] @ w_hh  # g_0 J_0
+        gj0 = (delta[0] if delta0 is None else delta0) @ w_hh  # g_0 J_0
         gsq = _sqnorm(g)
         last_only = L > 1 and self.last_only
         if L > 1 and self.last_only is None:
@@ -165,11 +166,12 @@ class OmegaRNN:
 
     @staticmethod
     @torch.no_grad()
-    def grad(delta, hs, gj0, gj, coef, out: torch.Tensor | None = None) -> torch.Tensor:
+    def grad(delta, hs, gj0, gj, coef, out: torch.Tensor | None = None, scaled: bool = False) -> torch.Tensor:
         """W_hh's gradient of one run from `terms` (of one run: (L, B, ·)), with h_{t-1} + α c_t g_t J_t
-        (t ≥ 1) written over gj, or into `out` (contiguous, (L-1, B, H))."""
+        (t ≥ 1) written over gj, or into `out` (contiguous, (L-1, B, H)). scaled: gj0 is g_0 J_0 ⊙ α c_0
+        already."""
         H = delta.shape[-1]
-        grad = delta[0].T @ (gj0 * coef[0])  # t = 0, where h_{-1} = 0
+        grad = delta[0].T @ (gj0 if scaled else gj0 * coef[0])  # t = 0, where h_{-1} = 0
         right = torch.addcmul(hs[:-1], coef[1:], gj, out=gj if out is None else out)
         return grad.addmm_(delta[1:].reshape(-1, H).T, right.reshape(-1, H))
 
@@ -373,11 +375,11 @@ def probe(model: RecurrentNet, task, x: torch.Tensor, y: torch.Tensor, form: str
 
 
 def naive_omega(model, x: torch.Tensor, y: torch.Tensor, loss_fn, form: str) -> torch.Tensor:
-    """Reference: unroll a tanh/relu RNN in Python, g_t by autograd with create_graph, J_t per step.
+    """Reference: unroll a tanh/relu/sigmoid RNN in Python, g_t by autograd with create_graph, J_t per step.
     Differentiable w.r.t. W_hh with g_t and h_t constant. Slow by design: used by tests and `bench`."""
     r = model.rnn
     w_ih, w_hh, b = r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0 + r.bias_hh_l0
-    act = torch.tanh if r.nonlinearity == "tanh" else F.relu
+    act = {"tanh": torch.tanh, "relu": F.relu, "sigmoid": torch.sigmoid}[r.nonlinearity]
     h, hs = x.new_zeros(x.shape[1], model.hidden_size), []
     for t in range(x.shape[0]):
         h = act(x[t] @ w_ih.T + h @ w_hh.T + b)
@@ -387,7 +389,7 @@ def naive_omega(model, x: torch.Tensor, y: torch.Tensor, loss_fn, form: str) -> 
     terms = []
     for g, h in zip(gs, hs, strict=True):
         g, h = g.detach(), h.detach()
-        dact = 1 - h.square() if r.nonlinearity == "tanh" else (h > 0).to(h.dtype)
+        dact = {"tanh": 1 - h.square(), "relu": (h > 0).to(h.dtype), "sigmoid": h * (1 - h)}[r.nonlinearity]
         terms.append((g * dact) @ w_hh)  # g_t J_t with J_t = diag(f'(a_t)) W_hh
     gj, g = torch.stack(terms), torch.stack([g.detach() for g in gs])
     return omega_terms(gj, g, form)[0]

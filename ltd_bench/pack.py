@@ -238,18 +238,26 @@ class Pack:
         if self.form is not None:
             alpha = torch.tensor(list(alphas), dtype=hs.dtype, device=hs.device)
             hook = OmegaRNN(alpha, self.form, last_only=self.task.target == "last")
-        delta, g = bptt_rnn(direct, hs, w_hh, self.nonlinearity, keep_g=hook is not None, ws=WORKSPACE)
-        terms = hook.terms(delta, g, direct, w_hh) if hook is not None else None
+        # with Ω and the last step read out, δ = f' ⊙ g is formed run by run below, in cache
+        defer = hook is not None and self.task.target == "last"
+        delta, g = bptt_rnn(
+            direct, hs, w_hh, self.nonlinearity, keep_g=hook is not None, ws=WORKSPACE, form_delta=not defer
+        )
+        terms = None
+        if hook is not None:
+            terms = hook.terms(delta, g, direct, w_hh, delta0=delta[0] * g[0] if defer else None)
+            terms = (terms[0] * terms[2][:, 0], *terms[1:])  # g_0 J_0 ⊙ α c_0, every run at once
         gr = self.grads
         for k, xk in enumerate(xs):  # each run's products over all steps on a copy of its slice, in cache
-            dk = WORKSPACE.get("pack.delta", delta[:, k]).copy_(delta[:, k])
+            dk = WORKSPACE.get("pack.delta", delta[:, k])
+            dk = torch.mul(delta[:, k], g[:, k], out=dk) if defer else dk.copy_(delta[:, k])
             hk, g_hh = hs[:, k], None
             if terms is None:
                 hk = WORKSPACE.get("pack.h", hk).copy_(hk)
             else:  # h_{t-1} + α c_t g_t J_t straight into a buffer of the run's own
-                gj0, gj, coef = terms
+                gj0c, gj, coef = terms
                 right = WORKSPACE.get("pack.h", gj[:, k])
-                g_hh = OmegaRNN.grad(dk, hk, gj0[k], gj[:, k], coef[k], out=right)
+                g_hh = OmegaRNN.grad(dk, hk, gj0c[k], gj[:, k], coef[k], out=right, scaled=True)
             g_ih, g_hh, g_b = rnn_grads(dk, xk, hk, g_hh)
             gr["rnn.weight_ih_l0"][k].add_(g_ih)
             gr["rnn.weight_hh_l0"][k].add_(g_hh)
