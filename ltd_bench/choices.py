@@ -13,6 +13,7 @@ GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # gate blocks stacked in PyTorch's weig
 NONLINEARITIES = {
     "tanh": "h_t = tanh(W_hh h_{t-1} + W_ih x_t + b): the paper's main setting",
     "relu": "h_t = max(0, ...): with the identity init this is the IRNN (Le et al. 2015)",
+    "sigmoid": "h_t = σ(...): the paper's third setting (with the sigmoid init); no fused kernel",
 }
 INITS = {
     "default": "PyTorch's U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias",
@@ -20,8 +21,9 @@ INITS = {
     "identity": "IRNN (Le et al. 2015): W_hh = I, W_ih ~ N(0, 0.001), zero biases; use with relu",
     "smart_tanh": "Pascanu et al. 2013 code: N(0, 0.01) weights, W_hh sparse (15 per unit) at spectral radius 0.95",
     "basic_tanh": "Pascanu et al. 2013 code: every weight N(0, 0.1), zero biases",
+    "sigmoid": "Pascanu et al. 2013 code's sigmoid setting: every weight N(0, 0.01), zero biases",
 }
-RNN_ONLY_INITS = ("identity", "smart_tanh", "basic_tanh")  # written for one H x H recurrent matrix
+RNN_ONLY_INITS = ("identity", "smart_tanh", "basic_tanh", "sigmoid")  # written for one H x H recurrent matrix
 OPTIMIZERS = {
     "sgd": "SGD with optional momentum (Pascanu et al. 2013: plain SGD, lr 0.01)",
     "adam": "Adam (Kingma & Ba 2015); the usual choice for LSTMs",

@@ -94,3 +94,54 @@ def test_spectral_radius_is_that_of_the_recurrent_map_at_rest(kind):
     # and the scaled blocks really differ: another block would give another number
     radii = {float(torch.linalg.eigvals(b).abs().max()) for b in r.weight_hh_l0.detach().split(h)}
     assert len(radii) == r.weight_hh_l0.shape[0] // h
+
+
+# ------------------------------------------------------------------------------------- sigmoid units
+def test_sigmoid_units_forward_and_backward():
+    """A sigmoid RNN (no fused kernel): its forward is h_t = σ(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), the
+    hand-written BPTT gives autograd's gradients through that loop, rnn_states the same states."""
+    from ltd_bench.config import ModelConfig
+    from ltd_bench.models import build_model, rnn_states
+
+    net = build_model(
+        ModelConfig(nonlinearity="sigmoid", init="sigmoid", hidden_size=5), 3, 2, seed=1
+    ).double()
+    r = net.rnn
+    assert r.nonlinearity == "sigmoid" and net.fast_path
+    assert all(float(b.detach().abs().max()) == 0 for b in (r.bias_ih_l0, r.bias_hh_l0))  # the original init
+    assert 0 < float(r.weight_hh_l0.detach().std()) < 0.03  # N(0, 0.01)
+    x = torch.randn(7, 4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    h, hs_ref = torch.zeros(4, 5, dtype=torch.float64), []
+    for t in range(7):
+        h = torch.sigmoid(x[t] @ r.weight_ih_l0.T + r.bias_ih_l0 + h @ r.weight_hh_l0.T + r.bias_hh_l0)
+        hs_ref.append(h)
+    hs_ref = torch.stack(hs_ref)
+    torch.testing.assert_close(r(x)[0], hs_ref)
+    torch.testing.assert_close(
+        rnn_states(x, r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0, "sigmoid"), hs_ref
+    )
+    loss = lambda out: out.square().sum()
+    loss(net(x)[0]).backward()
+    auto = {n: p.grad.clone() for n, p in net.named_parameters()}
+    net.zero_grad()
+    loss(net.forward_fast(x)[0]).backward()
+    for n, p in net.named_parameters():
+        torch.testing.assert_close(p.grad, auto[n], msg=n)
+
+
+def test_a_sigmoid_run_trains_and_the_config_keeps_it_to_vanilla_rnns():
+    from ltd_bench.config import ConfigError, validate_dict
+    from ltd_bench.train import train
+
+    raw = {
+        "task": {"name": "adding", "seq_len": 8, "test_size": 20},
+        "train": {"steps": 6, "eval_every": 3},
+        "model": {"hidden_size": 6, "nonlinearity": "sigmoid", "init": "sigmoid"},
+        "clipping": {"mode": "norm"},
+        "regularizer": {"omega_weight": 2.0, "form": "pascanu2013"},
+    }
+    res = train(validate_dict(raw, "s"))
+    assert res.summary["steps"] == 6 and all(r["omega"] >= 0 for r in res.metrics)
+    for bad in ({"type": "lstm", "nonlinearity": "sigmoid"}, {"type": "gru", "init": "sigmoid"}):
+        with pytest.raises(ConfigError):
+            validate_dict({**raw, "model": bad}, "s")

@@ -33,7 +33,7 @@ def _cell(net, kind, w_hh, x_t, h_prev, c_prev):
     r = net.rnn
     a = r.weight_ih_l0 @ x_t + r.bias_ih_l0 + w_hh @ h_prev + r.bias_hh_l0
     if kind == "rnn":
-        return (torch.tanh(a) if r.nonlinearity == "tanh" else torch.relu(a)), None
+        return {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}[r.nonlinearity](a), None
     if kind == "lstm":
         i, f, g, o = a.chunk(4)
         c = f.sigmoid() * c_prev + i.sigmoid() * g.tanh()
@@ -88,7 +88,8 @@ def reference(net, kind, x, loss_of_out, form):
         vals = []
         for hp, cp, xt, g, ht in terms:
             if kind == "rnn":  # h_t held constant: J_t = diag(f'(a_t)) W_hh with f'(a_t) from the fixed h_t
-                d = 1 - ht.square() if net.rnn.nonlinearity == "tanh" else (ht > 0).to(ht.dtype)
+                nl = net.rnn.nonlinearity  # f' written from h: tanh' = 1 - h², σ' = h(1 - h), relu' = [h > 0]
+                d = {"tanh": 1 - ht.square(), "sigmoid": ht * (1 - ht), "relu": (ht > 0).to(ht.dtype)}[nl]
                 J = d[:, None] * w_hh
             else:
                 J = jacobian(
@@ -241,3 +242,25 @@ def test_probe_matches_direct_computation(kind, task_name, form, monkeypatch):
     k = CANDIDATE[cell]
     block = net.rnn.weight_hh_l0.detach().numpy()[k * H : (k + 1) * H]
     assert got["spectral_radius"] == pytest.approx(float(np.abs(np.linalg.eigvals(block)).max()), rel=1e-10)
+
+
+@pytest.mark.parametrize("nl", ["tanh", "relu", "sigmoid"])
+@pytest.mark.parametrize("form", ["book", "pascanu2013"])
+def test_the_training_path_matches_explicit_jacobians(nl, form):
+    """forward_fast with OmegaRNN (what training runs; sigmoid units have no other path): Ω and W_hh's
+    gradient, loss's plus α·Ω's, against the per-example unroll with jacobian()."""
+    from ltd_bench.omega import OmegaRNN
+
+    net = _net("rnn", nl)
+    x, y = _data()  # (with these, no example's g_t is exactly 0: the reference has no 1e-20 guard)
+    ref_val, ref_grad, _, loss_grads = reference(net, "rnn", x, lambda out: loss_fn(out, y), form)
+    net.zero_grad()
+    hook = OmegaRNN(0.5, form, last_only=True)
+    out, _ = net.forward_fast(x, hook, last_only=True)
+    loss_fn(out, y).backward()
+    torch.testing.assert_close(hook.omega, ref_val, rtol=1e-8, atol=1e-10)
+    want = loss_grads["rnn.weight_hh_l0"] + 0.5 * ref_grad
+    torch.testing.assert_close(net.rnn.weight_hh_l0.grad, want, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(
+        net.rnn.weight_ih_l0.grad, loss_grads["rnn.weight_ih_l0"], rtol=1e-6, atol=1e-9
+    )
