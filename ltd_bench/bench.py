@@ -21,6 +21,12 @@ Measures, per sequence length T (vanilla tanh RNN on `adding`, SGD lr 0.01, norm
   the held-out set, evaluation + probe at steps 0, 250, ..., N (5 evaluations per 1000 steps where a
   long run has 4: conservative), results packaging. Ratio to the bare loop. The loop measures run
   at the shortest T only (the trainer's overhead scales with T like the step does).
+With `--pack K` (repeatable) the bench times packs instead (pack.py): per T and with Ω off and on, the
+single run's step (Trainer.step, as `ltd-bench run` trains) against `pack.Pack.step` of K runs (what
+`ltd-bench sweep` trains; K = 1 is the pack engine with one run), interleaved in the same round-robin,
+in ms and run-steps per second; `speedup` is the single step's time over the pack's per run-step (goal
+≥ PACK_GOAL at K ≥ 8), and each Ω pack row's ratio is its time over the plain pack of the same K (goal
+≤ PACK_OMEGA_GOAL).
 The process runs with train()'s settings: train.threads (default 1; bench_command's `threads`)
 intra-op threads, subnormals flushed (models.flush_denormals) — the bare loops too, so they differ
 from the trainer in code only. Columns: median wall ms per step (perf_counter; ratios and goals use
@@ -76,12 +82,22 @@ COLUMNS = [
     "torch",
     "cpu",
     "gpu",
+    "pack",
+    "run_steps_per_s",
+    "speedup",
+    "speedup_goal",
 ]
 OMEGA_WEIGHT = 1.0  # Ω weight of the timed Ω steps (the cost does not depend on it)
 EVAL_EVERY = TrainConfig.model_fields["eval_every"].default
 LOOP_STEPS = (
     4 * EVAL_EVERY
 )  # N of the loop measures: evaluations at 0, 1, 2, 3, 4 × eval_every (5 where a long run has 4)
+
+
+PACK_GOAL = 1.35  # run-steps per second of a pack over the single run's, on one thread
+PACK_OMEGA_GOAL = 1.10  # a pack's step with Ω over its plain step
+PACK_SEQ_LENS = [100, 200]  # `bench --pack` without --seq-len
+PACK_TEST_SIZE = 100  # held-out sequences of the timed packs' runs (built, not timed)
 
 
 def omega_goal(seq_len: int) -> float:
@@ -134,6 +150,7 @@ def make_config(
     steps: int = LOOP_STEPS,
     eval_every: int | None = None,
     test_size: int | None = None,
+    seed: int = 0,
 ) -> Config:
     train_cfg = {
         "batch_size": batch,
@@ -152,6 +169,7 @@ def make_config(
     return Config.model_validate(
         {
             "name": "bench",
+            "seed": seed,
             "task": task,
             "model": {"type": kind, "hidden_size": hidden},
             "train": train_cfg,
@@ -438,12 +456,18 @@ def bench_command(
     quick: bool,
     console: Console,
     threads: int | None = None,
+    pack: list[int] | None = None,
 ) -> int:
-    """Run the benchmark, print the table, optionally write CSV. Exit code: 0 done, 2 bad usage."""
+    """Run the benchmark, print the table, optionally write CSV. Exit code: 0 done, 2 bad usage.
+    seq_lens None: 200 and 1000, or with `pack` (pack sizes K) PACK_SEQ_LENS."""
     from .train import resolve_device
 
     if device not in choices.DEVICES:
-        hint = " (did you mean 'cuda'?)" if device.lower() == "gpu" else did_you_mean(device, list(choices.DEVICES))
+        hint = (
+            " (did you mean 'cuda'?)"
+            if device.lower() == "gpu"
+            else did_you_mean(device, list(choices.DEVICES))
+        )
         console.print(
             f"[red]error[/red] --device: unknown device {device!r}{hint} (allowed: {', '.join(choices.DEVICES)})",
             soft_wrap=True,
@@ -454,7 +478,10 @@ def bench_command(
     except (RuntimeError, ValueError) as e:
         console.print(f"[red]error[/red] --device: {e}")
         return 2
-    if quick:  # a smoke test: tiny everything, still every measure
+    seq_lens = seq_lens or (PACK_SEQ_LENS if pack else [200, 1000])
+    if quick and pack:  # a smoke test of the pack measures: the smallest shapes that pack
+        seq_lens, hidden, batch, repeats, steps = [12], 10, 20, 2, 2
+    if quick and not pack:  # a smoke test: tiny everything, still every measure
         seq_lens, hidden, batch, repeats, steps = [12], 8, 4, 2, 2
         loop_steps, loop_eval_every, test_size = 8, 2, 20
     else:
@@ -464,6 +491,26 @@ def bench_command(
         console.print(f"[red]error[/red] --seq-len must be ≥ 2 (got {bad or 'none'})")
         return 2
     threads = threads or TrainConfig.model_fields["threads"].default
+    if pack:
+        from .pack import pack_key
+
+        sizes = sorted(set(pack))
+        unpackable = [
+            T for T in seq_lens if pack_key(make_config("rnn", T, hidden, batch, dev.type, threads)) is None
+        ]
+        if any(k < 1 for k in sizes) or unpackable:
+            why = (
+                "--pack sizes must be ≥ 1"
+                if any(k < 1 for k in sizes)
+                else (
+                    f"H={hidden}, batch {batch} do not pack (pack.pack_key: batch × hidden a multiple of 4, and "
+                    "batch × hidden × 2 inputs ≥ 400)"
+                )
+            )
+            console.print(f"[red]error[/red] {why}", soft_wrap=True)
+            return 2
+        with training_threads(threads):
+            return _bench_pack(seq_lens, hidden, batch, dev, repeats, steps, csv, console, threads, sizes)
     with training_threads(threads):  # as train() does; restored afterwards
         return _bench(
             seq_lens,
@@ -542,6 +589,168 @@ def _bench(
         write_csv(rows, csv)
         console.print(f"wrote {csv}")
     return 0
+
+
+# --------------------------------------------------------------------------------------- packs
+def pack_measures(
+    seq_len: int, hidden: int, batch: int, device: torch.device, steps: int, threads: int, sizes: list[int]
+) -> list[Measure]:
+    """Per Ω off/on: the single run's step, and a Pack of K runs (seeds 0..K-1) per size K, each timed
+    per run-step over at least `steps` run-steps."""
+    from .pack import Pack
+
+    ms = []
+    for alpha in (0.0, OMEGA_WEIGHT):
+        suffix = "_omega" if alpha else ""
+
+        def cfg(seed: int, alpha=alpha) -> Config:
+            return make_config(
+                "rnn",
+                seq_len,
+                hidden,
+                batch,
+                device.type,
+                threads,
+                alpha=alpha,
+                test_size=PACK_TEST_SIZE,
+                seed=seed,
+            )
+
+        single = Trainer(cfg(0))
+
+        def run_single(tr=single, alpha=alpha) -> int:
+            for _ in range(steps):
+                tr.step(alpha)
+            return steps
+
+        ms.append(Measure(f"single{suffix}", run_single))
+        for k in sizes:
+            p = Pack([Trainer(cfg(seed)) for seed in range(k)])
+            n = -(-steps // k)  # pack steps: at least `steps` run-steps
+
+            def run_pack(p=p, n=n, alpha=alpha) -> int:
+                for _ in range(n):
+                    p.step([alpha] * len(p))
+                return n * len(p)
+
+            ms.append(Measure(f"pack_{k}{suffix}", run_pack))
+    return ms
+
+
+def _bench_pack(seq_lens, hidden, batch, dev, repeats, steps, csv, console, threads, sizes) -> int:
+    info = machine(dev)
+    console.print(
+        f"[bold]ltd-bench bench --pack[/bold] · {info['cpu']} ({info['cores']} cores) · torch {info['torch']} · "
+        f"{info['threads']} thread(s) · device {info['device']}{' · ' + info['gpu'] if info['gpu'] else ''}"
+    )
+    console.print(
+        f"vanilla tanh RNN on adding, H={hidden}, batch {batch}, SGD + norm clipping; packs of "
+        f"{', '.join(map(str, sizes))} runs against one run; {repeats} repeats × ≥ {steps} run-steps, "
+        "interleaved; medians; load average: "
+        + (" ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"),
+        highlight=False,
+    )
+    rows: list[dict] = []
+    with console.status("benchmarking") as st:
+        for T in seq_lens:
+            ms = pack_measures(T, hidden, batch, dev, steps, threads, sizes)
+            for m in ms:  # warm-up; a pack's first step also checks it against the single runs (pack.Pack)
+                m.run()
+            for r in range(repeats):
+                st.update(f"T={T}: repeat {r + 1}/{repeats}")
+                for m in ms:
+                    timed(m, dev)
+            rows += pack_rows(ms, T, dev)
+            del ms
+    extra = {
+        "hidden": hidden,
+        "batch": batch,
+        "device": info["device"],
+        "threads": info["threads"],
+        "repeats": repeats,
+        "steps": steps,
+        "torch": info["torch"],
+        "cpu": info["cpu"],
+        "gpu": info["gpu"],
+    }
+    for r in rows:
+        r.update(extra)
+    console.print(render_pack(rows))
+    missed = [f"{r['measure']} (T={r['seq_len']})" for r in rows if r["ok"] == "no"]
+    console.print("all goals met" if not missed else f"[yellow]goals missed[/yellow]: {', '.join(missed)}")
+    if csv is not None:
+        write_csv(rows, csv)
+        console.print(f"wrote {csv}")
+    return 0
+
+
+def pack_rows(ms: list[Measure], seq_len: int, device: torch.device) -> list[dict]:
+    """One row per measure: ms and CPU ms per run-step, run-steps per second, the speedup over the single
+    run (same Ω) with its goal from K = 8 on, and for Ω packs the ratio to the plain pack of that K."""
+    med = {m.name: statistics.median(m.wall) for m in ms}
+    rows = []
+    for m in ms:
+        omega_on = m.name.endswith("_omega")
+        k = int(m.name.split("_")[1]) if m.name.startswith("pack_") else None
+        row = {
+            "measure": m.name,
+            "seq_len": seq_len,
+            "median_ms_per_step": med[m.name],
+            "cpu_ms_per_step": statistics.median(m.cpu) if device.type == "cpu" else math.nan,
+            "peak_mb": math.nan,
+            "pack": k if k is not None else "",
+            "run_steps_per_s": 1e3 / med[m.name],
+            "ratio": math.nan,
+            "ratio_to": "",
+            "goal": math.nan,
+            "speedup": math.nan,
+            "speedup_goal": math.nan,
+            "ok": "",
+        }
+        oks = []
+        if k is not None:
+            row["speedup"] = med["single_omega" if omega_on else "single"] / med[m.name]
+            if k >= 8:
+                row["speedup_goal"] = PACK_GOAL
+                oks.append(row["speedup"] >= PACK_GOAL)
+            if omega_on:
+                den = f"pack_{k}"
+                row.update(ratio=med[m.name] / med[den], ratio_to=den, goal=PACK_OMEGA_GOAL)
+                oks.append(row["ratio"] <= PACK_OMEGA_GOAL)
+        row["ok"] = ("yes" if all(oks) else "no") if oks else ""
+        rows.append(row)
+    return rows
+
+
+def render_pack(rows: list[dict]) -> Table:
+    t = Table(
+        title="ltd-bench bench --pack (medians; per run-step)",
+        title_justify="left",
+        caption=f"speedup: the single run's ms ÷ the pack's per run-step (goal ≥ {PACK_GOAL:g} from K = 8); "
+        f"Ω cost: the Ω pack's ms ÷ the plain pack's (goal ≤ {PACK_OMEGA_GOAL:g})",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    t.add_column("T", justify="right")
+    t.add_column("Ω")
+    t.add_column("runs", justify="right")
+    for c in ("ms", "cpu ms", "run-steps/s", "speedup", "Ω cost", "ok"):
+        t.add_column(c, justify="right", no_wrap=True)
+    for r in rows:
+        ok = {"yes": "[green]yes[/green]", "no": "[red]no[/red]"}.get(r["ok"], "")
+        t.add_row(
+            str(r["seq_len"]),
+            "on" if r["measure"].endswith("_omega") else "off",
+            f"pack of {r['pack']}" if r["pack"] != "" else "single",
+            _fmt(r["median_ms_per_step"]),
+            _fmt(r["cpu_ms_per_step"]),
+            _fmt(r["run_steps_per_s"], 4),
+            _fmt(r["speedup"]),
+            _fmt(r["ratio"]),
+            ok,
+        )
+    return t
 
 
 def _fmt(v, digits: int = 3) -> str:

@@ -239,7 +239,11 @@ def sweep(
 
 @app.command()
 def bench(
-    seq_len: list[int] = typer.Option([200, 1000], "--seq-len", help="Sequence lengths T (repeatable)."),
+    seq_len: Optional[list[int]] = typer.Option(
+        None,
+        "--seq-len",
+        help="Sequence lengths T (repeatable; default 200 and 1000, with --pack 100 and 200).",
+    ),
     hidden: int = typer.Option(50, "--hidden", min=1, help="Hidden units H."),
     batch: int = typer.Option(20, "--batch", min=1, help="Minibatch size."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto"),
@@ -248,8 +252,17 @@ def bench(
     csv: Optional[Path] = typer.Option(None, "--csv", help="Write the table as CSV."),
     quick: bool = typer.Option(False, "--quick", help="Tiny sizes, for smoke tests."),
     threads: int = typer.Option(1, "--threads", min=1, help="Intra-op threads (as train.threads)."),
+    pack: Optional[list[int]] = typer.Option(
+        None,
+        "--pack",
+        min=1,
+        metavar="K",
+        help="Time packs of K runs (repeatable, e.g. --pack 1 --pack 8 --pack 32 --pack 128) against one run, "
+        "with Ω off and on, instead of the measures above.",
+    ),
 ):
-    """Time the plain step, the Ω step (both forms), the naive Ω and a bare PyTorch loop, side by side."""
+    """Time the plain step, the Ω step (both forms), the naive Ω and a bare PyTorch loop, side by side;
+    with --pack, packed runs (ltd-bench sweep --pack) against one run."""
     from .bench import bench_command
 
     raise typer.Exit(
@@ -264,6 +277,7 @@ def bench(
             quick=quick,
             console=out_console,
             threads=threads,
+            pack=pack or None,
         )
     )
 

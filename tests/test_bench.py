@@ -269,3 +269,38 @@ def test_evaluate_in_slices_matches_one_batch():
         n = cfg.task.test_size
         assert loss == pytest.approx(float(sum(r[0] for r in ref)) / n, rel=1e-5)
         assert err == pytest.approx(float(sum(r[1] for r in ref)) / n)
+
+
+def test_bench_pack_quick_times_packs_against_one_run(tmp_path):
+    """`bench --pack`: per T and Ω off/on, the single run and each pack size, per run-step; a speedup over
+    the single run (same Ω) for packs, the Ω pack's ratio to the plain pack of its size, goals from K = 8."""
+    out = tmp_path / "pack.csv"
+    result = CliRunner().invoke(app, ["bench", "--quick", "--pack", "1", "--pack", "8", "--csv", str(out)])
+    assert result.exit_code == 0, result.output
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["measure"], r["pack"]) for r in rows] == [
+        ("single", ""),
+        ("pack_1", "1"),
+        ("pack_8", "8"),
+        ("single_omega", ""),
+        ("pack_1_omega", "1"),
+        ("pack_8_omega", "8"),
+    ]
+    by = {r["measure"]: r for r in rows}
+    for r in rows:
+        ms = float(r["median_ms_per_step"])
+        assert ms > 0 and float(r["run_steps_per_s"]) == pytest.approx(1e3 / ms)
+        single = by["single_omega" if r["measure"].endswith("_omega") else "single"]
+        if r["pack"]:
+            assert float(r["speedup"]) == float(single["median_ms_per_step"]) / ms
+        if r["measure"].endswith("_omega") and r["pack"]:
+            assert r["ratio_to"] == r["measure"].removesuffix("_omega")
+            assert float(r["ratio"]) == ms / float(by[r["ratio_to"]]["median_ms_per_step"])
+        assert (r["speedup_goal"] != "") == (r["pack"] == "8")
+    assert "pack of 8" in result.output and "run-steps/s" in result.output
+
+
+def test_bench_pack_refuses_shapes_that_do_not_pack():
+    result = CliRunner().invoke(app, ["bench", "--pack", "8", "--hidden", "5", "--seq-len", "20"])
+    assert result.exit_code == 2 and "do not pack" in result.output
