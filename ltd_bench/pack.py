@@ -14,12 +14,14 @@ tensors. On the CPU a run trained in a pack gives the same numbers, bit for bit,
 (tests/test_pack.py); on CUDA the pack's hand-written BPTT replaces cuDNN, which agrees to round-off.
 
 What runs must share to pack (`pack_key`): the task and its length (one length for every batch: no
-jitter, no length range), the model (a vanilla RNN: its hidden size and nonlinearity), the batch size,
-the device and thread count, and Ω's form and whether Ω is on. Seeds, learning rates, momentum,
+jitter, no length range), the model (a vanilla RNN — tanh, relu or sigmoid units — and its hidden
+size), the batch size, the device and thread count, and Ω's form and whether Ω is on; and shapes for
+which batching cannot move a last bit (batch × hidden and batch × inputs multiples of 4 floats,
+batch × hidden × min(hidden, inputs) ≥ 400; see ALIGN and SMALL). Seeds, learning rates, momentum,
 optimizers, clipping, Ω's weight and schedule, budgets and evaluation intervals may differ; runs that
 finish (solved, diverged, out of steps, failed) leave the pack, so compute follows the runs still
-training. LSTM and GRU do not pack: a batched cell written with per-step products is slower per run
-than PyTorch's fused single-run kernel on the CPU (measured: README, Performance).
+training. LSTM and GRU do not pack: the fused single-run kernel already batches each step's gates,
+and a packed cell written with per-step products measured slower per run (README, Performance).
 """
 
 from __future__ import annotations

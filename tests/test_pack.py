@@ -82,6 +82,18 @@ PACKS = {
         )
         for s, opt, lr, w in ((3, "adam", 0.01, 0.5), (4, "adam", 0.05, 2.0), (5, "rmsprop", 0.01, 1.0))
     ],
+    # sigmoid units (the paper's third setting): the activation's vector and scalar paths differ, so a
+    # pack splits each run's block where the single run's vector loop ends (240 floats: 7 × 32 + 16)
+    "sigmoid_omega": [
+        config(
+            s,
+            model={"nonlinearity": "sigmoid", "init": "sigmoid"},
+            train={"lr": lr},
+            clipping={"mode": "norm"},
+            regularizer={"omega_weight": 2.0, "form": "book"},
+        )
+        for s, lr in ((8, 0.5), (9, 2.0))
+    ],
     # a target on every step (the read-out's gradient at every t), no Ω
     "sequence_task": [
         config(
