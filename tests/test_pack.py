@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from ltd_bench import pack
 from ltd_bench.config import Config, validate_dict
@@ -121,6 +122,23 @@ def test_a_packed_run_gives_its_numbers_alone(case):
     for c, r in zip(cfgs, results, strict=True):
         assert fingerprint(r) == alone(c), c.seed
     assert train(cfgs[0]).summary["packed"] == 1
+
+
+def test_a_pack_agrees_to_rounding_with_the_fused_kernel_path(monkeypatch):
+    """Where a single run trains on PyTorch's fused kernel and autograd (CUDA: cuDNN), a pack's hand-written
+    BPTT gives the same run up to float rounding (not bit for bit): checked here on the CPU's fused kernel."""
+    from ltd_bench import models
+
+    cfgs = PACKS["sgd_norm_omega"][:2]
+    packed = train_runs([RunSpec(c) for c in cfgs])
+    monkeypatch.setattr(models.RecurrentNet, "fast_path", property(lambda self: False))
+    for c, p in zip(cfgs, packed, strict=True):
+        fused = train(c)
+        for a, b in zip(p.metrics, fused.metrics, strict=True):
+            assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4, nan_ok=True)
+            assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-4)
+        for name, w in p.state_dict.items():
+            torch.testing.assert_close(w, fused.state_dict[name], rtol=1e-4, atol=1e-6, msg=name)
 
 
 def test_runs_that_solve_diverge_or_stop_leave_the_pack_and_the_rest_go_on():
