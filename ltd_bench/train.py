@@ -224,10 +224,8 @@ class _Loop:
 
     def go(self, stop: Callable[[], bool] | None) -> list[RunResult | Exception]:
         groups: list[tuple[Pack | None, list[_Run]]] = []
-        try:
-            for (
-                r
-            ) in self.runs:  # inside the try: building a Trainer imports for seconds; Ctrl-C may land there
+        try:  # building a Trainer imports for seconds: Ctrl-C may land there
+            for r in self.runs:
                 r.begin()
             groups = self.group([r for r in self.runs if r.training])
             while groups:
@@ -255,9 +253,10 @@ class _Loop:
         for rs in keys.values():
             try:
                 out.append((Pack([r.tr for r in rs]) if len(rs) > 1 else None, rs))
-            except Exception as e:  # e.g. out of memory: every run of the would-be pack fails
+            except Exception:  # e.g. out of memory for the stacked tensors: one by one, as alone
                 for r in rs:
-                    r.fail(e)
+                    r.pack_key = None
+                out += [(None, [r]) for r in rs]
         for _, rs in out:
             for r in rs:
                 r.packed = r.packed or len(rs)
