@@ -432,6 +432,11 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def method_of(cfg: Config) -> str:
+    """A run's method label: the sweep's (`method:`), else the derived one (method_label)."""
+    return cfg.method or method_label(cfg.to_dict())
+
+
 def method_label(config: dict) -> str:
     """Derived method label: model.type, '+clip' if clipping is on, '+Ω' if omega_weight > 0."""
     label = str(dotted_get(config, "model.type", "?"))

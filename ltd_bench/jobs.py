@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Protocol, Union
 
-from .config import Config, content_id
+from .config import Config, content_id, method_of
 from .outputs import RunResult
 from .runner import StopFlag, spec_in, train_in
-from .train import RunSpec, method_of, train, train_runs
+from .train import RunSpec, train, train_runs
 
 OnDone = Callable[["Job", RunResult], None]
 MAX_TRIES = 3  # a job whose worker process dies this often (OOM kill, segfault) is recorded as failed

@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -35,9 +35,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .config import Config, ConfigError, apply_overrides, flatten, set_dotted, validate_dict
-from .executors import make_executor
-from .jobs import ExecutorError, Job, PackJob, default_workers
+from .config import Config, ConfigError, apply_overrides, flatten, method_of, set_dotted, validate_dict
 from .outputs import (
     CLAIM_BEAT_S,
     FINAL,
@@ -50,11 +48,11 @@ from .outputs import (
     run_dir,
     write_result,
 )
-from .pack import parse_size, plan
 from .registry import did_you_mean
-from .runner import sigterm_as_interrupt
-from .train import method_of
 from .yamlio import YamlError, read_yaml
+
+if TYPE_CHECKING:
+    from .jobs import Job
 
 SWEEP_KEYS = ["name", "base", "methods", "grid", "zip", "compare"]
 RUN_KEYS = {"seed", "task", "model", "train", "clipping", "regularizer"}  # sections of a run config
@@ -377,12 +375,19 @@ def sweep_command(
     executor_options: make_executor's keyword options (the Dask TLS files, --worker-wait). pack: "auto",
     "off" or K, how compatible runs are packed (pack.plan); each run keeps its own folder either way."""
     try:
-        size = parse_size(pack)
-    except ValueError as e:
-        err_console.print(f"[red]error[/red] {escape(str(e))}", soft_wrap=True)
-        return 2
-    try:
         sw = load_sweep(sweep_file, overrides, max_runs=max_runs)
+    except ConfigError as e:
+        for msg in e.errors:
+            err_console.print(f"[red]error[/red] {escape(msg)}", soft_wrap=True)
+        return 2
+    # the training side (torch) is imported only now: a refused sweep file costs no torch start-up
+    from .executors import make_executor
+    from .jobs import ExecutorError, Job, PackJob, default_workers
+    from .pack import parse_size, plan
+    from .runner import sigterm_as_interrupt
+
+    try:
+        size = parse_size(pack)
         # built on a dry run too (it neither runs nor connects): a dry run refuses what a real run refuses
         ex = make_executor(
             executor,
@@ -391,9 +396,8 @@ def sweep_command(
             **(executor_options or {}),
             notify=lambda msg: err_console.print(msg, soft_wrap=True, markup=False, highlight=False),
         )
-    except (ConfigError, ExecutorError) as e:
-        for msg in getattr(e, "errors", [str(e)]):
-            err_console.print(f"[red]error[/red] {escape(msg)}", soft_wrap=True)
+    except (ValueError, ExecutorError) as e:
+        err_console.print(f"[red]error[/red] {escape(str(e))}", soft_wrap=True)
         return 2
     configs = {r.config.run_id: r.config for r in sw.runs}
     jobs = [

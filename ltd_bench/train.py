@@ -18,7 +18,7 @@ import torch
 
 from . import __version__, choices, omega
 from .clipping import Clipper
-from .config import Config, method_label
+from .config import Config, method_of
 from .models import RecurrentNet, build_model, training_threads
 from .outputs import RunResult
 from .pack import Pack, pack_key
@@ -43,11 +43,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("train.device is cuda but no CUDA device is available")
     return torch.device(name)
-
-
-def method_of(cfg: Config) -> str:
-    """The sweep's label, else the derived one (config.method_label): rnn, rnn+clip, rnn+clip+Ω, ..."""
-    return cfg.method or method_label(cfg.to_dict())
 
 
 class Trainer:

@@ -7,7 +7,8 @@ import torch
 
 from ltd_bench.config import Config
 from ltd_bench import omega
-from ltd_bench.train import method_of, train
+from ltd_bench.config import method_of
+from ltd_bench.train import train
 
 TINY = {
     "task": {"name": "adding", "seq_len": 10, "test_size": 50},
