@@ -35,7 +35,10 @@ def catalog() -> dict[str, tuple[list[str], list[tuple[str, ...]]]]:
             opts = ", ".join(f"{k}={o}" for k, o in task_options(n, v).items())
             variants.append((f"{n}.{v}", (spec or {}).get("description", ""), opts or "—"))
     out = {
-        "tasks": (["task.name", "description", "default T", "default variant"], tasks),
+        "tasks": (
+            ["task.name", "description", "suggested T (task.seq_len defaults to 100)", "default variant"],
+            tasks,
+        ),
         "variants": (["task.variant", "description", "task.options (defaults)"], variants),
     }
     for name, (field, table) in CHOICES.items():
