@@ -36,7 +36,7 @@ def catalog() -> dict[str, tuple[list[str], list[tuple[str, ...]]]]:
             variants.append((f"{n}.{v}", (spec or {}).get("description", ""), opts or "—"))
     out = {
         "tasks": (
-            ["task.name", "description", "suggested T (task.seq_len defaults to 100)", "default variant"],
+            ["task.name", "description", "suggested T", "default variant"],
             tasks,
         ),
         "variants": (["task.variant", "description", "task.options (defaults)"], variants),

@@ -310,6 +310,8 @@ def ls(
             for row in rows:
                 t.add_row(*map(escape, row))
             out_console.print(t)
+    if what in ("all", "tasks"):
+        out_console.print("suggested T: the preset's usual length; task.seq_len itself defaults to 100")
     if what == "all":
         out_console.print("every config field, its default and meaning: ltd-bench ls fields")
 
