@@ -31,6 +31,7 @@ from .survival import censor_at, kaplan_meier
 
 NCOLS, NROWS = 3, 4  # panels per page: 12 stay legible on one printed page
 PANEL_W, PANEL_H, TITLE_H = 3.9, 2.3, 0.7  # inches: 4 rows and the title fit in 10 inches
+TITLE_CHARS = 50  # what fits on one line above a PANEL_W panel at 8 pt
 DPI = 110
 DECADES = 100  # log axis once the data spans two decades
 MEDIAN_LW, RUN_LW, RUN_ALPHA = 2.0, 0.7, 0.35
@@ -84,7 +85,13 @@ def _title(row, axes: list[str], budget=None, extra: str = "", with_t: bool = Tr
     parts += [f"{a.split('.')[-1]}={row[a]}" for a in axes]
     if budget is not None:
         parts.append(f"budget {steps(budget, short=True)}")
-    return " · ".join(parts) + extra
+    lines = [parts[0]]  # wrap between parts, not inside one
+    for part in parts[1:]:
+        if len(lines[-1]) + 3 + len(part) > TITLE_CHARS:
+            lines.append(part)
+        else:
+            lines[-1] += " · " + part
+    return "\n".join(lines) + extra
 
 
 def _small(ax, legend: bool = True, on_top: bool = False) -> None:

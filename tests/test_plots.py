@@ -131,3 +131,19 @@ def test_learning_curves_and_km_legends(drawn):
     ]
     (top,) = [ln for ln in km.get_lines() if ln.get_label().startswith("rnn+clip+Ω")]  # its step curve
     assert top.get_ydata()[-1] == pytest.approx(1.0) and 2000 in top.get_xdata()
+
+
+def test_long_panel_titles_wrap_between_parts():
+    row = {"task": "temporal_order", "variant": None, "seq_len": 50}
+    row |= {"clipping.mode": "value", "clipping.threshold": 0.01, "model.hidden_size": 50}
+    title = plots._title(row, ["clipping.mode", "clipping.threshold", "model.hidden_size"], 30000)
+    lines = title.split("\n")
+    assert len(lines) == 2 and all(len(line) <= plots.TITLE_CHARS for line in lines)
+    assert title.replace("\n", " · ").split(" · ")[1:] == [
+        "T=50",
+        "mode=value",
+        "threshold=0.01",
+        "hidden_size=50",
+        "budget 30k",
+    ]
+    assert "\n" not in plots._title(row, [], 30000)  # a short title stays on one line
