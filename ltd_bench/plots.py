@@ -1,6 +1,8 @@
 """Report figures as png, pdf or svg. At most 4 × 3 panels and 10 inches tall a page; more panels, more
 pages (name.png, name_2.png, ...). Object API only (Figure + its canvas): no pyplot state, no GUI.
 
+verdicts              per declared comparison, the RMST ratio and its 95% interval in every cell and
+                      pooled, marked by verdict: where a method helps, falls behind, or nothing is known
 time_to_solve         Kaplan–Meier fraction solved vs updates per cell; ticks mark censored runs
 success_vs_length     solved/n (Wilson 95%) vs T per task and variant, with n and the budget
 success_vs_threshold  the same vs the clipping threshold, when some method's runs vary it
@@ -23,6 +25,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from .analysis import COUNTED, Analysis, prepare
 from .outputs import read_flow
@@ -35,12 +38,19 @@ TITLE_CHARS = 50  # what fits on one line above a PANEL_W panel at 8 pt
 DPI = 110
 DECADES = 100  # log axis once the data spans two decades
 MEDIAN_LW, RUN_LW, RUN_ALPHA = 2.0, 0.7, 0.35
+RATIO_TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]
+VERDICT_STYLE = {  # verdict: (colour, marker); "no-information" has no ratio and is written out instead
+    "helps": ("tab:green", "o"),
+    "behind": ("tab:red", "o"),
+    "equivalent": ("tab:cyan", "D"),
+    "inconclusive": ("0.45", "o"),
+}
 
 
 class _Pages:
     """Panels laid out on as many pages as needed; save() writes them and records the files."""
 
-    def __init__(self, n: int, title: str, stem: str, ncols: int = NCOLS):
+    def __init__(self, n: int, title: str, stem: str, ncols: int = NCOLS, panel_w: float = PANEL_W):
         self.n, self.title, self.stem, self.ncols = n, title, stem, ncols
         self.per_page = ncols * NROWS
         self.figs, self.axes = [], []
@@ -48,7 +58,7 @@ class _Pages:
             k = min(self.per_page, n - start)
             cols = min(ncols, k) if ncols == NCOLS else ncols
             rows = math.ceil(k / cols)
-            fig = Figure(figsize=(PANEL_W * cols, min(10.0, PANEL_H * rows + TITLE_H)), layout="constrained")
+            fig = Figure(figsize=(panel_w * cols, min(10.0, PANEL_H * rows + TITLE_H)), layout="constrained")
             FigureCanvasAgg(fig)
             axs = fig.subplots(rows, cols, squeeze=False).ravel()
             for ax in axs[k:]:
@@ -133,6 +143,53 @@ def _time_to_solve(fin, an, colors, out, fmt, saved) -> None:
         ax.set(xlim=(0, tau * 1.02), xlabel="updates", ylabel="fraction solved")
         ax.set_title(_title(cell.iloc[0], an.axes, tau))
         _small(ax, on_top=True)
+    pages.save(out, fmt, saved)
+
+
+def _cell_label(row, keys: list[str]) -> str:
+    """The cell named by the keys that vary among the comparisons drawn ('pooled (k cells)' for a pool)."""
+    if row["scope"] != "cell":
+        return f"pooled ({int(row['n_cells'])} cells)"
+    parts = [task_label(row)] if "task" in keys or "variant" in keys else []
+    parts += [f"T={row['seq_len']:g}"] if "seq_len" in keys else []
+    return " · ".join(parts + [f"{a.split('.')[-1]}={row[a]}" for a in keys if "." in a]) or "the cell"
+
+
+def _verdicts(an: Analysis, out, fmt, saved) -> None:
+    """A forest plot per declared comparison: each cell's RMST ratio, interval and verdict, then pooled."""
+    v = an.verdicts
+    if v.empty:
+        return
+    cells = v[v.scope == "cell"]
+    keys = [k for k in an.keys if cells[k].nunique(dropna=False) > 1]
+    pairs = list(dict.fromkeys(zip(v.method, v.reference, strict=True)))
+    title = "Declared comparisons: RMST ratio (95% CI)"
+    pages = _Pages(len(pairs), title, "verdicts", ncols=min(2, len(pairs)), panel_w=1.5 * PANEL_W)  # + labels
+    for ax, (m, ref) in zip(pages.axes, pairs, strict=True):
+        rows = v[(v.method == m) & (v.reference == ref)].reset_index(drop=True)
+        y = np.arange(len(rows))[::-1]
+        for yi, (_, r) in zip(y, rows.iterrows(), strict=True):
+            counts = f"{r.k_method:.0f}/{r.n_method:.0f} vs {r.k_ref:.0f}/{r.n_ref:.0f}"
+            if r.verdict not in VERDICT_STYLE or not np.isfinite(r.rmst_ratio):
+                ax.text(1, yi, f"{r.verdict} ({counts})", ha="center", va="center", fontsize=6, color="0.45")
+                continue
+            color, marker = VERDICT_STYLE[r.verdict]
+            err = [[r.rmst_ratio - r.rmst_ratio_low], [r.rmst_ratio_high - r.rmst_ratio]]
+            ax.errorbar(r.rmst_ratio, yi, xerr=err, fmt=marker, ms=4, capsize=2, color=color)
+            ax.text(r.rmst_ratio_high, yi, f"  {r.verdict} ({counts})", fontsize=6, color=color, va="center")
+        ax.axvline(1, color="gray", lw=1, ls=":")
+        ax.set_xscale("log")
+        lo = np.nanmin([rows.rmst_ratio_low.min(), 0.5])
+        hi = np.nanmax([rows.rmst_ratio_high.max(), 2.0])
+        ax.set_xlim(lo / 1.5, hi * 3)  # room on the right for the verdict labels
+        ticks = [t for t in RATIO_TICKS if lo / 1.5 <= t <= hi * 3]
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_yticks(y, [_cell_label(r, keys) for _, r in rows.iterrows()], fontsize=6)
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        ax.set(xlabel="RMST ratio, method / reference (< 1: solves sooner)")
+        ax.set_title(f"{m} vs {ref}")
+        _small(ax, legend=False)
     pages.save(out, fmt, saved)
 
 
@@ -335,6 +392,7 @@ def make_plots(res, an: Analysis, out_dir: Path, fmt: str = "png", flow_step: in
     out_dir.mkdir(parents=True, exist_ok=True)
     colors = _colors(fin.method)
     saved: list[Path] = []
+    _verdicts(an, out_dir, fmt, saved)
     _time_to_solve(fin, an, colors, out_dir, fmt, saved)
     _success(an, colors, out_dir, fmt, saved, "seq_len", "success_vs_length", "sequence length T")
     if "clipping.threshold" in an.axes:

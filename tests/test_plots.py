@@ -51,6 +51,7 @@ def drawn(tmp_path_factory):
 def test_figures_written(drawn):
     _, _, written, warnings, _ = drawn
     assert {p.name for p in written} == {
+        "verdicts.png",
         "time_to_solve.png",
         "success_vs_length.png",
         "learning_curves.png",
@@ -68,7 +69,7 @@ def test_vector_formats_are_reproducible(drawn, tmp_path, fmt):
     bare = type(res)(res.runs, {}, [], [])  # no metrics: the figures that need none
     files, _ = make_plots(bare, an, tmp_path / "a", fmt=fmt)
     assert {p.name for p in files} == {
-        f"{n}.{fmt}" for n in ("time_to_solve", "success_vs_length", "gradient_flow")
+        f"{n}.{fmt}" for n in ("verdicts", "time_to_solve", "success_vs_length", "gradient_flow")
     }
     assert all(p.read_bytes()[:5].startswith(SIGNATURES[fmt]) for p in files)
     saved = []
@@ -147,3 +148,28 @@ def test_long_panel_titles_wrap_between_parts():
         "budget 30k",
     ]
     assert "\n" not in plots._title(row, [], 30000)  # a short title stays on one line
+
+
+def test_verdict_forest_has_a_row_per_cell_and_pool_at_its_ratio(tmp_path):
+    """Ω solves sooner at T=20; at T=50 neither side solves (no ratio: the verdict is written out)."""
+    for s in range(4):
+        make_run(tmp_path, seq_len=20, seed=s, omega=2.0, steps_to_solve=1000 + 250 * s)
+        make_run(tmp_path, seq_len=20, seed=s, steps_to_solve=4000 + 1000 * s)
+        make_run(tmp_path, seq_len=50, seed=s, omega=2.0, status="unsolved")
+        make_run(tmp_path, seq_len=50, seed=s, status="unsolved")
+    an = analyse(load(tmp_path).runs)
+    with Capture() as cap:
+        plots._verdicts(an, tmp_path, "png", [])
+    (fig,) = cap.figs["verdicts"]
+    (ax,) = [a for a in fig.axes if a.get_visible()]
+    rows = an.verdicts
+    assert ax.get_title() == "rnn+clip+Ω vs rnn+clip" and len(rows) == 3
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    ticks = [t.get_position()[1] for t in ax.get_yticklabels()]
+    assert labels == ["T=20", "T=50", "pooled (2 cells)"] and ticks == sorted(ticks, reverse=True)  # top down
+    drawn_x = sorted(round(float(ln.get_xdata()[0]), 6) for ln in ax.get_lines() if ln.get_marker() == "o")
+    ratios = rows.rmst_ratio.dropna()
+    assert len(ratios) == 2 and drawn_x == sorted(round(float(x), 6) for x in ratios)
+    texts = [t.get_text() for t in ax.texts]
+    assert "no-information (0/4 vs 0/4)" in texts
+    assert sorted(t.split(" (")[0].strip() for t in texts) == sorted(rows.verdict)  # one verdict per row
