@@ -133,3 +133,21 @@ def test_citations_of_docs_science_name_a_section():
     slugs = {re.sub(r"[^\w\- ]", "", s.lower()).replace(" ", "-") for s in sections}
     for anchor in re.findall(r"\]\(#([^)]+)\)", SCIENCE.read_text(encoding="utf-8")):
         assert anchor in slugs, f"docs/science.md links to #{anchor}: no such section"
+
+
+SHOWCASE = sorted(p.parent for p in (REPO / "results" / "showcase").glob("*/table.md"))
+
+
+@pytest.mark.parametrize("part", SHOWCASE, ids=[p.name for p in SHOWCASE])
+def test_committed_showcase_tables_are_what_report_prints_from_its_runs(
+    part, ltd_main, monkeypatch, tmp_path
+):
+    """The README quotes these tables: a change to the analysis that moves a number must re-render them."""
+    rel = part.relative_to(REPO).as_posix()
+    monkeypatch.chdir(REPO)
+    code, _, err = ltd_main(
+        "report", rel, "--csv", tmp_path / "table.csv", "--markdown", tmp_path / "table.md"
+    )
+    assert code == 0, err
+    for name in ("table.md", "table.csv", "table_runs.csv", "table_verdicts.csv"):
+        assert (tmp_path / name).read_text() == (part / name).read_text(), f"{rel}/{name} is out of date"
