@@ -7,22 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
+from tinyjobs import comparable, config
 
-from ltd_bench.config import Config, validate_dict
+from ltd_bench.config import Config
 from ltd_bench.executors import LocalExecutor, make_executor
 from ltd_bench.jobs import ExecutorError, Job
 from ltd_bench.outputs import RunResult
-
-TINY = {
-    "task": {"name": "temporal_order", "seq_len": 10, "test_size": 50},
-    "model": {"hidden_size": 4},
-    "train": {"steps": 20, "eval_every": 10},
-    "clipping": {"mode": "norm"},
-}
-
-
-def config(seed=0, **extra) -> dict:
-    return validate_dict({**TINY, "seed": seed, **extra}, "test").to_dict()
 
 
 def job(cfg: dict) -> Job:
@@ -41,11 +31,6 @@ def crash_on_seed_1(cfg: dict, path: str | None = None) -> RunResult:
     if cfg["seed"] == 1:
         os._exit(3)  # what an OOM kill looks like to the pool
     return fake(cfg)
-
-
-def comparable(res: RunResult) -> list[dict]:
-    """Metrics without wall time, as reprs (NaN == NaN)."""
-    return [{k: repr(v) for k, v in row.items() if k != "wall_time_s"} for row in res.metrics]
 
 
 # ------------------------------------------------------------------------------------------ the pool

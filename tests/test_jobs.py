@@ -1,25 +1,11 @@
 """What a worker runs: train_job gives train()'s numbers, never raises (a crash is a `failed` result)."""
 
+from tinyjobs import TINY, comparable, config
+
 from ltd_bench import jobs
-from ltd_bench.config import Config, validate_dict
+from ltd_bench.config import Config
 from ltd_bench.jobs import failed_result, train_job
 from ltd_bench.outputs import FINAL
-
-TINY = {
-    "task": {"name": "temporal_order", "seq_len": 10, "test_size": 50},
-    "model": {"hidden_size": 4},
-    "train": {"steps": 20, "eval_every": 10},
-    "clipping": {"mode": "norm"},
-}
-
-
-def config(seed=0, **extra) -> dict:
-    return validate_dict({**TINY, "seed": seed, **extra}, "test").to_dict()
-
-
-def comparable(res) -> list[dict]:
-    """Metrics without wall time, as reprs (NaN == NaN)."""
-    return [{k: repr(v) for k, v in row.items() if k != "wall_time_s"} for row in res.metrics]
 
 
 def test_train_job_trains_and_finishes():
