@@ -117,6 +117,24 @@ class Measure:
     cpu: list[float] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What every measure of one bench shares: the model's shape, where it runs, how long it is timed."""
+
+    hidden: int
+    batch: int
+    device: torch.device
+    threads: int
+    repeats: int
+    steps: int  # steps (or run-steps) per measure and repeat
+    loop_steps: int = LOOP_STEPS  # the loop measures' length, evaluation interval and held-out size
+    loop_eval_every: int | None = None
+    test_size: int | None = None
+
+    def config(self, kind: str, seq_len: int, **kw) -> Config:
+        return make_config(kind, seq_len, self.hidden, self.batch, self.device.type, self.threads, **kw)
+
+
 # ------------------------------------------------------------------------------------------ machine
 def cpu_model() -> str:
     try:
@@ -281,20 +299,9 @@ def timed(m: Measure, device: torch.device) -> None:
     m.cpu.append((time.process_time() - c0) * 1e3 / n)
 
 
-def measures_for(
-    seq_len: int,
-    hidden: int,
-    batch: int,
-    device: torch.device,
-    steps: int,
-    threads: int,
-    loops: bool,
-    loop_steps: int,
-    loop_eval_every: int | None,
-    test_size: int | None,
-) -> tuple[list[Measure], dict]:
-    dev = device.type
-    mk = lambda **kw: make_config("rnn", seq_len, hidden, batch, dev, threads, **kw)
+def measures_for(seq_len: int, su: Setup, loops: bool) -> tuple[list[Measure], dict]:
+    steps = su.steps
+    mk = lambda **kw: su.config("rnn", seq_len, **kw)
     plain, book, pasc, naive = (
         Trainer(mk()),
         Trainer(mk(alpha=OMEGA_WEIGHT)),
@@ -318,7 +325,7 @@ def measures_for(
 
     def data_run() -> int:
         for _ in range(steps):
-            plain.task.sample(batch, plain.data_gen)
+            plain.task.sample(su.batch, plain.data_gen)
         return steps
 
     ms = [
@@ -329,32 +336,19 @@ def measures_for(
         Measure("data_generation", data_run),
     ]
     if loops:
+        n, shape = su.loop_steps, (seq_len, su.hidden, su.batch)
         for kind in ("rnn", "lstm"):
-            cfg = make_config(
-                kind,
-                seq_len,
-                hidden,
-                batch,
-                dev,
-                threads,
-                steps=loop_steps,
-                eval_every=loop_eval_every,
-                test_size=test_size,
-            )
-            short = make_config(
-                kind, seq_len, hidden, batch, dev, threads, steps=2, eval_every=1, test_size=test_size
-            )
+            cfg = su.config(kind, seq_len, steps=n, eval_every=su.loop_eval_every, test_size=su.test_size)
+            short = su.config(kind, seq_len, steps=2, eval_every=1, test_size=su.test_size)
             ms.append(
                 Measure(
                     f"bare_loop_{kind}",
-                    lambda k=kind: bare_loop(k, seq_len, hidden, batch, loop_steps, device) or loop_steps,
-                    warmup=lambda k=kind: bare_loop(k, seq_len, hidden, batch, 2, device),
+                    lambda k=kind: bare_loop(k, *shape, n, su.device) or n,
+                    warmup=lambda k=kind: bare_loop(k, *shape, 2, su.device),
                 )
             )
             ms.append(
-                Measure(
-                    f"run_loop_{kind}", lambda c=cfg: train(c) and loop_steps, warmup=lambda c=short: train(c)
-                )
+                Measure(f"run_loop_{kind}", lambda c=cfg: train(c) and n, warmup=lambda c=short: train(c))
             )
     mem = {"peak_mem_step": lambda: plain.step(0.0), "peak_mem_omega_book": lambda: book.step(OMEGA_WEIGHT)}
     return ms, mem
@@ -371,23 +365,9 @@ RATIOS = {  # measure: (denominator, goal or None)
 }
 
 
-def bench_seq_len(
-    seq_len: int,
-    hidden: int,
-    batch: int,
-    device: torch.device,
-    repeats: int,
-    steps: int,
-    threads: int,
-    loops: bool,
-    loop_steps: int,
-    loop_eval_every: int | None,
-    test_size: int | None,
-    status: Callable[[str], None],
-) -> list[dict]:
-    ms, mem = measures_for(
-        seq_len, hidden, batch, device, steps, threads, loops, loop_steps, loop_eval_every, test_size
-    )
+def bench_seq_len(seq_len: int, su: Setup, loops: bool, status: Callable[[str], None]) -> list[dict]:
+    device, repeats = su.device, su.repeats
+    ms, mem = measures_for(seq_len, su, loops)
     for m in ms:  # warm-up: first-call costs (imports, allocator, kernels) stay out of the medians
         (m.warmup or m.run)()
     for r in range(repeats):
@@ -484,16 +464,16 @@ def bench_command(
     seq_lens = seq_lens or (PACK_SEQ_LENS if pack else [200, 1000])
     if quick and pack:  # a smoke test of the pack measures: the smallest shapes that pack
         seq_lens, hidden, batch, repeats, steps = [12], 10, 20, 2, 2
+    loops = {}
     if quick and not pack:  # a smoke test: tiny everything, still every measure
         seq_lens, hidden, batch, repeats, steps = [12], 8, 4, 2, 2
-        loop_steps, loop_eval_every, test_size = 8, 2, 20
-    else:
-        loop_steps, loop_eval_every, test_size = LOOP_STEPS, None, None
+        loops = dict(loop_steps=8, loop_eval_every=2, test_size=20)
     bad = [t for t in seq_lens if t < 2]
     if bad or not seq_lens:
         console.print(f"[red]error[/red] --seq-len must be ≥ 2 (got {bad or 'none'})")
         return 2
     threads = threads or TrainConfig.model_fields["threads"].default
+    su = Setup(hidden, batch, dev, threads, repeats, steps, **loops)
     if pack:
         from .pack import pack_key
 
@@ -513,79 +493,41 @@ def bench_command(
             console.print(f"[red]error[/red] {why}", soft_wrap=True)
             return 2
         with training_threads(threads):
-            return _bench_pack(seq_lens, hidden, batch, dev, repeats, steps, csv, console, threads, sizes)
+            return _bench_pack(seq_lens, su, sizes, csv, console)
     with training_threads(threads):  # as train() does; restored afterwards
-        return _bench(
-            seq_lens,
-            hidden,
-            batch,
-            dev,
-            repeats,
-            steps,
-            csv,
-            console,
-            threads,
-            loop_steps,
-            loop_eval_every,
-            test_size,
-        )
+        return _bench(seq_lens, su, csv, console)
 
 
-def _bench(
-    seq_lens,
-    hidden,
-    batch,
-    dev,
-    repeats,
-    steps,
-    csv,
-    console,
-    threads,
-    loop_steps,
-    loop_eval_every,
-    test_size,
-) -> int:
-    info = machine(dev)
+def _bench(seq_lens: list[int], su: Setup, csv: Path | None, console: Console) -> int:
+    info = _header(console, su, "ltd-bench bench")
     console.print(
-        f"[bold]ltd-bench bench[/bold] · {info['cpu']} ({info['cores']} cores) · torch {info['torch']} · "
-        f"{info['threads']} thread(s) · device {info['device']}{' · ' + info['gpu'] if info['gpu'] else ''}"
-    )
-    console.print(
-        f"vanilla tanh RNN on adding, H={hidden}, batch {batch}, SGD + norm clipping; {repeats} repeats × "
-        f"{steps} steps (loops: {loop_steps} steps at T={min(seq_lens)}), interleaved; medians",
+        f"vanilla tanh RNN on adding, H={su.hidden}, batch {su.batch}, SGD + norm clipping; {su.repeats} "
+        f"repeats × {su.steps} steps (loops: {su.loop_steps} steps at T={min(seq_lens)}), interleaved; medians",
         highlight=False,
     )
     rows: list[dict] = []
     with console.status("benchmarking") as st:
         for T in seq_lens:
-            rows += bench_seq_len(
-                T,
-                hidden,
-                batch,
-                dev,
-                repeats,
-                steps,
-                threads,
-                T == min(seq_lens),
-                loop_steps,
-                loop_eval_every,
-                test_size,
-                lambda s: st.update(s),
-            )
-    extra = {
-        "hidden": hidden,
-        "batch": batch,
-        "device": info["device"],
-        "threads": info["threads"],
-        "repeats": repeats,
-        "steps": steps,
-        "torch": info["torch"],
-        "cpu": info["cpu"],
-        "gpu": info["gpu"],
-    }
+            rows += bench_seq_len(T, su, T == min(seq_lens), lambda s: st.update(s))
+    return _finish(rows, su, info, render(rows, su.device), csv, console)
+
+
+def _header(console: Console, su: Setup, what: str) -> dict:
+    info = machine(su.device)
+    console.print(
+        f"[bold]{what}[/bold] · {info['cpu']} ({info['cores']} cores) · torch {info['torch']} · "
+        f"{info['threads']} thread(s) · device {info['device']}{' · ' + info['gpu'] if info['gpu'] else ''}"
+    )
+    return info
+
+
+def _finish(rows: list[dict], su: Setup, info: dict, table: Table, csv: Path | None, console: Console) -> int:
+    """The table, the goals missed, the CSV (every row with the setup and the machine)."""
+    extra = {"hidden": su.hidden, "batch": su.batch, "device": info["device"], "threads": info["threads"]}
+    extra |= {"repeats": su.repeats, "steps": su.steps, "torch": info["torch"], "cpu": info["cpu"]}
     for r in rows:
-        r.update(extra)
-    console.print(render(rows, dev))
+        r.update(extra, gpu=info["gpu"])
+    console.print(table)
     missed = [f"{r['measure']} (T={r['seq_len']})" for r in rows if r["ok"] == "no"]
     console.print("all goals met" if not missed else f"[yellow]goals missed[/yellow]: {', '.join(missed)}")
     if csv is not None:
@@ -595,29 +537,17 @@ def _bench(
 
 
 # --------------------------------------------------------------------------------------- packs
-def pack_measures(
-    seq_len: int, hidden: int, batch: int, device: torch.device, steps: int, threads: int, sizes: list[int]
-) -> list[Measure]:
+def pack_measures(seq_len: int, su: Setup, sizes: list[int]) -> list[Measure]:
     """Per Ω off/on: the single run's step, and a Pack of K runs (seeds 0..K-1) per size K, each timed
-    per run-step over at least `steps` run-steps."""
+    per run-step over at least `su.steps` run-steps."""
     from .pack import Pack
 
-    ms = []
+    ms, steps = [], su.steps
     for alpha in (0.0, OMEGA_WEIGHT):
         suffix = "_omega" if alpha else ""
 
         def cfg(seed: int, alpha=alpha) -> Config:
-            return make_config(
-                "rnn",
-                seq_len,
-                hidden,
-                batch,
-                device.type,
-                threads,
-                alpha=alpha,
-                test_size=PACK_TEST_SIZE,
-                seed=seed,
-            )
+            return su.config("rnn", seq_len, alpha=alpha, test_size=PACK_TEST_SIZE, seed=seed)
 
         single = Trainer(cfg(0))
 
@@ -640,15 +570,11 @@ def pack_measures(
     return ms
 
 
-def _bench_pack(seq_lens, hidden, batch, dev, repeats, steps, csv, console, threads, sizes) -> int:
-    info = machine(dev)
+def _bench_pack(seq_lens: list[int], su: Setup, sizes: list[int], csv: Path | None, console: Console) -> int:
+    info = _header(console, su, "ltd-bench bench --pack")
     console.print(
-        f"[bold]ltd-bench bench --pack[/bold] · {info['cpu']} ({info['cores']} cores) · torch {info['torch']} · "
-        f"{info['threads']} thread(s) · device {info['device']}{' · ' + info['gpu'] if info['gpu'] else ''}"
-    )
-    console.print(
-        f"vanilla tanh RNN on adding, H={hidden}, batch {batch}, SGD + norm clipping; packs of "
-        f"{', '.join(map(str, sizes))} runs against one run; {repeats} repeats × ≥ {steps} run-steps, "
+        f"vanilla tanh RNN on adding, H={su.hidden}, batch {su.batch}, SGD + norm clipping; packs of "
+        f"{', '.join(map(str, sizes))} runs against one run; {su.repeats} repeats × ≥ {su.steps} run-steps, "
         "interleaved; medians; load average: "
         + (" ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"),
         highlight=False,
@@ -656,35 +582,16 @@ def _bench_pack(seq_lens, hidden, batch, dev, repeats, steps, csv, console, thre
     rows: list[dict] = []
     with console.status("benchmarking") as st:
         for T in seq_lens:
-            ms = pack_measures(T, hidden, batch, dev, steps, threads, sizes)
+            ms = pack_measures(T, su, sizes)
             for m in ms:  # warm-up; a pack's first step also checks it against the single runs (pack.Pack)
                 m.run()
-            for r in range(repeats):
-                st.update(f"T={T}: repeat {r + 1}/{repeats}")
+            for r in range(su.repeats):
+                st.update(f"T={T}: repeat {r + 1}/{su.repeats}")
                 for m in ms:
-                    timed(m, dev)
-            rows += pack_rows(ms, T, dev)
+                    timed(m, su.device)
+            rows += pack_rows(ms, T, su.device)
             del ms
-    extra = {
-        "hidden": hidden,
-        "batch": batch,
-        "device": info["device"],
-        "threads": info["threads"],
-        "repeats": repeats,
-        "steps": steps,
-        "torch": info["torch"],
-        "cpu": info["cpu"],
-        "gpu": info["gpu"],
-    }
-    for r in rows:
-        r.update(extra)
-    console.print(render_pack(rows))
-    missed = [f"{r['measure']} (T={r['seq_len']})" for r in rows if r["ok"] == "no"]
-    console.print("all goals met" if not missed else f"[yellow]goals missed[/yellow]: {', '.join(missed)}")
-    if csv is not None:
-        write_csv(rows, csv)
-        console.print(f"wrote {csv}")
-    return 0
+    return _finish(rows, su, info, render_pack(rows), csv, console)
 
 
 def pack_rows(ms: list[Measure], seq_len: int, device: torch.device) -> list[dict]:
