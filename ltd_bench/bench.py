@@ -127,9 +127,9 @@ class Setup:
     threads: int
     repeats: int
     steps: int  # steps (or run-steps) per measure and repeat
-    loop_steps: int = LOOP_STEPS  # the loop measures' length, evaluation interval and held-out size
-    loop_eval_every: int | None = None
-    test_size: int | None = None
+    loop_steps: int = LOOP_STEPS  # length of the loop measures (bare_loop_*, run_loop_*)
+    loop_eval_every: int | None = None  # run_loop_*'s evaluation interval; None: train.eval_every's default
+    test_size: int | None = None  # run_loop_*'s held-out sequences; None: task.test_size's default
 
     def config(self, kind: str, seq_len: int, **kw) -> Config:
         return make_config(kind, seq_len, self.hidden, self.batch, self.device.type, self.threads, **kw)
@@ -299,9 +299,9 @@ def timed(m: Measure, device: torch.device) -> None:
     m.cpu.append((time.process_time() - c0) * 1e3 / n)
 
 
-def measures_for(seq_len: int, su: Setup, loops: bool) -> tuple[list[Measure], dict]:
-    steps = su.steps
-    mk = lambda **kw: su.config("rnn", seq_len, **kw)
+def measures_for(seq_len: int, setup: Setup, loops: bool) -> tuple[list[Measure], dict]:
+    steps = setup.steps
+    mk = lambda **kw: setup.config("rnn", seq_len, **kw)
     plain, book, pasc, naive = (
         Trainer(mk()),
         Trainer(mk(alpha=OMEGA_WEIGHT)),
@@ -325,7 +325,7 @@ def measures_for(seq_len: int, su: Setup, loops: bool) -> tuple[list[Measure], d
 
     def data_run() -> int:
         for _ in range(steps):
-            plain.task.sample(su.batch, plain.data_gen)
+            plain.task.sample(setup.batch, plain.data_gen)
         return steps
 
     ms = [
@@ -336,15 +336,17 @@ def measures_for(seq_len: int, su: Setup, loops: bool) -> tuple[list[Measure], d
         Measure("data_generation", data_run),
     ]
     if loops:
-        n, shape = su.loop_steps, (seq_len, su.hidden, su.batch)
+        n, shape = setup.loop_steps, (seq_len, setup.hidden, setup.batch)
         for kind in ("rnn", "lstm"):
-            cfg = su.config(kind, seq_len, steps=n, eval_every=su.loop_eval_every, test_size=su.test_size)
-            short = su.config(kind, seq_len, steps=2, eval_every=1, test_size=su.test_size)
+            cfg = setup.config(
+                kind, seq_len, steps=n, eval_every=setup.loop_eval_every, test_size=setup.test_size
+            )
+            short = setup.config(kind, seq_len, steps=2, eval_every=1, test_size=setup.test_size)
             ms.append(
                 Measure(
                     f"bare_loop_{kind}",
-                    lambda k=kind: bare_loop(k, *shape, n, su.device) or n,
-                    warmup=lambda k=kind: bare_loop(k, *shape, 2, su.device),
+                    lambda k=kind: bare_loop(k, *shape, n, setup.device) or n,
+                    warmup=lambda k=kind: bare_loop(k, *shape, 2, setup.device),
                 )
             )
             ms.append(
@@ -365,9 +367,9 @@ RATIOS = {  # measure: (denominator, goal or None)
 }
 
 
-def bench_seq_len(seq_len: int, su: Setup, loops: bool, status: Callable[[str], None]) -> list[dict]:
-    device, repeats = su.device, su.repeats
-    ms, mem = measures_for(seq_len, su, loops)
+def bench_seq_len(seq_len: int, setup: Setup, loops: bool, status: Callable[[str], None]) -> list[dict]:
+    device, repeats = setup.device, setup.repeats
+    ms, mem = measures_for(seq_len, setup, loops)
     for m in ms:  # warm-up: first-call costs (imports, allocator, kernels) stay out of the medians
         (m.warmup or m.run)()
     for r in range(repeats):
@@ -473,14 +475,12 @@ def bench_command(
         console.print(f"[red]error[/red] --seq-len must be ≥ 2 (got {bad or 'none'})")
         return 2
     threads = threads or TrainConfig.model_fields["threads"].default
-    su = Setup(hidden, batch, dev, threads, repeats, steps, **loops)
+    setup = Setup(hidden, batch, dev, threads, repeats, steps, **loops)
     if pack:
         from .pack import pack_key
 
         sizes = sorted(set(pack))
-        unpackable = [
-            T for T in seq_lens if pack_key(make_config("rnn", T, hidden, batch, dev.type, threads)) is None
-        ]
+        unpackable = [T for T in seq_lens if pack_key(setup.config("rnn", T)) is None]
         if any(k < 1 for k in sizes) or unpackable:
             why = (
                 "--pack sizes must be ≥ 1"
@@ -493,27 +493,27 @@ def bench_command(
             console.print(f"[red]error[/red] {why}", soft_wrap=True)
             return 2
         with training_threads(threads):
-            return _bench_pack(seq_lens, su, sizes, csv, console)
+            return _bench_pack(seq_lens, setup, sizes, csv, console)
     with training_threads(threads):  # as train() does; restored afterwards
-        return _bench(seq_lens, su, csv, console)
+        return _bench(seq_lens, setup, csv, console)
 
 
-def _bench(seq_lens: list[int], su: Setup, csv: Path | None, console: Console) -> int:
-    info = _header(console, su, "ltd-bench bench")
+def _bench(seq_lens: list[int], setup: Setup, csv: Path | None, console: Console) -> int:
+    info = _header(console, setup, "ltd-bench bench")
     console.print(
-        f"vanilla tanh RNN on adding, H={su.hidden}, batch {su.batch}, SGD + norm clipping; {su.repeats} "
-        f"repeats × {su.steps} steps (loops: {su.loop_steps} steps at T={min(seq_lens)}), interleaved; medians",
+        f"vanilla tanh RNN on adding, H={setup.hidden}, batch {setup.batch}, SGD + norm clipping; {setup.repeats} "
+        f"repeats × {setup.steps} steps (loops: {setup.loop_steps} steps at T={min(seq_lens)}), interleaved; medians",
         highlight=False,
     )
     rows: list[dict] = []
     with console.status("benchmarking") as st:
         for T in seq_lens:
-            rows += bench_seq_len(T, su, T == min(seq_lens), lambda s: st.update(s))
-    return _finish(rows, su, info, render(rows, su.device), csv, console)
+            rows += bench_seq_len(T, setup, T == min(seq_lens), lambda s: st.update(s))
+    return _finish(rows, setup, info, render(rows, setup.device), csv, console)
 
 
-def _header(console: Console, su: Setup, what: str) -> dict:
-    info = machine(su.device)
+def _header(console: Console, setup: Setup, what: str) -> dict:
+    info = machine(setup.device)
     console.print(
         f"[bold]{what}[/bold] · {info['cpu']} ({info['cores']} cores) · torch {info['torch']} · "
         f"{info['threads']} thread(s) · device {info['device']}{' · ' + info['gpu'] if info['gpu'] else ''}"
@@ -521,10 +521,17 @@ def _header(console: Console, su: Setup, what: str) -> dict:
     return info
 
 
-def _finish(rows: list[dict], su: Setup, info: dict, table: Table, csv: Path | None, console: Console) -> int:
+def _finish(
+    rows: list[dict], setup: Setup, info: dict, table: Table, csv: Path | None, console: Console
+) -> int:
     """The table, the goals missed, the CSV (every row with the setup and the machine)."""
-    extra = {"hidden": su.hidden, "batch": su.batch, "device": info["device"], "threads": info["threads"]}
-    extra |= {"repeats": su.repeats, "steps": su.steps, "torch": info["torch"], "cpu": info["cpu"]}
+    extra = {
+        "hidden": setup.hidden,
+        "batch": setup.batch,
+        "device": info["device"],
+        "threads": info["threads"],
+    }
+    extra |= {"repeats": setup.repeats, "steps": setup.steps, "torch": info["torch"], "cpu": info["cpu"]}
     for r in rows:
         r.update(extra, gpu=info["gpu"])
     console.print(table)
@@ -537,17 +544,17 @@ def _finish(rows: list[dict], su: Setup, info: dict, table: Table, csv: Path | N
 
 
 # --------------------------------------------------------------------------------------- packs
-def pack_measures(seq_len: int, su: Setup, sizes: list[int]) -> list[Measure]:
+def pack_measures(seq_len: int, setup: Setup, sizes: list[int]) -> list[Measure]:
     """Per Ω off/on: the single run's step, and a Pack of K runs (seeds 0..K-1) per size K, each timed
-    per run-step over at least `su.steps` run-steps."""
+    per run-step over at least `setup.steps` run-steps."""
     from .pack import Pack
 
-    ms, steps = [], su.steps
+    ms, steps = [], setup.steps
     for alpha in (0.0, OMEGA_WEIGHT):
         suffix = "_omega" if alpha else ""
 
         def cfg(seed: int, alpha=alpha) -> Config:
-            return su.config("rnn", seq_len, alpha=alpha, test_size=PACK_TEST_SIZE, seed=seed)
+            return setup.config("rnn", seq_len, alpha=alpha, test_size=PACK_TEST_SIZE, seed=seed)
 
         single = Trainer(cfg(0))
 
@@ -570,11 +577,13 @@ def pack_measures(seq_len: int, su: Setup, sizes: list[int]) -> list[Measure]:
     return ms
 
 
-def _bench_pack(seq_lens: list[int], su: Setup, sizes: list[int], csv: Path | None, console: Console) -> int:
-    info = _header(console, su, "ltd-bench bench --pack")
+def _bench_pack(
+    seq_lens: list[int], setup: Setup, sizes: list[int], csv: Path | None, console: Console
+) -> int:
+    info = _header(console, setup, "ltd-bench bench --pack")
     console.print(
-        f"vanilla tanh RNN on adding, H={su.hidden}, batch {su.batch}, SGD + norm clipping; packs of "
-        f"{', '.join(map(str, sizes))} runs against one run; {su.repeats} repeats × ≥ {su.steps} run-steps, "
+        f"vanilla tanh RNN on adding, H={setup.hidden}, batch {setup.batch}, SGD + norm clipping; packs of "
+        f"{', '.join(map(str, sizes))} runs against one run; {setup.repeats} repeats × ≥ {setup.steps} run-steps, "
         "interleaved; medians; load average: "
         + (" ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"),
         highlight=False,
@@ -582,16 +591,16 @@ def _bench_pack(seq_lens: list[int], su: Setup, sizes: list[int], csv: Path | No
     rows: list[dict] = []
     with console.status("benchmarking") as st:
         for T in seq_lens:
-            ms = pack_measures(T, su, sizes)
+            ms = pack_measures(T, setup, sizes)
             for m in ms:  # warm-up; a pack's first step also checks it against the single runs (pack.Pack)
                 m.run()
-            for r in range(su.repeats):
-                st.update(f"T={T}: repeat {r + 1}/{su.repeats}")
+            for r in range(setup.repeats):
+                st.update(f"T={T}: repeat {r + 1}/{setup.repeats}")
                 for m in ms:
-                    timed(m, su.device)
-            rows += pack_rows(ms, T, su.device)
+                    timed(m, setup.device)
+            rows += pack_rows(ms, T, setup.device)
             del ms
-    return _finish(rows, su, info, render_pack(rows), csv, console)
+    return _finish(rows, setup, info, render_pack(rows), csv, console)
 
 
 def pack_rows(ms: list[Measure], seq_len: int, device: torch.device) -> list[dict]:

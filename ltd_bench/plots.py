@@ -38,6 +38,7 @@ TITLE_CHARS = 50  # what fits on one line above a PANEL_W panel at 8 pt
 DPI = 110
 DECADES = 100  # log axis once the data spans two decades
 MEDIAN_LW, RUN_LW, RUN_ALPHA = 2.0, 0.7, 0.35
+RATIO_COLUMNS = ["rmst_ratio", "rmst_ratio_low", "rmst_ratio_high"]
 RATIO_TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]
 VERDICT_STYLE = {  # verdict: (colour, marker); "no-information" has no ratio and is written out instead
     "helps": ("tab:green", "o"),
@@ -95,13 +96,14 @@ def _title(row, axes: list[str], budget=None, extra: str = "", with_t: bool = Tr
     parts += [f"{a.split('.')[-1]}={row[a]}" for a in axes]
     if budget is not None:
         parts.append(f"budget {steps(budget, short=True)}")
+    parts += [extra] if extra else []
     lines = [parts[0]]  # wrap between parts, not inside one
     for part in parts[1:]:
         if len(lines[-1]) + 3 + len(part) > TITLE_CHARS:
             lines.append(part)
         else:
             lines[-1] += " · " + part
-    return "\n".join(lines) + extra
+    return "\n".join(lines)
 
 
 def _small(ax, legend: bool = True, on_top: bool = False) -> None:
@@ -160,6 +162,7 @@ def _verdicts(an: Analysis, out, fmt, saved) -> None:
     v = an.verdicts
     if v.empty:
         return
+    v = v.reindex(columns=[*v.columns, *(c for c in RATIO_COLUMNS if c not in v)])  # none: nothing solved
     cells = v[v.scope == "cell"]
     keys = [k for k in an.keys if cells[k].nunique(dropna=False) > 1]
     pairs = list(dict.fromkeys(zip(v.method, v.reference, strict=True)))
@@ -375,7 +378,7 @@ def _gradient_flow(fin, an, colors, out, fmt, saved, warnings, flow_step) -> Non
         missing = len(cell) - n
         ax.set_yscale("log")
         ax.set(xlabel="time-distance from the last step", ylabel="relative ‖∂L/∂h_t‖")
-        extra = f" · step {steps(step)}, {n} runs" + (f" ({missing} without)" if missing else "")
+        extra = f"step {steps(step)}, {n} runs" + (f" ({missing} without)" if missing else "")
         ax.set_title(_title(cell.iloc[0], an.axes, extra=extra))
         _small(ax)
     pages.save(out, fmt, saved)

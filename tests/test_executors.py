@@ -12,7 +12,7 @@ from tinyjobs import comparable, config
 from ltd_bench.config import Config
 from ltd_bench.executors import LocalExecutor, make_executor
 from ltd_bench.jobs import ExecutorError, Job
-from ltd_bench.outputs import RunResult
+from ltd_bench.outputs import FINAL, RunResult
 
 
 def job(cfg: dict) -> Job:
@@ -48,6 +48,7 @@ def test_pool_matches_in_process_numbers():
     LocalExecutor(1).run(jobs, lambda j, r: here.__setitem__(j.run_id, comparable(r)))
     LocalExecutor(2).run(jobs, lambda j, r: pool.__setitem__(j.run_id, comparable(r)))
     assert here == pool and len(here) == 3
+    assert all(r["status"] in FINAL and len(r["metrics"]) == 3 for r in here.values())  # trained, not failed
 
 
 def test_dying_worker_is_retried_then_recorded_failed():

@@ -151,10 +151,11 @@ def test_long_panel_titles_wrap_between_parts():
 
 
 def test_verdict_forest_has_a_row_per_cell_and_pool_at_its_ratio(tmp_path):
-    """Ω solves sooner at T=20; at T=50 neither side solves (no ratio: the verdict is written out)."""
-    for s in range(4):
-        make_run(tmp_path, seq_len=20, seed=s, omega=2.0, steps_to_solve=1000 + 250 * s)
-        make_run(tmp_path, seq_len=20, seed=s, steps_to_solve=4000 + 1000 * s)
+    """Ω solves sooner at T=20 (5/5 by 2,000 updates against 4,000-6,000); at T=50 neither side solves
+    (no ratio: the verdict is written out instead)."""
+    for s in range(5):
+        make_run(tmp_path, seq_len=20, seed=s, omega=2.0, steps_to_solve=1000 + 250 * s, steps=8000)
+        make_run(tmp_path, seq_len=20, seed=s, steps_to_solve=4000 + 500 * s, steps=8000)
         make_run(tmp_path, seq_len=50, seed=s, omega=2.0, status="unsolved")
         make_run(tmp_path, seq_len=50, seed=s, status="unsolved")
     an = analyse(load(tmp_path).runs)
@@ -171,5 +172,24 @@ def test_verdict_forest_has_a_row_per_cell_and_pool_at_its_ratio(tmp_path):
     ratios = rows.rmst_ratio.dropna()
     assert len(ratios) == 2 and drawn_x == sorted(round(float(x), 6) for x in ratios)
     texts = [t.get_text() for t in ax.texts]
-    assert "no-information (0/4 vs 0/4)" in texts
+    assert "no-information (0/5 vs 0/5)" in texts
+    assert {"helps", "no-information"} <= set(rows.verdict)  # a coloured row and a written-out one
     assert sorted(t.split(" (")[0].strip() for t in texts) == sorted(rows.verdict)  # one verdict per row
+
+
+def test_verdict_forest_when_nothing_solved_anywhere(tmp_path):
+    for s in range(3):
+        make_run(tmp_path, seed=s, omega=2.0, status="unsolved")
+        make_run(tmp_path, seed=s, status="unsolved")
+    an = analyse(load(tmp_path).runs)
+    with Capture() as cap:
+        plots._verdicts(an, tmp_path, "png", saved := [])
+    (ax,) = [a for a in cap.figs["verdicts"][0].axes if a.get_visible()]
+    assert [t.get_text() for t in ax.texts] == ["no-information (0/3 vs 0/3)"] and len(saved) == 1
+
+
+def test_a_title_suffix_wraps_like_any_part():
+    row = {"task": "temporal_order", "variant": None, "seq_len": 50, "clipping.mode": "value"}
+    title = plots._title(row, ["clipping.mode"], extra="step 30,000, 12 runs (3 without)")
+    assert all(len(line) <= plots.TITLE_CHARS for line in title.split("\n"))
+    assert title.endswith("step 30,000, 12 runs (3 without)")

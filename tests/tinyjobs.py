@@ -15,6 +15,7 @@ def config(seed=0, **extra) -> dict:
     return validate_dict({**TINY, "seed": seed, **extra}, "test").to_dict()
 
 
-def comparable(res) -> list[dict]:
-    """Metrics without wall time, as reprs (NaN == NaN)."""
-    return [{k: repr(v) for k, v in row.items() if k != "wall_time_s"} for row in res.metrics]
+def comparable(res) -> dict:
+    """The status and the metrics without wall time, as reprs (NaN == NaN)."""
+    rows = [{k: repr(v) for k, v in row.items() if k != "wall_time_s"} for row in res.metrics]
+    return {"status": res.summary.get("status"), "metrics": rows}
