@@ -2,6 +2,7 @@
 block that names a shipped file shows that file as it is, every config in configs/ opens with a command
 that runs it, and what the docs cite (config paths, docs/science.md sections) exists."""
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -151,3 +152,18 @@ def test_committed_showcase_tables_are_what_report_prints_from_its_runs(
     assert code == 0, err
     for name in ("table.md", "table.csv", "table_runs.csv", "table_verdicts.csv"):
         assert (tmp_path / name).read_text() == (part / name).read_text(), f"{rel}/{name} is out of date"
+
+
+def test_every_complete_showcase_part_has_its_report():
+    """A part whose sweep has finished ships its tables; the test above then checks them."""
+    complete = []
+    for sweep in sorted((REPO / "configs" / "showcase").glob("*.yaml")):
+        part = REPO / "results" / "showcase" / sweep.stem
+        if (part / "sweep.json").is_file():
+            runs = json.loads((part / "sweep.json").read_text())["runs"]
+            if all((part / r / "summary.json").is_file() for r in runs):
+                assert (part / "table.md").is_file(), (
+                    f"{part.relative_to(REPO)} is complete but has no report"
+                )
+                complete.append(part)
+    assert complete and set(complete) <= set(SHOWCASE)
