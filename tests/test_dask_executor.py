@@ -27,6 +27,8 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
+from subprocs import INTERRUPTIBLE
+
 from ltd_bench.dask_executor import DaskExecutor, _env_probe
 from ltd_bench.executors import make_executor
 from ltd_bench.jobs import Job, train_job
@@ -519,7 +521,7 @@ def cli(*args: str, on_first=None, at: str = "[1/", timeout: float = 120) -> tup
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=True,
+        **INTERRUPTIBLE,
     )
     lines = []
     try:

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from subprocs import INTERRUPTIBLE
+
 from ltd_bench import train as train_module
 from ltd_bench.cli import main
 from ltd_bench.clipping import Clipper
@@ -48,9 +50,7 @@ class Run:
             stderr=slave,
             cwd=tmp_path,
             env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"},
-            start_new_session=True,
-            # a shell without job control starts background children with SIGINT ignored
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            **INTERRUPTIBLE,
         )
         os.close(slave)
         self.buf = bytearray()

@@ -15,6 +15,8 @@ import pytest
 import yaml
 from rich.console import Console
 
+from subprocs import INTERRUPTIBLE
+
 from ltd_bench import jobs, runner
 from ltd_bench import train as train_module
 from ltd_bench.config import ConfigError
@@ -358,7 +360,7 @@ def start(p: Path, out: Path, workers: int, extra: list[str] = ()) -> subprocess
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        start_new_session=True,
+        **INTERRUPTIBLE,
     )
 
 
