@@ -35,7 +35,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .config import Config, ConfigError, apply_overrides, flatten, method_of, set_dotted, validate_dict
+from .config import (
+    Config,
+    ConfigError,
+    apply_overrides,
+    dotted_get,
+    flatten,
+    method_of,
+    set_dotted,
+    validate_dict,
+)
 from .outputs import (
     CLAIM_BEAT_S,
     FINAL,
@@ -320,8 +329,10 @@ def _expand(
                 if cfg is None or cfg.run_id in seen:
                     continue
                 seen.add(cfg.run_id)
-                flat = flatten(cfg.to_dict())
-                runs.append(SweepRun(cfg, method_of(cfg), {k: flat.get(k) for k in [*grid, *zipped]}))
+                resolved = cfg.to_dict()  # a swept mapping (task.options) keeps its whole value
+                runs.append(
+                    SweepRun(cfg, method_of(cfg), {k: dotted_get(resolved, k) for k in [*grid, *zipped]})
+                )
     if errors:
         raise ConfigError([_describe(src, k, labels, list(methods)) for k, labels in errors.items()])
     n_points = max(1, len(methods)) * len(zip_points) * math.prod(len(v) for v in grid.values())

@@ -146,6 +146,15 @@ def test_methods_grid_zip_order_values_and_labels(tmp_path):
     assert sw.grid_keys == ["clipping.threshold", "seed"] and sw.zip_keys == ["task.seq_len", "train.steps"]
 
 
+def test_a_swept_mapping_is_shown_whole(tmp_path, ltd_main):
+    """Zipping task.options: each run's key is the mapping it got ({} too), as --dry-run lists it."""
+    zipped = {"task.name": ["copying", "parity"], "task.options": [{"copy_len": 3}, {}]}
+    p = write(tmp_path, {"name": "exp", "base": BASE, "zip": zipped})
+    assert [r.keys["task.options"] for r in load_sweep(p).runs] == [{"copy_len": 3}, {}]
+    code, out, err = ltd_main("sweep", p, "--out", tmp_path / "out", "--dry-run")
+    assert code == 0 and '{"copy_len": 3}' in out, err
+
+
 def test_identical_configs_are_run_once_and_set_applies_to_every_run(tmp_path):
     p = write(
         tmp_path, {"name": "exp", "base": BASE, "grid": {"seed": [0, 0, 1], "clipping.threshold": [1, 2]}}
