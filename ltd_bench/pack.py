@@ -115,8 +115,8 @@ def parse_size(value: str | int) -> str | int:
 def plan(cfgs: Sequence[Config], size: str | int, workers: int) -> list[list[int]]:
     """Group runs into packs: lists of indices into `cfgs`, ordered by their first run. size: "off" (each
     run alone), a number K (compatible runs K at a time, in as few packs as that allows, of sizes as
-    equal as can be), or "auto": K = max_size for the device, less where `workers` would otherwise sit
-    idle (an equal share of the compatible runs each)."""
+    equal as can be), or "auto": K = max_size for the device, less only where there would be fewer
+    packs and lone runs than `workers` (each group then splits into an equal share of the missing ones)."""
     if size in ("off", 1):
         return [[i] for i in range(len(cfgs))]
     groups: dict[str, list[int]] = {}
@@ -127,11 +127,13 @@ def plan(cfgs: Sequence[Config], size: str | int, workers: int) -> list[list[int
             out.append([i])
         else:
             groups.setdefault(key, []).append(i)
+    # packs per group that keep every worker busy: more runs per pack are faster per run-step
+    share = math.ceil(max(0, workers - len(out)) / len(groups)) if groups else 1
     for idx in groups.values():
         k = size
         if size == "auto":
             first = cfgs[idx[0]]
-            k = min(max_size(first, device_of(first)), math.ceil(len(idx) / max(1, workers)))
+            k = min(max_size(first, device_of(first)), math.ceil(len(idx) / max(1, share)))
         n = math.ceil(len(idx) / k)
         out += [idx[j * len(idx) // n : (j + 1) * len(idx) // n] for j in range(n)]
     return sorted(out, key=lambda p: p[0])

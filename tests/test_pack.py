@@ -221,7 +221,16 @@ def test_plan_groups_compatible_runs_into_even_packs():
     )
     assert pack.plan(cfgs, "off", 1) == [[i] for i in range(14)]
     assert pack.plan(cfgs, "auto", 1) == [list(range(10)), [10], [11, 12, 13]]
-    assert pack.plan(cfgs, "auto", 2) == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10], [11], [12, 13]]
+    # 2 groups and a lone run already keep 2 workers busy: no group is split
+    assert pack.plan(cfgs, "auto", 2) == pack.plan(cfgs, "auto", 1)
+    # 3 units for 5 workers: each group splits into 2 packs
+    assert pack.plan(cfgs, "auto", 5) == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10], [11], [12, 13]]
+    # the tasks showcase: 12 groups of 5 seeds and 60 LSTM runs on 2 workers train in 12 packs of 5
+    tasks = [config(s, model={"hidden_size": 16 + g}) for g in range(12) for s in range(5)]
+    tasks += [config(s, model={"type": "lstm"}) for s in range(60)]
+    assert sorted(map(len, pack.plan(tasks, "auto", 2))) == [1] * 60 + [5] * 12
+    # one group, 4 workers: 4 even packs
+    assert list(map(len, pack.plan([config(s) for s in range(10)], "auto", 4))) == [2, 3, 2, 3]
     assert pack.plan(cfgs, 4, 1) == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9], [10], [11, 12, 13]]
     assert pack.parse_size("auto") == "auto" and pack.parse_size("OFF") == "off" and pack.parse_size("8") == 8
     for bad in ("0", "-2", "eight", "1.5"):
