@@ -131,8 +131,42 @@ class Setup:
     loop_eval_every: int | None = None  # run_loop_*'s evaluation interval; None: train.eval_every's default
     test_size: int | None = None  # run_loop_*'s held-out sequences; None: task.test_size's default
 
-    def config(self, kind: str, seq_len: int, **kw) -> Config:
-        return make_config(kind, seq_len, self.hidden, self.batch, self.device.type, self.threads, **kw)
+    def config(
+        self,
+        kind: str,
+        seq_len: int,
+        *,
+        alpha: float = 0.0,
+        form: str = "book",
+        steps: int = LOOP_STEPS,
+        eval_every: int | None = None,
+        test_size: int | None = None,
+        seed: int = 0,
+    ) -> Config:
+        """A run on `adding` at this shape: SGD 0.01, norm clipping at 1, Ω at weight `alpha`."""
+        train_cfg = {
+            "batch_size": self.batch,
+            "steps": steps,
+            "device": self.device.type,
+            "threads": self.threads,
+        }
+        train_cfg |= {"stop_when_solved": False, "optimizer": "sgd", "lr": 0.01}
+        if eval_every is not None:
+            train_cfg["eval_every"] = eval_every
+        task = {"name": "adding", "seq_len": seq_len} | (
+            {"test_size": test_size} if test_size is not None else {}
+        )
+        return Config.model_validate(
+            {
+                "name": "bench",
+                "seed": seed,
+                "task": task,
+                "model": {"type": kind, "hidden_size": self.hidden},
+                "train": train_cfg,
+                "clipping": {"mode": "norm", "threshold": 1.0},
+                "regularizer": {"omega_weight": alpha, "form": form},
+            }
+        )
 
 
 # ------------------------------------------------------------------------------------------ machine
@@ -155,49 +189,6 @@ def machine(device: torch.device) -> dict:
         "device": str(device),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else "",
     }
-
-
-# -------------------------------------------------------------------------------------------- setup
-def make_config(
-    kind: str,
-    seq_len: int,
-    hidden: int,
-    batch: int,
-    device: str,
-    threads: int,
-    *,
-    alpha: float = 0.0,
-    form: str = "book",
-    steps: int = LOOP_STEPS,
-    eval_every: int | None = None,
-    test_size: int | None = None,
-    seed: int = 0,
-) -> Config:
-    train_cfg = {
-        "batch_size": batch,
-        "steps": steps,
-        "device": device,
-        "threads": threads,
-        "stop_when_solved": False,
-        "optimizer": "sgd",
-        "lr": 0.01,
-    }
-    if eval_every is not None:
-        train_cfg["eval_every"] = eval_every
-    task = {"name": "adding", "seq_len": seq_len}
-    if test_size is not None:
-        task["test_size"] = test_size
-    return Config.model_validate(
-        {
-            "name": "bench",
-            "seed": seed,
-            "task": task,
-            "model": {"type": kind, "hidden_size": hidden},
-            "train": train_cfg,
-            "clipping": {"mode": "norm", "threshold": 1.0},
-            "regularizer": {"omega_weight": alpha, "form": form},
-        }
-    )
 
 
 def naive_step(tr: Trainer, alpha: float, form: str) -> None:
