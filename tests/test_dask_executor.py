@@ -272,17 +272,17 @@ class Cluster:
         self.names[i] = f"w{len(self.procs.procs)}"
         self.workers[i] = self.procs.worker(self.address, self.names[i])
 
-    def replace_busy(self) -> str:
-        """Replace a worker that is executing a run right now; returns that run's key."""
-        with distributed.Client(self.address, timeout=30, set_as_default=False) as c:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                names = {a: w["name"] for a, w in c.scheduler_info(n_workers=-1)["workers"].items()}
-                for addr, keys in c.processing().items():
-                    if keys and names.get(addr) in self.names:
-                        self.replace(self.names.index(names[addr]))
-                        return keys[0]
-                time.sleep(0.05)
+    def replace_busy(self, client) -> str:
+        """Replace a worker that is executing a run right now; returns that run's key. `client` is
+        connected beforehand: a connection made once the runs are going can come too late to see them."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            names = {a: w["name"] for a, w in client.scheduler_info(n_workers=-1)["workers"].items()}
+            for addr, keys in client.processing().items():
+                if keys and names.get(addr) in self.names:
+                    self.replace(self.names.index(names[addr]))
+                    return keys[0]
+            time.sleep(0.02)
         raise AssertionError("no worker was busy")
 
     def ready(self) -> None:
@@ -342,18 +342,22 @@ def test_cli_sweep_on_a_cluster_with_a_worker_killed(cluster, sweep, tmp_path):
     path, _, ref = sweep
     cluster.ready()
     killed = []
-    rc, out = cli(
-        "sweep",
-        str(path),
-        "--executor",
-        "dask",
-        "--scheduler",
-        cluster.address,
-        "--out",
-        str(tmp_path / "out"),
-        "--no-progress",
-        on_first=lambda: killed.append(cluster.replace_busy()),
-    )  # SIGKILL a worker mid-run
+    with distributed.Client(cluster.address, timeout=30, set_as_default=False) as watcher:
+        # from the sweep's first line (before it submits), watch for a busy worker and SIGKILL it mid-run;
+        # watching from the first finished run instead could miss them all (the runs are packed: 2 packs)
+        rc, out = cli(
+            "sweep",
+            str(path),
+            "--executor",
+            "dask",
+            "--scheduler",
+            cluster.address,
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+            on_first=lambda: killed.append(cluster.replace_busy(watcher)),
+            at="sweep dasksweep:",
+        )
     assert rc == 0, out
     assert killed and killed[0].startswith("ltd-train-"), killed
     assert "[9/9]" in out and "9 unsolved" in out, out
