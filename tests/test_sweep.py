@@ -392,15 +392,20 @@ def group_gone(pgid: int, timeout: float = 10) -> bool:
     return False
 
 
+ONE_BY_ONE = ["--pack", "off"]
+
+
 @pytest.fixture(scope="module")
 def sixteen(tmp_path_factory) -> tuple[Path, Path]:
-    """A 16-run sweep and its uninterrupted result (in-process, one worker)."""
+    """A 16-run sweep and its uninterrupted result (in-process, one worker). 300 steps: one by one
+    (ONE_BY_ONE) its runs finish over about 2.5 s with 2 workers, a window that a signal sent at the first
+    finished run cannot miss on a loaded machine (packed, all 16 finish within about 0.1 s)."""
     d = tmp_path_factory.mktemp("sixteen")
     p = write(
         d,
         {
             "name": "sixteen",
-            "base": {**BASE, "model": {"hidden_size": 8}, "train": {"steps": 30}},
+            "base": {**BASE, "model": {"hidden_size": 8}, "train": {"steps": 300}},
             "methods": {"rnn+clip": {"clipping.mode": "norm"}, "rnn": {}},
             "grid": {"seed": list(range(8))},
         },
@@ -413,7 +418,7 @@ def sixteen(tmp_path_factory) -> tuple[Path, Path]:
 def test_sigkill_mid_sweep_then_resume_loses_nothing(tmp_path, sixteen):
     p, ref = sixteen
     out = tmp_path / "out"
-    proc = start(p, out, workers=2)
+    proc = start(p, out, workers=2, extra=ONE_BY_ONE)
     wait_for_first_run(proc, out)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -430,7 +435,7 @@ def test_sigkill_mid_sweep_then_resume_loses_nothing(tmp_path, sixteen):
 def test_ctrl_c_exits_130_and_keeps_finished_runs(tmp_path, sixteen, workers):
     p, ref = sixteen
     out = tmp_path / "out"
-    proc = start(p, out, workers)
+    proc = start(p, out, workers, extra=ONE_BY_ONE)
     wait_for_first_run(proc, out)
     os.killpg(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
@@ -490,16 +495,14 @@ def test_two_sweeps_on_one_folder_split_the_work(tmp_path):
         tmp_path,
         {
             "name": "shared",
-            "base": {**BASE, "model": {"hidden_size": 8}, "train": {"steps": 600, "eval_every": 100}},
+            "base": {**BASE, "model": {"hidden_size": 8}, "train": {"steps": 2000, "eval_every": 100}},
             "grid": {"seed": list(range(6))},
         },
     )
     out = tmp_path / "out"
-    # one run at a time: a pack would claim all six at once (tests/test_pack.py: packs and claims)
-    a, b = (
-        start(p, out, workers=1, extra=["--pack", "off"]),
-        start(p, out, workers=1, extra=["--pack", "off"]),
-    )
+    # one run at a time: a pack would claim all six at once (tests/test_pack.py: packs and claims); 2000
+    # steps a run (about 1.3 s) so that a second sweep starting seconds late still finds runs to claim
+    a, b = start(p, out, workers=1, extra=ONE_BY_ONE), start(p, out, workers=1, extra=ONE_BY_ONE)
     (oa, ea), (ob, eb) = a.communicate(timeout=300), b.communicate(timeout=300)
     assert a.returncode == 0 and b.returncode == 0, (ea, eb)
     assert len(run_dirs(out)) == 6 and all(is_finished(d) for d in run_dirs(out))
