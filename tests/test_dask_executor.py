@@ -342,38 +342,19 @@ def test_cli_sweep_on_a_cluster_with_a_worker_killed(cluster, sweep, tmp_path):
     path, _, ref = sweep
     cluster.ready()
     killed = []
+    command = ("sweep", str(path), "--executor", "dask", "--scheduler", cluster.address)
+    command += ("--out", str(tmp_path / "out"), "--no-progress")
     with distributed.Client(cluster.address, timeout=30, set_as_default=False) as watcher:
         # from the sweep's first line (before it submits), watch for a busy worker and SIGKILL it mid-run;
         # watching from the first finished run instead could miss them all (the runs are packed: 2 packs)
         rc, out = cli(
-            "sweep",
-            str(path),
-            "--executor",
-            "dask",
-            "--scheduler",
-            cluster.address,
-            "--out",
-            str(tmp_path / "out"),
-            "--no-progress",
-            on_first=lambda: killed.append(cluster.replace_busy(watcher)),
-            at="sweep dasksweep:",
+            *command, on_first=lambda: killed.append(cluster.replace_busy(watcher)), at="sweep dasksweep:"
         )
     assert rc == 0, out
     assert killed and killed[0].startswith("ltd-train-"), killed
     assert "[9/9]" in out and "9 unsolved" in out, out
     assert_same({d.name: read_run(d) for d in (tmp_path / "out" / "dasksweep").iterdir() if d.is_dir()}, ref)
-    # the same command again: everything is done, nothing is submitted
-    rc, again = cli(
-        "sweep",
-        str(path),
-        "--executor",
-        "dask",
-        "--scheduler",
-        cluster.address,
-        "--out",
-        str(tmp_path / "out"),
-        "--no-progress",
-    )
+    rc, again = cli(*command)  # the same command again: everything is done, nothing is submitted
     assert rc == 0 and "9 done, 0 to run" in again, again
 
 
