@@ -397,9 +397,9 @@ ONE_BY_ONE = ["--pack", "off"]
 
 @pytest.fixture(scope="module")
 def sixteen(tmp_path_factory) -> tuple[Path, Path]:
-    """A 16-run sweep and its uninterrupted result (in-process, one worker). 300 steps: one by one
-    (ONE_BY_ONE) its runs finish over about 2.5 s with 2 workers, a window that a signal sent at the first
-    finished run cannot miss on a loaded machine (packed, all 16 finish within about 0.1 s)."""
+    """A 16-run sweep and its uninterrupted result (in-process, one worker). 300 steps: trained one
+    by one (ONE_BY_ONE) on 2 workers, its runs finish over about 2.5 s, seconds for a signal sent at the
+    first finished run to land mid-sweep (packed, all 16 finish within about 0.1 s of each other)."""
     d = tmp_path_factory.mktemp("sixteen")
     p = write(
         d,
