@@ -14,6 +14,7 @@ CHOICES = {  # list name -> (the config field that takes these names, the table)
     "models": ("model.type", choices.MODELS),
     "nonlinearities": ("model.nonlinearity", choices.NONLINEARITIES),
     "inits": ("model.init", choices.INITS),
+    "orthogonal-maps": ("model.orthogonal_map", choices.ORTHOGONAL_MAPS),
     "optimizers": ("train.optimizer", choices.OPTIMIZERS),
     "devices": ("train.device", choices.DEVICES),
     "clipping": ("clipping.mode", choices.CLIPPING),

@@ -8,12 +8,14 @@ MODELS = {
     "rnn": "vanilla RNN (tanh or relu), PyTorch's fused nn.RNN (hand-written BPTT on the CPU)",
     "lstm": "LSTM with a configurable forget-gate bias, fused nn.LSTM kernel",
     "gru": "GRU, fused nn.GRU kernel (Ω via a batched VJP: not in the paper)",
+    "orthogonal": "vanilla RNN with W_hh kept orthogonal (expRNN, Lezcano-Casado & Martínez-Rubio 2019): docs/orthogonal.md",
 }
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # gate blocks stacked in PyTorch's weight matrices
+GATES = {"rnn": 1, "gru": 3, "lstm": 4, "orthogonal": 1}  # gate blocks stacked in PyTorch's weight matrices
 NONLINEARITIES = {
     "tanh": "h_t = tanh(W_hh h_{t-1} + W_ih x_t + b): the paper's main setting",
     "relu": "h_t = max(0, ...): with the identity init this is the IRNN (Le et al. 2015)",
     "sigmoid": "h_t = σ(...): the paper's third setting (with the sigmoid init); no fused kernel",
+    "modrelu": "h_t = sign(a_t)·max(0, |a_t| + b), b learned (Arjovsky et al. 2016; expRNN): orthogonal only",
 }
 INITS = {
     "default": "PyTorch's U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias",
@@ -22,8 +24,18 @@ INITS = {
     "smart_tanh": "Pascanu et al. 2013 code: N(0, 0.01) weights, W_hh sparse (15 per unit) at spectral radius 0.95",
     "basic_tanh": "Pascanu et al. 2013 code: every weight N(0, 0.1), zero biases",
     "sigmoid": "Pascanu et al. 2013 code's sigmoid setting: every weight N(0, 0.01), zero biases",
+    "henaff": "orthogonal only: W_hh = exp(A), A of 2x2 blocks with angles U(-π, π) (Henaff et al. 2016; expRNN)",
+    "cayley": "orthogonal only: A of 2x2 blocks -tan(θ/2), θ ~ U(0, π/2) (Helfrich et al. 2018; expRNN)",
 }
 RNN_ONLY_INITS = ("identity", "smart_tanh", "basic_tanh", "sigmoid")  # written for one H x H recurrent matrix
+# the orthogonal model's inits: the skew-symmetric A of W_hh = exp(A) (default: henaff, expRNN's default;
+# identity: A = 0, W_hh = I); its other weights are always expRNN's (orthogonal.py)
+ORTHOGONAL_INITS = ("default", "henaff", "cayley", "identity")
+ORTHOGONAL_NONLINEARITIES = ("tanh", "relu", "modrelu")
+ORTHOGONAL_MAPS = {
+    "matrix_exp": "W_hh = exp(A), A skew-symmetric: expRNN (Lezcano-Casado & Martínez-Rubio 2019)",
+    "cayley": "W_hh = (I - A/2)^-1 (I + A/2): the Cayley transform (Wisdom et al. 2016; Helfrich et al. 2018)",
+}
 OPTIMIZERS = {
     "sgd": "SGD with optional momentum (Pascanu et al. 2013: plain SGD, lr 0.01)",
     "adam": "Adam (Kingma & Ba 2015); the usual choice for LSTMs",

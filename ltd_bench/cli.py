@@ -286,7 +286,8 @@ def bench(
 def ls(
     what: str = typer.Argument(
         "all",
-        help="tasks | variants | models | nonlinearities | inits | optimizers | devices | clipping | nonfinite"
+        help="tasks | variants | models | nonlinearities | inits | orthogonal-maps | optimizers | devices | clipping"
+        " | nonfinite"
         " | omega-forms | schedules | fields | all",
     ),
 ):

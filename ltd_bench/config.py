@@ -29,6 +29,8 @@ LATER_DEFAULTS = {
     ("task", "seq_len_max"): None,
     ("task", "test_fresh"): False,
     ("clipping", "bad_norm"): None,
+    ("model", "orthogonal_map"): "matrix_exp",
+    ("train", "lr_orth"): None,
 }
 
 
@@ -74,12 +76,20 @@ class ModelConfig(_Section):
     init: _one_of(choices.INITS) = Field("default", description="weight initialisation")
     # 1 keeps the cell open early (Gers et al. 2000; Jozefowicz et al. 2015)
     forget_bias: float = Field(1.0, ge=-10, le=10, description="LSTM forget-gate bias at initialisation")
+    # matrix_exp: expRNN's map (its `--mode exprnn`); PyTorch's parametrizations.orthogonal names it so
+    orthogonal_map: _one_of(choices.ORTHOGONAL_MAPS) = Field(
+        "matrix_exp", description="orthogonal model: W_hh as a function of a skew-symmetric A"
+    )
 
 
 class TrainConfig(_Section):
     optimizer: _one_of(choices.OPTIMIZERS) = Field("sgd", description="optimizer")
     lr: float = Field(0.01, gt=0, le=10, description="learning rate")  # plain SGD 0.01: Pascanu et al. 2013
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD/RMSProp momentum")  # 0: the paper's plain SGD
+    # null: lr/10, expRNN's finding ("10 times" the orthogonal rate for the rest; its --lr_orth)
+    lr_orth: float | None = Field(
+        None, gt=0, le=10, description="orthogonal model: learning rate of its skew-symmetric A; null: lr/10"
+    )
     batch_size: int = Field(
         20, ge=1, le=65_536, description="sequences per update"
     )  # 20: Pascanu et al. 2013
@@ -281,6 +291,44 @@ def _semantic_errors(raw: dict) -> list[tuple[str, str]]:
         )
     if mtype in {"lstm", "gru"} and m.get("nonlinearity", "tanh") != "tanh":
         errs.append(("model.nonlinearity", f"{mtype} has fixed gate nonlinearities (allowed: tanh)"))
+    errs += _orthogonal_errors(mtype, m, raw.get("train") if isinstance(raw.get("train"), dict) else {})
+    return errs
+
+
+def _orthogonal_errors(mtype: str, m: dict, tr: dict) -> list[tuple[str, str]]:
+    """The orthogonal model's own names (inits, modReLU, the map, lr_orth) against the model type."""
+    init, nl = m.get("init", "default"), m.get("nonlinearity", "tanh")
+    if mtype == "orthogonal":
+        errs = []
+        if isinstance(init, str) and init in choices.INITS and init not in choices.ORTHOGONAL_INITS:
+            errs.append(
+                (
+                    "model.init",
+                    f"init {init!r} is not for the orthogonal model (allowed for orthogonal: "
+                    f"{', '.join(choices.ORTHOGONAL_INITS)})",
+                )
+            )
+        if (
+            isinstance(nl, str)
+            and nl in choices.NONLINEARITIES
+            and nl not in choices.ORTHOGONAL_NONLINEARITIES
+        ):
+            allowed = ", ".join(choices.ORTHOGONAL_NONLINEARITIES)
+            errs.append(
+                ("model.nonlinearity", f"{nl!r} is not for the orthogonal model (allowed: {allowed})")
+            )
+        return errs
+    errs = []
+    if init in ("henaff", "cayley"):
+        errs.append(("model.init", f"init {init!r} is for model.type orthogonal (its skew-symmetric A)"))
+    if nl == "modrelu" and mtype == "rnn":
+        errs.append(
+            ("model.nonlinearity", "modrelu is for model.type orthogonal (allowed: tanh, relu, sigmoid)")
+        )
+    if m.get("orthogonal_map", "matrix_exp") != "matrix_exp":
+        errs.append(("model.orthogonal_map", f"is for model.type orthogonal, not {mtype}"))
+    if tr.get("lr_orth") is not None:
+        errs.append(("train.lr_orth", f"is for model.type orthogonal, not {mtype} (leave it null)"))
     return errs
 
 

@@ -28,6 +28,7 @@ from torch.nn import functional as F
 
 from . import choices
 from .config import ModelConfig
+from .orthogonal import OrthogonalRNN, cached, modrelu_
 from .registry import Registry
 
 MODELS: Registry = Registry("model", choices.MODELS)
@@ -41,6 +42,8 @@ class RecurrentNet(nn.Module):
         super().__init__()
         self.kind, self.hidden_size = cfg.type, cfg.hidden_size
         kw = {"nonlinearity": cfg.nonlinearity} if cfg.type == "rnn" else {}
+        if cfg.type == "orthogonal":
+            kw = {"nonlinearity": cfg.nonlinearity, "orthogonal_map": cfg.orthogonal_map}
         self.rnn = MODELS.get(cfg.type)(input_size, cfg.hidden_size, **kw)
         self.readout = nn.Linear(cfg.hidden_size, output_size)
         with torch.no_grad():
@@ -48,7 +51,34 @@ class RecurrentNet(nn.Module):
 
     @property
     def w_hh(self) -> torch.Tensor:
+        """The recurrent matrix (for the orthogonal model computed from its parameter: see `cached`)."""
         return self.rnn.weight_hh_l0
+
+    @property
+    def w_hh_param(self) -> nn.Parameter:
+        """The parameter behind W_hh: W_hh itself, or the orthogonal model's skew-symmetric A."""
+        return self.rnn.skew if self.kind == "orthogonal" else self.rnn.weight_hh_l0
+
+    def cached(self):
+        """A context in which W_hh is computed once (the orthogonal model's exponential: once per update
+        and once per evaluation); a no-op for the other models."""
+        return cached() if self.kind == "orthogonal" else contextlib.nullcontext()
+
+    def param_groups(self, lr_orth: float | None) -> list:
+        """The optimizer's parameters: all in one group, or for the orthogonal model A in a group of its
+        own at lr_orth (expRNN trains A at its own rate)."""
+        params = list(self.parameters())
+        if self.kind != "orthogonal":
+            return params
+        skew = self.w_hh_param
+        return [{"params": [p for p in params if p is not skew]}, {"params": [skew], "lr": lr_orth}]
+
+    def _weights(self) -> tuple:
+        """(W_ih, W_hh, b_ih, b_hh, modReLU's b or None) of a vanilla or orthogonal RNN."""
+        r = self.rnn
+        if self.kind == "orthogonal":
+            return r.weights()
+        return r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0, None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         hs, _ = self.rnn(x)
@@ -81,7 +111,10 @@ class RecurrentNet(nn.Module):
     @property
     def fast_path(self) -> bool:
         """Whether `forward_fast` applies: a vanilla RNN on the CPU (elsewhere the fused kernel, e.g.
-        cuDNN, beats a loop of per-step kernel launches), and a sigmoid RNN everywhere (no fused kernel)."""
+        cuDNN, beats a loop of per-step kernel launches), and a sigmoid RNN and the orthogonal RNN everywhere
+        (no fused kernel takes a computed W_hh and modReLU)."""
+        if self.kind == "orthogonal":
+            return True
         r = self.rnn
         return self.kind == "rnn" and (r.weight_hh_l0.device.type == "cpu" or r.nonlinearity == "sigmoid")
 
@@ -94,18 +127,16 @@ class RecurrentNet(nn.Module):
         term (Ω's, see omega.OmegaRNN); None leaves it at Σ_t δ_tᵀ h_{t-1}. δ and g are scratch buffers
         (g may be overwritten): a hook must not keep them past its call. last_only: read out the last
         step only (out is (1, B, O)), for losses that score out[-1] alone."""
-        r = self.rnn
-        hs = _RNNFunction.apply(
-            x, r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0, r.nonlinearity, hook
-        )
+        w_ih, w_hh, b_ih, b_hh, act_bias = self._weights()
+        hs = _RNNFunction.apply(x, w_ih, w_hh, b_ih, b_hh, self.rnn.nonlinearity, hook, act_bias)
         return self.readout(hs[-1:] if last_only else hs), hs
 
     @torch.no_grad()
     def states(self, x: torch.Tensor) -> torch.Tensor:
         """h_t for every t (L, B, H), without a graph."""
         if self.fast_path:
-            r = self.rnn
-            return rnn_states(x, r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0, r.nonlinearity)
+            *w, act_bias = self._weights()
+            return rnn_states(x, *w, self.rnn.nonlinearity, act_bias=act_bias)
         return self.rnn(x)[0]
 
 
@@ -154,13 +185,14 @@ def rnn_states(
     b_hh: torch.Tensor,
     nonlinearity: str,
     ws: Workspace | None = None,
+    act_bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """h_t for every t (h_{-1} = 0), no graph: one batched input product, then per step one in-place
     addmm and one in-place activation on the output buffer (faster on the CPU than the fused kernel's
     per-step linear + add + tanh with their temporaries). x is (L, B, I); or (L, K, B, I) for a pack of
     K runs, time-major so that each step's (K, B, H) block is contiguous, with weights stacked on a
     leading run axis (w_hh (K, H, H), b_ih (K, H), ...); hs likewise (L, B, H) or (L, K, B, H), in a
-    buffer of `ws` (a pack's) if given."""
+    buffer of `ws` (a pack's) if given. act_bias: modReLU's b (nonlinearity "modrelu", one run)."""
     L, *pack, B, _ = x.shape
     b = b_ih + b_hh
     if pack:  # the input product step by step, batched over the runs
@@ -171,11 +203,14 @@ def rnn_states(
     else:
         hs = torch.addmm(b, x.reshape(L * B, -1), w_ih.T).view(L, B, -1)
     hl, wt = hs.unbind(0), w_hh.mT
-    act = (
-        ACTIVATIONS[nonlinearity]
-        if not pack or nonlinearity != "sigmoid"
-        else _split_per_run(B * hs.shape[-1])
-    )
+    if nonlinearity == "modrelu":
+        act = lambda h: modrelu_(h, act_bias)
+    else:
+        act = (
+            ACTIVATIONS[nonlinearity]
+            if not pack or nonlinearity != "sigmoid"
+            else _split_per_run(B * hs.shape[-1])
+        )
     act(hl[0])
     for t in range(1, L):
         act(mm_(hl[t], hl[t - 1], wt))
@@ -258,6 +293,8 @@ def bptt_rnn(
         )
     elif nonlinearity == "sigmoid":  # σ' = h (1 - h) = h - h²
         dact = torch.addcmul(hs, hs, hs, value=-1, out=new("dact"))
+    elif nonlinearity == "modrelu":  # f'(a) = 1[h ≠ 0] (orthogonal.py)
+        dact = new("dact").copy_(hs != 0)
     else:
         dact = new("dact").copy_(hs > 0)
     da = dact.unbind(0)
@@ -292,11 +329,12 @@ def rnn_grads(
 
 
 class _RNNFunction(torch.autograd.Function):
-    """A vanilla RNN layer (h_{-1} = 0): `rnn_states` forward, `bptt_rnn` backward."""
+    """A vanilla RNN layer (h_{-1} = 0): `rnn_states` forward, `bptt_rnn` backward. act_bias: modReLU's b,
+    whose gradient is Σ_t δ_t ⊙ sign(h_t) (orthogonal.py)."""
 
     @staticmethod
-    def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, nonlinearity, hook):
-        hs = rnn_states(x, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+    def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, nonlinearity, hook, act_bias=None):
+        hs = rnn_states(x, w_ih, w_hh, b_ih, b_hh, nonlinearity, act_bias=act_bias)
         ctx.save_for_backward(x, w_ih, w_hh, hs)
         ctx.nonlinearity, ctx.hook = nonlinearity, hook
         return hs
@@ -312,8 +350,11 @@ class _RNNFunction(torch.autograd.Function):
             grad_x = (delta.view(L * B, H) @ w_ih).view(x.shape)
         grad_w_hh = hook(delta, g, direct, hs, w_hh) if hook is not None else None
         grad_w_ih, grad_w_hh, grad_b = rnn_grads(delta, x, hs, grad_w_hh)
+        grad_act_bias = None
+        if ctx.needs_input_grad[7]:
+            grad_act_bias = (delta * hs.sign()).sum((0, 1))
         # b_ih and b_hh get equal but separate tensors (autograd may adopt a returned tensor as .grad)
-        return grad_x, grad_w_ih, grad_w_hh, grad_b, grad_b.clone(), None, None
+        return grad_x, grad_w_ih, grad_w_hh, grad_b, grad_b.clone(), None, None, grad_act_bias
 
 
 class SigmoidRNN(nn.RNN):
@@ -344,12 +385,18 @@ def _vanilla_rnn(input_size: int, hidden_size: int, nonlinearity: str = "tanh") 
 MODELS.register("rnn")(_vanilla_rnn)
 MODELS.register("lstm")(nn.LSTM)
 MODELS.register("gru")(nn.GRU)
+MODELS.register("orthogonal")(OrthogonalRNN)
 
 
 def _init(net: RecurrentNet, cfg: ModelConfig, gen: torch.Generator) -> None:
     """All randomness from `gen`, so the same seed gives the same weights whatever else ran before:
-    PyTorch's default uniform draw for every parameter, then the chosen init on top."""
+    PyTorch's default uniform draw for every parameter, then the chosen init on top; the orthogonal
+    model: expRNN's initialisation, model.init choosing its skew-symmetric A (orthogonal.py)."""
     r, h = net.rnn, cfg.hidden_size
+    if cfg.type == "orthogonal":
+        r.reset_parameters(net.readout, gen)
+        INITS.get("henaff" if cfg.init == "default" else cfg.init)(r, [], h, cfg.type, gen)
+        return
     params = [
         r.weight_ih_l0,
         r.weight_hh_l0,
@@ -381,9 +428,16 @@ def _init_orthogonal(r: nn.RNNBase, params: list, h: int, kind: str, gen: torch.
 
 @INITS.register("identity")
 def _init_identity(r: nn.RNNBase, params: list, h: int, kind: str, gen: torch.Generator) -> None:
+    if kind == "orthogonal":  # A = 0: W_hh = I, the rest as expRNN initialises it
+        r.reset_skew("identity", gen)
+        return
     r.weight_hh_l0.copy_(torch.eye(h))
     r.weight_ih_l0.normal_(0, 0.001, generator=gen)
     r.bias_ih_l0.zero_(), r.bias_hh_l0.zero_()
+
+
+INITS.register("henaff")(lambda r, params, h, kind, gen: r.reset_skew("henaff", gen))
+INITS.register("cayley")(lambda r, params, h, kind, gen: r.reset_skew("cayley", gen))
 
 
 def _init_normal(std: float, params: list, gen: torch.Generator) -> None:
@@ -420,7 +474,7 @@ def sparse_spectral(h: int, nonzeros: int, radius: float, gen: torch.Generator) 
 def spectral_radius(w_hh: torch.Tensor, kind: str) -> float:
     """Largest |eigenvalue| of the recurrent matrix (the candidate block for gated cells)."""
     h = w_hh.shape[1]
-    block = {"rnn": w_hh, "lstm": w_hh[2 * h : 3 * h], "gru": w_hh[2 * h : 3 * h]}[kind]
+    block = {"rnn": w_hh, "orthogonal": w_hh, "lstm": w_hh[2 * h : 3 * h], "gru": w_hh[2 * h : 3 * h]}[kind]
     return float(torch.linalg.eigvals(block.detach().double().cpu()).abs().max())
 
 

@@ -60,14 +60,16 @@ class Trainer:
         self.heldout = HeldOut(self.task, t.test_size, t.test_seed, t.test_fresh, self.device)
         self.test = self.heldout.sets
         self.params = list(self.model.parameters())
-        self.opt = OPTIMIZERS.get(cfg.train.optimizer)(self.params, cfg.train)
+        tc = cfg.train  # the orthogonal model's A trains at its own rate (models.RecurrentNet.param_groups)
+        groups = self.model.param_groups(tc.lr_orth if tc.lr_orth is not None else tc.lr / 10)
+        self.opt = OPTIMIZERS.get(tc.optimizer)(groups, tc)
         c = cfg.clipping
         self.clip = Clipper(
             c.mode,
             c.threshold,
             c.nonfinite,
             self.params,
-            self.model.w_hh,
+            self.model.w_hh_param,
             torch.Generator().manual_seed(cfg.seed + 2),
             bad_norm=c.bad_norm,
         )
@@ -76,7 +78,8 @@ class Trainer:
         """One update. Returns (loss, pre-clip gradient norm, clipped, gradient finite)."""
         x, y = self.task.sample(self.cfg.train.batch_size, self.data_gen)
         self.opt.zero_grad(set_to_none=False)
-        loss = omega.backward(self.model, self.task, x, y, alpha, self.cfg.regularizer.form)
+        with self.model.cached():  # the orthogonal model's W_hh: one exponential per update
+            loss = omega.backward(self.model, self.task, x, y, alpha, self.cfg.regularizer.form)
         return self.update(loss)
 
     def update(self, loss: torch.Tensor) -> tuple[float, float, bool, bool]:
@@ -90,6 +93,10 @@ class Trainer:
     @torch.inference_mode()
     def evaluate(self) -> tuple[float, float]:
         """(mean loss, error rate) on the held-out set."""
+        with self.model.cached():
+            return self._evaluate()
+
+    def _evaluate(self) -> tuple[float, float]:
         self.model.eval()
         self.test = self.heldout.next()
         last = self.task.target == "last"
@@ -109,9 +116,10 @@ class Trainer:
     def probe(self) -> dict:
         """Ω and the gradient flow on the first PROBE_SIZE held-out sequences (no parameter update)."""
         x, y = self.test[0]
-        return omega.probe(
-            self.model, self.task, x[:, :PROBE_SIZE], y[..., :PROBE_SIZE], self.cfg.regularizer.form
-        )
+        with self.model.cached():
+            return omega.probe(
+                self.model, self.task, x[:, :PROBE_SIZE], y[..., :PROBE_SIZE], self.cfg.regularizer.form
+            )
 
     def state_dict(self) -> dict:
         return {
@@ -425,7 +433,7 @@ class _Run:
             "torch": torch.__version__,
             "ltd_bench": __version__,
         }
-        if cfg.model.type != "rnn":
+        if cfg.model.type in ("lstm", "gru"):
             s["note"] = (
                 f"Ω for {cfg.model.type} uses the cell's Jacobian w.r.t. h_t-1 (batched VJP): an extension, "
                 "not in Pascanu et al. 2013"

@@ -91,7 +91,7 @@ def test_four_mistakes_give_four_lines(tmp_path):
         "nmae: unknown key (did you mean 'name'?)",
         "train.lr: Input should be greater than 0",
         "train.steps: Input should be a valid integer, got True (bool)",
-        "model.type: unknown value 'lstn' (did you mean 'lstm'?) (allowed: rnn, lstm, gru)",
+        "model.type: unknown value 'lstn' (did you mean 'lstm'?) (allowed: rnn, lstm, gru, orthogonal)",
     ):
         assert needle in joined
 

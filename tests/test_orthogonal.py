@@ -1,0 +1,308 @@
+"""The orthogonal RNN (ltd_bench/orthogonal.py): W_hh through PyTorch's orthogonal parametrization, Ω and
+its gradient through it against explicit Jacobians and autograd, orthogonality after training,
+expRNN's initialisations, A's own learning rate, one exponential per update, determinism, resume."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from torch.autograd.functional import jacobian
+
+from ltd_bench.config import ConfigError, ModelConfig, validate_dict
+from ltd_bench.models import build_model
+from ltd_bench.omega import OmegaRNN, probe
+from ltd_bench.orthogonal import orthogonality_error
+from ltd_bench.pack import pack_key
+from ltd_bench.tasks import make_task
+from ltd_bench.train import Trainer, train
+from test_runner import fingerprint, folder
+
+from ltd_bench.runner import train_in
+
+DT = torch.float64
+L, B, H = 6, 3, 5
+
+
+def _net(nl="tanh", omap="matrix_exp", init="default", seed=0, task=None):
+    task = task or make_task("adding", L)
+    cfg = ModelConfig(type="orthogonal", hidden_size=H, nonlinearity=nl, orthogonal_map=omap, init=init)
+    return build_model(cfg, task.input_size, task.output_size, seed).double(), task
+
+
+def _act(net, a):
+    """f, written from the definitions (not from ltd_bench); modReLU: Arjovsky et al. 2016."""
+    r = net.rnn
+    if r.nonlinearity == "modrelu":
+        return torch.sign(a) * torch.relu(a.abs() + r.modrelu_bias)
+    return {"tanh": torch.tanh, "relu": torch.relu}[r.nonlinearity](a + r.bias_ih_l0)
+
+
+def _pre(net, w_hh, x_t, h_prev):
+    return net.rnn.weight_ih_l0 @ x_t + w_hh @ h_prev
+
+
+def reference(net, task, x, y, form, alpha):
+    """Per-example unroll with W_hh = the parametrization of `skew` (autograd through matrix_exp);
+    g_t by autograd; J_t = ∂h_t/∂h_{t-1} = D_t W_hh with D_t = ∂f/∂a at a_t by jacobian() (autograd's
+    derivative of f, not a formula for f'), held constant with g_t; then Ω. Returns
+    (Ω, {name: ∂(loss + α Ω)/∂param})."""
+    skew = net.rnn.skew
+    params = dict(net.named_parameters())
+    w = net.rnn.weight_hh_l0  # with the graph to `skew`
+    hs, prev = [[None] * x.shape[1] for _ in range(x.shape[0])], []
+    for b in range(x.shape[1]):
+        h = torch.zeros(H, dtype=DT)
+        for t in range(x.shape[0]):
+            prev.append((t, b, h))
+            h = _act(net, _pre(net, w, x[t, b], h))
+            hs[t][b] = h
+    hs_t = torch.stack([torch.stack(row) for row in hs])
+    loss = task.loss(net.readout(hs_t[-1:] if task.target == "last" else hs_t), y)
+    flat = [hs[t][b] for t in range(x.shape[0]) for b in range(x.shape[1])]
+    gs = torch.autograd.grad(loss, flat, retain_graph=True)
+    g_of = {(t, b): gs[t * x.shape[1] + b].detach() for t in range(x.shape[0]) for b in range(x.shape[1])}
+    terms = []
+    for t, b, hp in prev:
+        g = g_of[(t, b)]
+        a = _pre(net, w, x[t, b], hp).detach()
+        D = jacobian(lambda aa: _act(net, aa), a).detach()
+        J = D @ w
+        whole = jacobian(lambda hh, t=t, b=b: _act(net, _pre(net, w, x[t, b], hh)), hp.detach())
+        torch.testing.assert_close(J.detach(), whole)  # the chain rule, checked once more
+        terms.append(((g @ J).norm(), g.norm()))
+    if form == "book":
+        omega = sum((a / n - 1) ** 2 for a, n in terms) / x.shape[1]
+    else:
+        omega = sum(((a / n) ** 2 - 1) ** 2 for a, n in terms) / len(terms)
+    names = list(params)
+    loss_grads = torch.autograd.grad(loss, [params[n] for n in names], retain_graph=True)
+    (omega_grad,) = torch.autograd.grad(omega, skew)
+    grads = dict(zip(names, loss_grads, strict=True))
+    grads["rnn.parametrizations.weight_hh_l0.original"] = (
+        grads["rnn.parametrizations.weight_hh_l0.original"] + alpha * omega_grad
+    )
+    return omega.detach(), grads
+
+
+@pytest.mark.parametrize(
+    "nl,omap,form,task_name",
+    [
+        ("tanh", "matrix_exp", "book", "adding"),
+        ("relu", "matrix_exp", "pascanu2013", "copying"),
+        ("modrelu", "matrix_exp", "book", "copying"),
+        ("modrelu", "cayley", "pascanu2013", "adding"),
+        ("tanh", "cayley", "book", "copying"),
+    ],
+)
+def test_training_path_and_probe_match_explicit_jacobians(nl, omap, form, task_name):
+    """What training runs (forward_fast with Ω's hook, gradient through the parametrization) and what the
+    probe reports, against the unroll: Ω, and every parameter's gradient of loss + α Ω."""
+    task = make_task(task_name, L, **({"copy_len": 2, "n_symbols": 3} if task_name == "copying" else {}))
+    net, _ = _net(nl, omap, task=task)
+    if nl == "modrelu":  # with every unit on, J_t = W_hh keeps norms exactly and Ω = 0: switch some off
+        with torch.no_grad():
+            net.rnn.modrelu_bias.copy_(torch.linspace(-0.8, 0.1, H))
+    x, y = task.sample(B, torch.Generator().manual_seed(3))
+    x = x.double()
+    ref_omega, ref_grads = reference(net, task, x, y, form, alpha=0.5)
+    assert ref_omega.item() > 1e-6
+    net.zero_grad()
+    hook = OmegaRNN(0.5, form, last_only=task.target == "last")
+    with net.cached():
+        out, _ = net.forward_fast(x, hook, last_only=task.target == "last")
+        task.loss(out, y).backward()
+    torch.testing.assert_close(hook.omega, ref_omega, rtol=1e-8, atol=1e-10)
+    for n, p in net.named_parameters():
+        torch.testing.assert_close(p.grad, ref_grads[n], rtol=1e-6, atol=1e-9, msg=n)
+    got = probe(net, task, x, y, form)
+    assert got["omega"] == pytest.approx(ref_omega.item(), rel=1e-8)
+    eig = np.abs(np.linalg.eigvals(net.w_hh.detach().numpy())).max()
+    assert got["spectral_radius"] == pytest.approx(eig, rel=1e-10) and eig == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("nl", ["tanh", "modrelu"])
+def test_the_plain_forward_is_the_fast_path(nl):
+    """The loop that evaluation runs and the hand-written forward that training runs give the same h_t."""
+    net, task = _net(nl)
+    x, _ = task.sample(B, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(net.rnn(x.double())[0], net.states(x.double()), rtol=1e-12, atol=1e-12)
+
+
+def test_inits_are_expRNNs():
+    """W_hh = exp(Aᵀ) (scipy's expm) with A: henaff's 2×2 blocks, angles in (-π, π); cayley's −tan(θ/2)
+    in (-1, 0]; identity: W_hh = I. The Cayley map is (I − A/2)⁻¹(I + A/2)."""
+    for init, lo, hi in (("henaff", -math.pi, math.pi), ("cayley", -1.0, 0.0)):
+        net, _ = _net(init=init, seed=2)
+        low = net.rnn.skew.detach().tril(-1)
+        a = (low - low.T).T  # A, with W_hh = exp(Aᵀ)
+        blocks = a.diagonal(1)[::2]
+        assert torch.all((blocks > lo) & (blocks <= hi)) and blocks.abs().sum() > 0
+        off = a.clone()
+        idx = torch.arange(0, H - 1, 2)
+        off[idx, idx + 1] = off[idx + 1, idx] = 0
+        assert torch.all(off == 0)
+        np.testing.assert_allclose(net.w_hh.detach().numpy(), scipy.linalg.expm(a.T.numpy()), atol=1e-12)
+    net, _ = _net(init="identity")
+    assert torch.equal(net.w_hh.detach(), torch.eye(H, dtype=DT))
+    net, _ = _net(omap="cayley", seed=4)
+    low = net.rnn.skew.detach().tril(-1)
+    a = low - low.T
+    eye = np.eye(H)
+    want = np.linalg.solve(eye - a.numpy() / 2, eye + a.numpy() / 2)
+    np.testing.assert_allclose(net.w_hh.detach().numpy(), want, atol=1e-12)
+    assert orthogonality_error(net.w_hh) < 1e-12
+
+
+RUN = {
+    "name": "orth",
+    "seed": 5,
+    "task": {"name": "copying", "seq_len": 10, "test_size": 40, "options": {"copy_len": 3, "n_symbols": 4}},
+    "model": {"type": "orthogonal", "hidden_size": 12, "nonlinearity": "modrelu", "init": "cayley"},
+    "train": {"optimizer": "rmsprop", "lr": 0.01, "steps": 40, "eval_every": 10, "stop_when_solved": False},
+    "clipping": {"mode": "norm", "threshold": 0.5},
+    "regularizer": {"omega_weight": 0.5, "form": "pascanu2013"},
+}
+
+
+def cfg(**over):
+    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in RUN.items()}
+    for key, value in over.items():
+        section, _, name = key.partition(".")
+        raw[section][name] = value
+    raw["train"]["checkpoint_s"] = 0
+    return validate_dict(raw, "test")
+
+
+def test_w_hh_stays_orthogonal_at_float_precision_and_moves():
+    c = cfg(**{"train.lr": 0.05, "train.lr_orth": 0.05, "train.steps": 200})
+    task = make_task("copying", 10, copy_len=3, n_symbols=4)
+    start = build_model(c.model, task.input_size, task.output_size, c.seed).w_hh.detach()
+    res = train(c)
+    net = build_model(c.model, task.input_size, task.output_size, c.seed)
+    net.load_state_dict(res.state_dict)
+    w = net.w_hh.detach()
+    assert (w - start).norm() > 0.05  # it trained
+    assert orthogonality_error(w) < 1e-5  # float32: ~1e-7 per entry
+
+
+def test_same_config_same_numbers_and_resume_is_bit_identical(tmp_path):
+    c = cfg()
+    whole = fingerprint(train_in(c, folder(tmp_path / "a", c)))
+    assert fingerprint(train(c)) == whole
+    path = folder(tmp_path / "b", c)
+    calls = iter(range(10**6))
+    first = train_in(c, path, stop=lambda: next(calls) >= 15)
+    assert first.summary["status"] == "interrupted"
+    assert fingerprint(train_in(c, path)) == whole
+
+
+def test_a_has_its_own_learning_rate_lr_orth_defaulting_to_a_tenth():
+    tr = Trainer(cfg(**{"train.optimizer": "sgd", "train.lr": 0.1}))
+    groups = tr.opt.param_groups
+    assert [g["lr"] for g in groups] == [0.1, pytest.approx(0.01)]
+    skew = tr.model.w_hh_param
+    assert groups[1]["params"][0] is skew and not any(p is skew for p in groups[0]["params"])
+    before = {n: p.detach().clone() for n, p in tr.model.named_parameters()}
+    tr.clip.mode, tr.clip._clip = "none", lambda *a: False
+    tr.step(0.0)
+    for n, p in tr.model.named_parameters():
+        lr = 0.01 if n.endswith("original") else 0.1
+        torch.testing.assert_close(p.detach(), before[n] - lr * p.grad, rtol=0, atol=1e-7, msg=n)
+    assert Trainer(cfg(**{"train.lr_orth": 0.003})).opt.param_groups[1]["lr"] == 0.003
+
+
+def test_one_exponential_per_update_and_per_evaluation(monkeypatch):
+    tr = Trainer(cfg())
+    calls = []
+    real = torch.matrix_exp
+    monkeypatch.setattr(torch, "matrix_exp", lambda a: calls.append(1) or real(a))
+    tr.step(0.5)
+    assert len(calls) == 1
+    tr.evaluate(), tr.probe()
+    assert len(calls) == 3  # the held-out set runs in slices: one exponential for all of them
+
+
+def test_orthogonal_runs_do_not_pack_and_train_one_by_one():
+    from ltd_bench.train import RunSpec, train_runs
+
+    a = cfg()
+    b = validate_dict({**a.to_dict(), "seed": 6}, "b")
+    assert pack_key(a) is None
+    together = train_runs([RunSpec(a), RunSpec(b)])
+    assert [r.summary["packed"] for r in together] == [1, 1]
+    assert fingerprint(together[1]) == fingerprint(train(b))
+
+
+@pytest.mark.parametrize(
+    "model,train_,needle",
+    [
+        (
+            {"type": "orthogonal", "init": "smart_tanh"},
+            {},
+            "model.init: init 'smart_tanh' is not for the orthogonal",
+        ),
+        (
+            {"type": "orthogonal", "nonlinearity": "sigmoid"},
+            {},
+            "model.nonlinearity: 'sigmoid' is not for the orth",
+        ),
+        ({"type": "rnn", "init": "henaff"}, {}, "model.init: init 'henaff' is for model.type orthogonal"),
+        (
+            {"type": "rnn", "nonlinearity": "modrelu"},
+            {},
+            "model.nonlinearity: modrelu is for model.type orth",
+        ),
+        (
+            {"type": "lstm", "orthogonal_map": "cayley"},
+            {},
+            "model.orthogonal_map: is for model.type orthogonal",
+        ),
+        ({"type": "rnn"}, {"lr_orth": 0.001}, "train.lr_orth: is for model.type orthogonal"),
+        ({"type": "orthogonal", "orthogonal_map": "expm"}, {}, "unknown value 'expm'"),
+        ({"type": "orthogonl"}, {}, "(did you mean 'orthogonal'?)"),
+    ],
+)
+def test_names_that_do_not_fit_the_model_are_config_errors(model, train_, needle):
+    with pytest.raises(ConfigError) as e:
+        validate_dict({"model": model, "train": train_}, "c.yaml")
+    assert any(needle in line and line.startswith("c.yaml: ") for line in e.value.errors), e.value.errors
+
+
+def test_the_new_fields_leave_other_models_run_ids_alone():
+    """orthogonal_map and lr_orth came later: at their defaults they stay out of the run id."""
+    from ltd_bench.config import content_id
+
+    c = validate_dict({"model": {"type": "rnn"}}, "x")
+    d = c.to_dict()
+    del d["model"]["orthogonal_map"], d["train"]["lr_orth"]
+    d["task"].pop("seq_len_max"), d["task"].pop("test_fresh"), d["clipping"].pop("bad_norm")
+    d["train"].pop("checkpoint_s")
+    assert c.run_id == content_id(d)
+    assert (
+        cfg().run_id
+        != cfg(**{"model.orthogonal_map": "cayley"}).run_id
+        != cfg(**{"train.lr_orth": 0.5}).run_id
+    )
+
+
+def test_cli_runs_validates_lists_and_reports(ltd_main, tmp_path):
+    import yaml
+
+    path = tmp_path / "o.yaml"
+    raw = cfg(**{"train.steps": 20}).to_dict()
+    path.write_text(yaml.safe_dump(raw))
+    code, out, err = ltd_main("validate", path)
+    assert code == 0 and "orthogonal_map: matrix_exp" in out, err
+    code, out, err = ltd_main("run", path, "--out", tmp_path / "out")
+    assert code == 0, err
+    code, out, err = ltd_main("report", tmp_path / "out" / "orth")
+    assert code == 0 and "1 finished run(s)" in out and "orthogonal" in out, err
+    code, out, _ = ltd_main("ls", "orthogonal-maps")
+    assert code == 0 and "matrix_exp" in out and "cayley" in out
+    from ltd_bench.catalog import fields
+
+    rows = {name: (default, allowed, meaning) for name, default, allowed, meaning in fields()}
+    assert rows["model.orthogonal_map"][:2] == ("matrix_exp", "matrix_exp | cayley")
+    assert rows["train.lr_orth"][0] == "null" and "lr/10" in rows["train.lr_orth"][2]
