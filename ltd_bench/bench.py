@@ -433,6 +433,7 @@ def bench_command(
     console: Console,
     threads: int | None = None,
     pack: list[int] | None = None,
+    orthogonal: bool = False,
 ) -> int:
     """Run the benchmark, print the table, optionally write CSV. Exit code: 0 done, 2 bad usage.
     seq_lens None: 200 and 1000, or with `pack` (pack sizes K) PACK_SEQ_LENS."""
@@ -454,11 +455,14 @@ def bench_command(
     except (RuntimeError, ValueError) as e:
         console.print(f"[red]error[/red] --device: {e}")
         return 2
-    seq_lens = seq_lens or (PACK_SEQ_LENS if pack else [200, 1000])
+    if orthogonal and pack:
+        console.print("[red]error[/red] --orthogonal and --pack are separate benches: choose one")
+        return 2
+    seq_lens = seq_lens or (PACK_SEQ_LENS if pack else [100] if orthogonal else [200, 1000])
     if quick and pack:  # a smoke test of the pack measures: the smallest shapes that pack
         seq_lens, hidden, batch, repeats, steps = [12], 10, 20, 2, 2
     loops = {}
-    if quick and not pack:  # a smoke test: tiny everything, still every measure
+    if quick and not pack:  # a smoke test: tiny everything, still every measure (--orthogonal: its own)
         seq_lens, hidden, batch, repeats, steps = [12], 8, 4, 2, 2
         loops = dict(loop_steps=8, loop_eval_every=2, test_size=20)
     bad = [t for t in seq_lens if t < 2]
@@ -485,6 +489,11 @@ def bench_command(
             return 2
         with training_threads(threads):
             return _bench_pack(seq_lens, setup, sizes, csv, console)
+    if orthogonal:  # the orthogonal RNN's step against the vanilla RNN's (bench_models.py)
+        from .bench_models import bench_orthogonal
+
+        with training_threads(threads):
+            return bench_orthogonal(seq_lens, setup, csv, console)
     with training_threads(threads):  # as train() does; restored afterwards
         return _bench(seq_lens, setup, csv, console)
 

@@ -260,6 +260,12 @@ def bench(
         help="Time packs of K runs (repeatable, e.g. --pack 1 --pack 8 --pack 32 --pack 128) against one run, "
         "with Ω off and on, instead of the measures above.",
     ),
+    orthogonal: bool = typer.Option(
+        False,
+        "--orthogonal",
+        help="Time the orthogonal RNN's step against the vanilla RNN's (ratio; goal ≤ 1.3 at T=100), "
+        "instead of the measures above.",
+    ),
 ):
     """Time the plain step, the Ω step (both forms), the naive Ω and a bare PyTorch loop, side by side;
     with --pack, packed runs (ltd-bench sweep --pack) against one run."""
@@ -278,6 +284,7 @@ def bench(
             console=out_console,
             threads=threads,
             pack=pack or None,
+            orthogonal=orthogonal,
         )
     )
 

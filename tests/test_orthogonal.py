@@ -306,3 +306,24 @@ def test_cli_runs_validates_lists_and_reports(ltd_main, tmp_path):
     rows = {name: (default, allowed, meaning) for name, default, allowed, meaning in fields()}
     assert rows["model.orthogonal_map"][:2] == ("matrix_exp", "matrix_exp | cayley")
     assert rows["train.lr_orth"][0] == "null" and "lr/10" in rows["train.lr_orth"][2]
+
+
+def test_bench_orthogonal_prints_the_step_ratio(ltd_main, tmp_path):
+    code, out, err = ltd_main("bench", "--orthogonal", "--quick", "--csv", tmp_path / "b.csv")
+    assert code == 0, err
+    rows = {r.split(",")[0]: r.split(",") for r in (tmp_path / "b.csv").read_text().splitlines()[1:]}
+    assert set(rows) == {
+        "step_rnn",
+        "step_orthogonal",
+        "step_orthogonal_cayley",
+        "step_orthogonal_modrelu",
+        "step_rnn_omega",
+        "step_orthogonal_omega",
+    }
+    header = (tmp_path / "b.csv").read_text().splitlines()[0].split(",")
+    row = dict(zip(header, rows["step_orthogonal"], strict=True))
+    assert row["ratio_to"] == "step_rnn" and row["goal"] == "1.3" and row["ok"] in ("yes", "no")
+    ms = lambda name: float(dict(zip(header, rows[name], strict=True))["median_ms_per_step"])
+    assert float(row["ratio"]) == pytest.approx(ms("step_orthogonal") / ms("step_rnn"))
+    code, _, err = ltd_main("bench", "--orthogonal", "--pack", "8")
+    assert code == 2 and "choose one" in err + _

@@ -1,0 +1,121 @@
+"""`ltd-bench bench --orthogonal`: the orthogonal RNN's training step against the vanilla RNN's.
+
+Per sequence length T (default ORTHOGONAL_SEQ_LENS), interleaved round-robin like every bench measure
+(bench.py): `Trainer.step` of the vanilla tanh RNN (`step_rnn`) and of the orthogonal RNN (`step_orthogonal`:
+tanh, matrix_exp, expRNN's henaff init; `_cayley`: the Cayley map; `_modrelu`: modReLU units), each
+ratio to step_rnn, the first with the goal ORTHOGONAL_GOAL; and both with Ω (α = 1, book form), the
+orthogonal one's ratio to the vanilla one's. The orthogonal step is the vanilla step (the same hand-written
+BPTT) plus one exponential of A and its backward (orthogonal.py): its cost is fixed per update, so the ratio
+falls with T and rises with H (H³ against T·B·H²).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from .bench import OMEGA_WEIGHT, Measure, Setup, _finish, _fmt, _header, timed
+from .config import Config
+from .train import Trainer
+
+ORTHOGONAL_GOAL = 1.3  # the orthogonal step over the vanilla step at T = 100, one thread
+ORTHOGONAL_SEQ_LENS = [100]
+VARIANTS = {  # measure: (model fields over the bench's vanilla RNN, Ω on, the step it is compared with)
+    "step_rnn": ({}, False, None),
+    "step_orthogonal": ({"type": "orthogonal"}, False, "step_rnn"),
+    "step_orthogonal_cayley": ({"type": "orthogonal", "orthogonal_map": "cayley"}, False, "step_rnn"),
+    "step_orthogonal_modrelu": ({"type": "orthogonal", "nonlinearity": "modrelu"}, False, "step_rnn"),
+    "step_rnn_omega": ({}, True, None),
+    "step_orthogonal_omega": ({"type": "orthogonal"}, True, "step_rnn_omega"),
+}
+
+
+def config(setup: Setup, seq_len: int, model: dict, omega: bool) -> Config:
+    raw = setup.config("rnn", seq_len, alpha=OMEGA_WEIGHT if omega else 0.0).to_dict()
+    raw["model"].update(model)
+    return Config.model_validate(raw)
+
+
+def bench_orthogonal(seq_lens: list[int], setup: Setup, csv: Path | None, console: Console) -> int:
+    info = _header(console, setup, "ltd-bench bench --orthogonal")
+    console.print(
+        f"adding, H={setup.hidden}, batch {setup.batch}, SGD + norm clipping; {setup.repeats} repeats × "
+        f"{setup.steps} steps, interleaved; medians",
+        highlight=False,
+    )
+    rows: list[dict] = []
+    with console.status("benchmarking") as st:
+        for T in seq_lens:
+            ms = []
+            for name, (model, omega, _) in VARIANTS.items():
+                tr, alpha = Trainer(config(setup, T, model, omega)), OMEGA_WEIGHT if omega else 0.0
+
+                def run(tr=tr, alpha=alpha) -> int:
+                    for _ in range(setup.steps):
+                        tr.step(alpha)
+                    return setup.steps
+
+                ms.append(Measure(name, run))
+            for m in ms:  # warm-up
+                m.run()
+            for r in range(setup.repeats):
+                st.update(f"T={T}: repeat {r + 1}/{setup.repeats}")
+                for m in ms:
+                    timed(m, setup.device)
+            rows += ratio_rows(ms, T, setup.device)
+    return _finish(rows, setup, info, render(rows), csv, console)
+
+
+def ratio_rows(ms: list[Measure], seq_len: int, device) -> list[dict]:
+    """One row per measure: median ms per step and its ratio to the step it is compared with."""
+    med = {m.name: statistics.median(m.wall) for m in ms}
+    rows = []
+    for m in ms:
+        den = VARIANTS[m.name][2]
+        row = {
+            "measure": m.name,
+            "seq_len": seq_len,
+            "median_ms_per_step": med[m.name],
+            "cpu_ms_per_step": statistics.median(m.cpu) if device.type == "cpu" else math.nan,
+            "peak_mb": math.nan,
+            "ratio": med[m.name] / med[den] if den else math.nan,
+            "ratio_to": den or "",
+            "goal": ORTHOGONAL_GOAL if m.name == "step_orthogonal" else math.nan,
+            "ok": "",
+        }
+        if not math.isnan(row["goal"]):
+            row["ok"] = "yes" if row["ratio"] <= row["goal"] else "no"
+        rows.append(row)
+    return rows
+
+
+def render(rows: list[dict]) -> Table:
+    t = Table(
+        title="ltd-bench bench --orthogonal (medians; ms per training step)",
+        title_justify="left",
+        caption="ratio: the orthogonal step ÷ the vanilla RNN's (with Ω: ÷ the vanilla RNN's with Ω)",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    t.add_column("measure", no_wrap=True, min_width=24)
+    for c in ("T", "ms", "cpu ms", "ratio", "goal", "ok"):
+        t.add_column(c, justify="right", no_wrap=True)
+    for r in rows:
+        ok = {"yes": "[green]yes[/green]", "no": "[red]no[/red]"}.get(r["ok"], "")
+        goal = f"≤ {r['goal']:g}" if not math.isnan(r["goal"]) else ""
+        t.add_row(
+            r["measure"],
+            str(r["seq_len"]),
+            _fmt(r["median_ms_per_step"]),
+            _fmt(r["cpu_ms_per_step"]),
+            _fmt(r["ratio"]),
+            goal,
+            ok,
+        )
+    return t
