@@ -14,14 +14,17 @@ tensors. On the CPU a run trained in a pack gives the same numbers, bit for bit,
 (tests/test_pack.py); on CUDA the pack's hand-written BPTT replaces cuDNN, which agrees to round-off.
 
 What runs must share to pack (`pack_key`): the task and its length (one length for every batch: no
-jitter, no length range), the model (a vanilla RNN — tanh, relu or sigmoid units — and its hidden
-size), the batch size, the device and thread count, and Ω's form and whether Ω is on; and shapes for
-which batching cannot move a last bit (batch × hidden and batch × inputs multiples of 4 floats,
-batch × hidden × min(hidden, inputs) ≥ 400; see ALIGN and SMALL). Seeds, learning rates, momentum,
-optimizers, clipping, Ω's weight and schedule, budgets and evaluation intervals may differ; runs that
-finish (solved, diverged, out of steps, failed) leave the pack, so compute follows the runs still
-training. LSTM and GRU do not pack: the fused single-run kernel already batches each step's gates,
-and a packed cell written with per-step products measured slower per run (README, Performance).
+jitter, no length range), the model (a vanilla RNN — tanh, relu or sigmoid units — or an orthogonal RNN
+and its map, and the hidden size), the batch size, the device and thread count, and Ω's form and whether
+Ω is on; and shapes for which batching cannot move a last bit (batch × hidden and batch × inputs
+multiples of 4 floats, batch × hidden × min(hidden, inputs) ≥ 400; see ALIGN and SMALL). Seeds, learning
+rates, momentum, optimizers, clipping, Ω's weight and schedule, budgets and evaluation intervals may
+differ; runs that finish (solved, diverged, out of steps, failed) leave the pack, so compute follows the
+runs still training. The orthogonal RNN (orthogonal.py) packs too, with its map and nonlinearity in the
+key: each run's W_hh = exp(A) through its own parametrization, forward and backward, as alone (a batched
+matrix_exp over the runs gives other last bits for small H: ATen's own loop for small products), and the
+batched BPTT on them. LSTM and GRU do not pack: the fused single-run kernel already batches each step's
+gates, and a packed cell written with per-step products measured slower per run (README, Performance).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ NAMES = (
     "readout.weight",
     "readout.bias",
 )
+ORIGINAL = "rnn.parametrizations.weight_hh_l0.original"  # the orthogonal model's A (orthogonal.py)
 CPU_SIZE = 32  # runs per pack on a CPU core: the measured knee of run-steps per second (bench --pack)
 CUDA_SIZE = 1024  # on a GPU: enough runs per product to leave the launch-bound regime
 MEMORY_BYTES = 2 << 30  # the BPTT buffers of one pack stay under this (the pack is made smaller)
@@ -61,7 +65,7 @@ BUFFERS = 6  # (L, B, H) tensors per run in a pack step: h, f', δ (or g), the r
 
 def pack_key(cfg: Config) -> str | None:
     """What runs must share to train in one pack (as a string), or None when the run does not pack."""
-    if cfg.model.type != "rnn":
+    if cfg.model.type not in ("rnn", "orthogonal"):
         return None
     task = task_of(cfg.task)
     if task.max_len() != task.seq_len + task.extra_len:  # lengths that vary between batches
@@ -75,7 +79,8 @@ def pack_key(cfg: Config) -> str | None:
     reg = cfg.regularizer
     key = {
         "task": t,
-        "model": [cfg.model.hidden_size, cfg.model.nonlinearity],
+        "model": [cfg.model.hidden_size, cfg.model.nonlinearity]
+        + (["orthogonal", cfg.model.orthogonal_map] if cfg.model.type == "orthogonal" else []),
         "train": [cfg.train.batch_size, cfg.train.device, cfg.train.threads],
         "omega": reg.form if reg.omega_weight > 0 else None,
     }
@@ -163,18 +168,20 @@ class Pack:
         if None in keys or len(keys) > 1:
             raise ValueError("a pack needs runs that agree on its shapes (pack.pack_key)")
         params = [dict(tr.model.named_parameters()) for tr in self.trainers]
+        self.names = tuple(params[0])  # NAMES, or the orthogonal model's (ORIGINAL for W_hh)
         with torch.no_grad():
-            self.weights = {n: _aligned_stack([p[n].detach() for p in params]) for n in NAMES}
-            self.grads = {n: _aligned_stack([torch.zeros_like(p[n]) for p in params]) for n in NAMES}
+            self.weights = {n: _aligned_stack([p[n].detach() for p in params]) for n in self.names}
+            self.grads = {n: _aligned_stack([torch.zeros_like(p[n]) for p in params]) for n in self.names}
         for k, p in enumerate(params):
-            for n in NAMES:
+            for n in self.names:
                 p[n].data = self.weights[n][k]
                 p[n].grad = self.grads[n][k]
         self.task, self.batch = first.task, first.cfg.train.batch_size
         self.nonlinearity = first.model.rnn.nonlinearity
         reg = first.cfg.regularizer
         self.form = reg.form if reg.omega_weight > 0 else None  # Ω on for every run of the pack, or for none
-        w = self.weights["rnn.weight_hh_l0"]
+        self.orthogonal = first.model.kind == "orthogonal"
+        w = self.weights["readout.weight"]
         self.layout = (pack_key(first.cfg), len(self.trainers), str(w.device), torch.get_num_threads())
         self.exact = self.VERDICTS.get(self.layout)  # None: not checked yet in this process
 
@@ -195,7 +202,7 @@ class Pack:
 
     @property
     def device(self) -> torch.device:
-        return self.weights["rnn.weight_hh_l0"].device
+        return self.weights["readout.weight"].device
 
     def _check(self, xs, ys, alphas, losses) -> list[torch.Tensor]:
         """Compare this step's gradients and losses with the single run's (omega.backward, run by run, on
@@ -226,16 +233,16 @@ class Pack:
         returns each run's loss (0-d tensors, not read). The recurrences run time-major (L, K, B, H):
         each step's batched product then reads and writes one contiguous block; the products over all
         steps (weight gradients, Ω's) run-major (K, L, B, H), on copies."""
-        w = self.weights
-        w_ih, w_hh = w["rnn.weight_ih_l0"], w["rnn.weight_hh_l0"]
+        w_ih, w_hh, b_ih, b_hh, act_bias, w_graph = self._recurrent()
         hs = rnn_states(
             torch.stack(xs, 1),
             w_ih,
             w_hh,
-            w["rnn.bias_ih_l0"],
-            w["rnn.bias_hh_l0"],
+            b_ih,
+            b_hh,
             self.nonlinearity,
             WORKSPACE,
+            act_bias=None if act_bias is None else act_bias.unsqueeze(-2),
         )
         losses, direct, g_out_w, g_out_b = self._readout(hs, ys)
         hook = None
@@ -252,6 +259,7 @@ class Pack:
             terms = hook.terms(delta, g, direct, w_hh, delta0=delta[0] * g[0] if defer else None)
             terms = (terms[0] * terms[2][:, 0], *terms[1:])  # g_0 J_0 ⊙ α c_0, every run at once
         gr = self.grads
+        grad_w_hh = torch.empty_like(w_hh) if w_graph is not None else None
         for k, xk in enumerate(xs):  # each run's products over all steps on a copy of its slice, in cache
             dk = WORKSPACE.get("pack.delta", delta[:, k])
             dk = torch.mul(delta[:, k], g[:, k], out=dk) if defer else dk.copy_(delta[:, k])
@@ -264,12 +272,48 @@ class Pack:
                 g_hh = OmegaRNN.grad(dk, hk, gj0c[k], gj[:, k], coef[k], out=right, scaled=True)
             g_ih, g_hh, g_b = rnn_grads(dk, xk, hk, g_hh)
             gr["rnn.weight_ih_l0"][k].add_(g_ih)
-            gr["rnn.weight_hh_l0"][k].add_(g_hh)
-            gr["rnn.bias_ih_l0"][k].add_(g_b)
-            gr["rnn.bias_hh_l0"][k].add_(g_b)
+            if w_graph is None:
+                gr["rnn.weight_hh_l0"][k].add_(g_hh)
+                gr["rnn.bias_ih_l0"][k].add_(g_b)
+                gr["rnn.bias_hh_l0"][k].add_(g_b)
+                continue
+            grad_w_hh[k] = g_hh
+            if act_bias is not None:  # modReLU's b: Σ_t δ_t ⊙ sign(h_t), as models._RNNFunction
+                gr["rnn.modrelu_bias"][k].add_((dk * hk.sign()).sum((0, 1)))
+            else:
+                gr["rnn.bias_ih_l0"][k].add_(g_b)
+        if w_graph is not None:  # W_hh's gradients back through each run's own exponential
+            grads = torch.autograd.grad(w_graph, self._originals, list(grad_w_hh.unbind(0)))
+            for k, ga in enumerate(grads):
+                gr[ORIGINAL][k].add_(ga)
         gr["readout.weight"].add_(g_out_w)
         gr["readout.bias"].add_(g_out_b)
         return losses
+
+    def _recurrent(self) -> tuple:
+        """(W_ih, W_hh, b_ih, b_hh, modReLU's b or None, and the orthogonal model's per-run W_hh with their
+        graphs to A, or None), stacked: W_hh from each run's parametrization (orthogonal.py) on its A."""
+        w = self.weights
+        if not self.orthogonal:
+            return (
+                w["rnn.weight_ih_l0"],
+                w["rnn.weight_hh_l0"],
+                w["rnn.bias_ih_l0"],
+                w["rnn.bias_hh_l0"],
+                None,
+                None,
+            )
+        rnn = self.trainers[0].model.rnn
+        self._originals = [a.detach().requires_grad_() for a in w[ORIGINAL]]
+        with torch.enable_grad():
+            w_graph = [
+                tr.model.rnn.parametrizations.weight_hh_l0[0](a)
+                for tr, a in zip(self.trainers, self._originals, strict=True)
+            ]
+        zero = torch.zeros_like(w["readout.bias"][:, :1]).expand(len(self), rnn.hidden_size)
+        b = w.get("rnn.bias_ih_l0", zero)
+        w_hh = _aligned_stack([q.detach() for q in w_graph])
+        return w["rnn.weight_ih_l0"], w_hh, b, zero, w.get("rnn.modrelu_bias"), w_graph
 
     def _readout(self, hs: torch.Tensor, ys: list[torch.Tensor]):
         """Each run's read-out and loss through autograd (as the single run's), in one backward for all:

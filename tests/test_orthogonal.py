@@ -224,15 +224,43 @@ def test_one_exponential_per_update_and_per_evaluation(monkeypatch):
     assert len(calls) == 3  # the held-out set runs in slices: one exponential for all of them
 
 
-def test_orthogonal_runs_do_not_pack_and_train_one_by_one():
+@pytest.mark.parametrize(
+    "over",
+    [
+        {},  # modReLU, Henaff, RMSProp, norm clipping, Ω (RUN)
+        {"model.nonlinearity": "tanh", "model.orthogonal_map": "cayley", "train.optimizer": "sgd"},
+        {"model.nonlinearity": "relu", "regularizer.omega_weight": 0.0, "train.optimizer": "adam"},
+    ],
+)
+def test_orthogonal_runs_pack_and_give_their_numbers_alone(over):
+    """A pack computes every run's W_hh = exp(A) at once (batched) and back-propagates through it: each
+    run its numbers alone, bit for bit, and the pack's first-step check found them equal."""
+    from test_pack import fingerprint as unpacked_fingerprint
+
+    from ltd_bench.pack import Pack
     from ltd_bench.train import RunSpec, train_runs
 
-    a = cfg()
-    b = validate_dict({**a.to_dict(), "seed": 6}, "b")
-    assert pack_key(a) is None
-    together = train_runs([RunSpec(a), RunSpec(b)])
-    assert [r.summary["packed"] for r in together] == [1, 1]
-    assert fingerprint(together[1]) == fingerprint(train(b))
+    first = cfg(**over)
+    cfgs = [first] + [
+        validate_dict({**first.to_dict(), "seed": s, "train": {**first.to_dict()["train"], "lr": lr}}, "c")
+        for s, lr in ((6, 0.02), (7, 0.005))
+    ]
+    key = pack_key(first)
+    assert key is not None and {pack_key(c) for c in cfgs} == {key} and "orthogonal" in key
+    results = train_runs([RunSpec(c) for c in cfgs])
+    assert [r.summary["packed"] for r in results] == [3, 3, 3]
+    assert [v for layout, v in Pack.VERDICTS.items() if layout[0] == key] == [True]
+    for c, r in zip(cfgs, results, strict=True):
+        assert unpacked_fingerprint(r) == unpacked_fingerprint(train(c)), c.seed
+
+
+def test_what_packs_with_an_orthogonal_run():
+    base = pack_key(cfg())
+    assert pack_key(cfg(**{"model.init": "identity", "train.lr_orth": 0.3})) == base
+    for over in ({"model.orthogonal_map": "cayley"}, {"model.nonlinearity": "tanh"}):
+        assert pack_key(cfg(**over)) not in (None, base)
+    rnn = validate_dict({**cfg().to_dict(), "model": {"type": "rnn", "hidden_size": 12}}, "r")
+    assert pack_key(rnn) not in (None, base)
 
 
 @pytest.mark.parametrize(
