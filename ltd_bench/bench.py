@@ -433,10 +433,11 @@ def bench_command(
     console: Console,
     threads: int | None = None,
     pack: list[int] | None = None,
-    orthogonal: bool = False,
+    measures: Callable[[list[int], Setup, Path | None, Console], int] | None = None,
 ) -> int:
     """Run the benchmark, print the table, optionally write CSV. Exit code: 0 done, 2 bad usage.
-    seq_lens None: 200 and 1000, or with `pack` (pack sizes K) PACK_SEQ_LENS."""
+    seq_lens None: 200 and 1000, or with `pack` (pack sizes K) PACK_SEQ_LENS. `measures`: another bench
+    to run with this command's checks and setup instead (e.g. bench_models.bench_orthogonal)."""
     from .train import resolve_device
 
     if device not in choices.DEVICES:
@@ -455,14 +456,14 @@ def bench_command(
     except (RuntimeError, ValueError) as e:
         console.print(f"[red]error[/red] --device: {e}")
         return 2
-    if orthogonal and pack:
+    if measures and pack:
         console.print("[red]error[/red] --orthogonal and --pack are separate benches: choose one")
         return 2
-    seq_lens = seq_lens or (PACK_SEQ_LENS if pack else [100] if orthogonal else [200, 1000])
+    seq_lens = seq_lens or (PACK_SEQ_LENS if pack else [200, 1000])
     if quick and pack:  # a smoke test of the pack measures: the smallest shapes that pack
         seq_lens, hidden, batch, repeats, steps = [12], 10, 20, 2, 2
     loops = {}
-    if quick and not pack:  # a smoke test: tiny everything, still every measure (--orthogonal: its own)
+    if quick and not pack:  # a smoke test: tiny everything, still every measure
         seq_lens, hidden, batch, repeats, steps = [12], 8, 4, 2, 2
         loops = dict(loop_steps=8, loop_eval_every=2, test_size=20)
     bad = [t for t in seq_lens if t < 2]
@@ -489,12 +490,9 @@ def bench_command(
             return 2
         with training_threads(threads):
             return _bench_pack(seq_lens, setup, sizes, csv, console)
-    if orthogonal:  # the orthogonal RNN's step against the vanilla RNN's (bench_models.py)
-        from .bench_models import bench_orthogonal
-
-        with training_threads(threads):
-            return bench_orthogonal(seq_lens, setup, csv, console)
     with training_threads(threads):  # as train() does; restored afterwards
+        if measures is not None:
+            return measures(seq_lens, setup, csv, console)
         return _bench(seq_lens, setup, csv, console)
 
 

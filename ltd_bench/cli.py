@@ -271,6 +271,11 @@ def bench(
     with --pack, packed runs (ltd-bench sweep --pack) against one run."""
     from .bench import bench_command
 
+    measures = None
+    if orthogonal:  # bench_models.py: the orthogonal RNN's step against the vanilla RNN's
+        from .bench_models import ORTHOGONAL_SEQ_LENS, bench_orthogonal
+
+        measures, seq_len = bench_orthogonal, seq_len or ORTHOGONAL_SEQ_LENS
     raise typer.Exit(
         bench_command(
             seq_lens=seq_len,
@@ -284,7 +289,7 @@ def bench(
             console=out_console,
             threads=threads,
             pack=pack or None,
-            orthogonal=orthogonal,
+            measures=measures,
         )
     )
 
