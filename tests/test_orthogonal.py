@@ -1,6 +1,7 @@
 """The orthogonal RNN (ltd_bench/orthogonal.py): W_hh through PyTorch's orthogonal parametrization, Ω and
 its gradient through it against explicit Jacobians and autograd, orthogonality after training,
-expRNN's initialisations, A's own learning rate, one exponential per update, determinism, resume."""
+expRNN's initialisations, A's own learning rate, one exponential per update, determinism, resume,
+packs, config errors, the CLI and `bench --orthogonal`."""
 
 import math
 
@@ -15,11 +16,10 @@ from ltd_bench.models import build_model
 from ltd_bench.omega import OmegaRNN, probe
 from ltd_bench.orthogonal import orthogonality_error
 from ltd_bench.pack import pack_key
+from ltd_bench.runner import train_in
 from ltd_bench.tasks import make_task
 from ltd_bench.train import Trainer, train
-from test_runner import fingerprint, folder
-
-from ltd_bench.runner import train_in
+from test_runner import fingerprint, folder  # the run-folder helpers of the resume tests
 
 DT = torch.float64
 L, B, H = 6, 3, 5
