@@ -35,7 +35,7 @@ from torch.nn import functional as F
 
 from .config import Config
 from .models import WORKSPACE, bptt_rnn, rnn_grads, rnn_states
-from . import omega
+from . import batched, omega
 from .omega import OmegaRNN
 from .tasks import task_of
 
@@ -156,7 +156,9 @@ class Pack:
 
     VERDICTS: dict[tuple, bool] = {}  # per layout: the batched step gave every run its single-run numbers
 
-    def __init__(self, trainers: Sequence):
+    def __init__(self, trainers: Sequence, update: str = "auto"):
+        """update: how each run clips and steps — "per_run" (each run's Trainer.update), "batched"
+        (batched.BatchedUpdate: at once, to float rounding), or "auto" (batched.DEFAULT per device)."""
         self.trainers = list(trainers)
         first = self.trainers[0]
         keys = {pack_key(tr.cfg) for tr in self.trainers}
@@ -177,6 +179,12 @@ class Pack:
         w = self.weights["rnn.weight_hh_l0"]
         self.layout = (pack_key(first.cfg), len(self.trainers), str(w.device), torch.get_num_threads())
         self.exact = self.VERDICTS.get(self.layout)  # None: not checked yet in this process
+        self.update = batched.resolve(update, w.device)
+        self.batched = (
+            batched.BatchedUpdate(self.trainers, self.weights, self.grads, NAMES[1])
+            if self.update == "batched"
+            else None
+        )
 
     def __len__(self) -> int:
         return len(self.trainers)
@@ -191,6 +199,8 @@ class Pack:
         losses = self.backward(xs, ys, alphas)
         if self.exact is None and self.device.type == "cpu":
             losses = self._check(xs, ys, alphas, losses)
+        if self.batched is not None and self.exact is not False:  # (not: .grad are the single run's)
+            return self.batched.step(losses)
         return [tr.update(loss) for tr, loss in zip(self.trainers, losses, strict=True)]
 
     @property
