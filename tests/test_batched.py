@@ -93,7 +93,9 @@ def test_the_batched_update_trains_each_run_as_the_per_run_path(case):
         assert_runs_close(a, b)
     if case == "nonfinite_policies":  # each policy met bad steps and good ones in some run
         mixed = {
-            c.clipping.nonfinite for c, r in zip(cfgs, per_run) if 0 < r.summary["nonfinite_grad_steps"] < 30
+            c.clipping.nonfinite
+            for c, r in zip(cfgs, per_run, strict=True)
+            if 0 < r.summary["nonfinite_grad_steps"] < 30
         }
         assert mixed == {"skip", "shrink", "random_step"}
     if case == "runs_leave":
