@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import __version__, choices, omega
+from . import __version__, choices, fast_sgd, omega
 from .clipping import Clipper
 from .config import Config, method_of
 from .models import RecurrentNet, build_model, training_threads
@@ -61,6 +61,7 @@ class Trainer:
         self.test = self.heldout.sets
         self.params = list(self.model.parameters())
         self.opt = OPTIMIZERS.get(cfg.train.optimizer)(self.params, cfg.train)
+        self.plain_sgd = fast_sgd.plain(self.opt)  # SGD's arithmetic without its per-call overhead
         c = cfg.clipping
         self.clip = Clipper(
             c.mode,
@@ -84,7 +85,7 @@ class Trainer:
         the optimizer step."""
         clip = self.clip(loss)  # reads the loss with the gradient norm: one host read per step
         if clip.apply:
-            self.opt.step()
+            fast_sgd.step(self.opt) if self.plain_sgd else self.opt.step()
         return (clip.loss if not math.isnan(clip.loss) else loss.item()), clip.norm, clip.clipped, clip.finite
 
     @torch.inference_mode()
