@@ -67,7 +67,7 @@ class BatchedUpdate:
         self.skip = vec([p == "skip" for p in pol], dtype=torch.bool, device=dev)
         self.shrink = vec([p == "shrink" for p in pol], dtype=torch.bool, device=dev)
         self.random = vec([p == "random_step" for p in pol], dtype=torch.bool, device=dev)
-        self.any_random = "random_step" in pol
+        self.any_random, self.any_shrink = "random_step" in pol, "shrink" in pol
         groups: dict[tuple, list[int]] = {}
         for k, tr in enumerate(self.trainers):
             groups.setdefault(_Optimizer.key(tr.opt), []).append(k)
@@ -98,7 +98,7 @@ class BatchedUpdate:
             clipped = clipped | by_value
         bad = ~finite
         shrink = bad & self.shrink  # shrink: the gradient is SHRINK · W_hh
-        for n, g in self.grads.items():
+        for n, g in self.grads.items() if self.any_shrink else ():
             new = (
                 SHRINK * self.weights[n]
                 if n == self.w_hh

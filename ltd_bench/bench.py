@@ -154,6 +154,11 @@ def _quiet_stderr():
 
 
 # ------------------------------------------------------------------------------------------ timing
+# Per-model rows: measure name -> model type, a plain Trainer.step of that model at the bench's shape,
+# timed beside `step` (the vanilla RNN's); a model adds its row here and, for a ratio, to RATIOS.
+MODEL_STEPS: dict[str, str] = {}
+
+
 def measures_for(seq_len: int, setup: Setup, loops: bool) -> tuple[list[Measure], dict]:
     steps = setup.steps
     mk = lambda **kw: setup.config("rnn", seq_len, **kw)
@@ -211,10 +216,6 @@ def measures_for(seq_len: int, setup: Setup, loops: bool) -> tuple[list[Measure]
     mem = {"peak_mem_step": lambda: plain.step(0.0), "peak_mem_omega_book": lambda: book.step(OMEGA_WEIGHT)}
     return ms, mem
 
-
-# Per-model rows: measure name -> model type, a plain Trainer.step of that model at the bench's shape,
-# timed beside `step` (the vanilla RNN's); a model adds its row here and, for a ratio, to RATIOS.
-MODEL_STEPS: dict[str, str] = {}
 
 RATIOS = {  # measure: (denominator, goal or None)
     "step_omega_book": ("step", omega_goal),

@@ -10,8 +10,10 @@ Everything else stays each run's own: its `train.Trainer` builds its weights fro
 draws its batches from its own generator; its parameters and their .grad become views of its slice of
 the stacked tensors, so its clipper (its own global norm and threshold), its optimizer (its own learning
 rate, momentum, state), its evaluation, probe and checkpoints are the single-run code on its own
-tensors. On the CPU a run trained in a pack gives the same numbers, bit for bit, as trained alone
-(tests/test_pack.py); on CUDA the pack's hand-written BPTT replaces cuDNN, which agrees to round-off.
+tensors (with `update="batched"`, the default on CUDA, clipping and optimizer steps run for every run
+at once: batched.py). On the CPU a run trained in a pack gives the same numbers, bit for bit, as
+trained alone (tests/test_pack.py); on CUDA the pack's hand-written BPTT replaces cuDNN, which agrees
+to round-off.
 
 What runs must share to pack (`pack_key`): the task and its length (one length for every batch: no
 jitter, no length range), the model (a vanilla RNN — tanh, relu or sigmoid units — and its hidden
