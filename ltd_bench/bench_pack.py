@@ -116,8 +116,14 @@ def bench_pack(
     with console.status("benchmarking") as st:
         for T in seq_lens:
             ms = pack_measures(T, setup, sizes, update)
-            for m in ms:  # warm-up; a pack's first step also checks it against the single runs (pack.Pack)
-                m.run()
+            for m in list(ms):  # warm-up; a pack's first step also checks it against the single runs
+                try:
+                    m.run()
+                except Exception as e:  # torch.func may lack a rule for a device's RNN kernel: no peer
+                    if not m.name.startswith("peer_"):
+                        raise
+                    ms.remove(m)
+                    notes.append(f"{m.name} (T={T}) left out: {type(e).__name__}: {str(e)[:200]}")
             for m in ms:  # the floor's breakdown: timed repeats only
                 if isinstance(m.extra, Floor):
                     m.extra.times = {name: [] for name in m.extra.times}
@@ -197,10 +203,13 @@ def pack_rows(ms: list[Measure], seq_len: int, device: torch.device, paths: list
                     row["goal"] = PACK_OMEGA_GOAL
                     oks.append(row["ratio"] <= PACK_OMEGA_GOAL)
             else:
-                row["peer_ratio"] = med[f"peer_{k}"] / med[m.name]
+                row["peer_ratio"] = med.get(f"peer_{k}", math.nan) / med[m.name]
                 if goals:
-                    row.update(floor_goal=FLOOR_GOAL, peer_goal=PEER_GOAL)
-                    oks += [row["floor_ratio"] <= FLOOR_GOAL, row["peer_ratio"] >= PEER_GOAL]
+                    row["floor_goal"] = FLOOR_GOAL
+                    oks.append(row["floor_ratio"] <= FLOOR_GOAL)
+                if goals and f"peer_{k}" in med:
+                    row["peer_goal"] = PEER_GOAL
+                    oks.append(row["peer_ratio"] >= PEER_GOAL)
         row["ok"] = ("yes" if all(oks) else "no") if oks else ""
         rows.append(row)
     return rows

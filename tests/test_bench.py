@@ -333,3 +333,22 @@ def test_bench_pack_refuses_shapes_that_do_not_pack():
     assert result.exit_code == 2 and "do not pack" in result.output
     result = CliRunner().invoke(app, ["bench", "--pack", "8", "--update", "fast"])
     assert result.exit_code == 2 and "--update" in result.output and "per_run" in result.output
+
+
+def test_bench_pack_goes_on_without_a_peer_that_cannot_run(tmp_path, monkeypatch):
+    """Where torch.func cannot run the peer (a device's RNN kernel without a vmap rule), the pack rows
+    come without the peer's ratio and the output says why."""
+    from ltd_bench import bench_peer
+
+    def fail(self):
+        raise RuntimeError("no batching rule")
+
+    monkeypatch.setattr(bench_peer.Peer, "step", fail)
+    out = tmp_path / "pack.csv"
+    result = CliRunner().invoke(app, ["bench", "--quick", "--pack", "8", "--csv", str(out)])
+    assert result.exit_code == 0, result.output
+    with open(out, newline="") as f:
+        rows = {r["measure"]: r for r in csv.DictReader(f)}
+    assert "peer_8" not in rows and rows["pack_8"]["peer_ratio"] == rows["pack_8"]["peer_goal"] == ""
+    assert rows["pack_8"]["floor_goal"] != ""
+    assert "peer_8 (T=12) left out: RuntimeError: no batching rule" in result.output
