@@ -21,12 +21,7 @@ Measures, per sequence length T (vanilla tanh RNN on `adding`, SGD lr 0.01, norm
   the held-out set, evaluation + probe at steps 0, 250, ..., N (5 evaluations per 1000 steps where a
   long run has 4: conservative), results packaging. Ratio to the bare loop. The loop measures run
   at the shortest T only (the trainer's overhead scales with T like the step does).
-With `--pack K` (repeatable) the bench times packs instead (pack.py): per T and with Ω off and on, the
-single run's step (Trainer.step, as `ltd-bench run` trains) against `pack.Pack.step` of K runs (what
-`ltd-bench sweep` trains; K = 1 is the pack engine with one run), interleaved in the same round-robin,
-in ms and run-steps per second; `speedup` is the single step's time over the pack's per run-step (goal
-≥ PACK_GOAL), and each Ω pack row's ratio is its time over the plain pack of the same K (goal
-≤ PACK_OMEGA_GOAL); goals from PACK_GOAL_FROM runs.
+With `--pack K` (repeatable) the bench times packs instead: see bench_pack.py.
 The process runs with train()'s settings: train.threads (default 1; bench_command's `threads`)
 intra-op threads, subnormals flushed (models.flush_denormals) — the bare loops too, so they differ
 from the trainer in code only. Columns: median wall ms per step (perf_counter; ratios and goals use
@@ -37,16 +32,12 @@ timing is bracketed by torch.cuda.synchronize.
 from __future__ import annotations
 
 import contextlib
-import csv as csv_module
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import tempfile
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -57,138 +48,21 @@ from rich.console import Console
 from rich.table import Table
 
 from . import choices
-from .config import Config, TrainConfig
+from .batched import UPDATES
+from .bench_pack import PACK_SEQ_LENS, bench_pack
+from .bench_timing import COLUMNS, OMEGA_WEIGHT, Measure, Setup, finish, fmt, header, timed
+from .config import TrainConfig
 from .models import WORKSPACE, training_threads
 from .omega import naive_omega
 from .registry import did_you_mean
 from .train import Trainer, train
 
-COLUMNS = [
-    "measure",
-    "seq_len",
-    "median_ms_per_step",
-    "cpu_ms_per_step",
-    "peak_mb",
-    "ratio",
-    "ratio_to",
-    "goal",
-    "ok",
-    "hidden",
-    "batch",
-    "device",
-    "threads",
-    "repeats",
-    "steps",
-    "torch",
-    "cpu",
-    "gpu",
-    "pack",
-    "run_steps_per_s",
-    "speedup",
-    "speedup_goal",
-]
-OMEGA_WEIGHT = 1.0  # Ω weight of the timed Ω steps (the cost does not depend on it)
-EVAL_EVERY = TrainConfig.model_fields["eval_every"].default
-LOOP_STEPS = (
-    4 * EVAL_EVERY
-)  # N of the loop measures: evaluations at 0, 1, 2, 3, 4 × eval_every (5 where a long run has 4)
-
-
-PACK_GOAL = 1.35  # run-steps per second of a pack over the single run's, on one thread
-PACK_OMEGA_GOAL = 1.10  # a pack's step with Ω over its plain step
-PACK_GOAL_FROM = (
-    8  # the goals hold from this pack size (a pack of 1 is never trained: train_runs steps it alone)
-)
-PACK_SEQ_LENS = [100, 200]  # `bench --pack` without --seq-len
-PACK_TEST_SIZE = 100  # held-out sequences of the timed packs' runs (built, not timed)
+__all__ = ["COLUMNS", "bench_command"]
 
 
 def omega_goal(seq_len: int) -> float:
     """The goal for Ω's cost: Ω step / plain step ≤ 1.25 at T=200, ≤ 1.15 at T=1000 (used for T ≥ 1000)."""
     return 1.15 if seq_len >= 1000 else 1.25
-
-
-@dataclass
-class Measure:
-    name: str
-    run: Callable[[], int]  # does the work, returns the number of steps (or calls) it did
-    warmup: Callable[[], object] | None = None  # first-call costs (imports, allocations); default: run()
-    wall: list[float] = field(default_factory=list)  # ms per step, one entry per repeat
-    cpu: list[float] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Setup:
-    """What every measure of one bench shares: the model's shape, where it runs, how long it is timed."""
-
-    hidden: int
-    batch: int
-    device: torch.device
-    threads: int
-    repeats: int
-    steps: int  # steps (or run-steps) per measure and repeat
-    loop_steps: int = LOOP_STEPS  # length of the loop measures (bare_loop_*, run_loop_*)
-    loop_eval_every: int | None = None  # run_loop_*'s evaluation interval; None: train.eval_every's default
-    test_size: int | None = None  # run_loop_*'s held-out sequences; None: task.test_size's default
-
-    def config(
-        self,
-        kind: str,
-        seq_len: int,
-        *,
-        alpha: float = 0.0,
-        form: str = "book",
-        steps: int = LOOP_STEPS,
-        eval_every: int | None = None,
-        test_size: int | None = None,
-        seed: int = 0,
-    ) -> Config:
-        """A run on `adding` at this shape: SGD 0.01, norm clipping at 1, Ω at weight `alpha`."""
-        train_cfg = {
-            "batch_size": self.batch,
-            "steps": steps,
-            "device": self.device.type,
-            "threads": self.threads,
-        }
-        train_cfg |= {"stop_when_solved": False, "optimizer": "sgd", "lr": 0.01}
-        if eval_every is not None:
-            train_cfg["eval_every"] = eval_every
-        task = {"name": "adding", "seq_len": seq_len} | (
-            {"test_size": test_size} if test_size is not None else {}
-        )
-        return Config.model_validate(
-            {
-                "name": "bench",
-                "seed": seed,
-                "task": task,
-                "model": {"type": kind, "hidden_size": self.hidden},
-                "train": train_cfg,
-                "clipping": {"mode": "norm", "threshold": 1.0},
-                "regularizer": {"omega_weight": alpha, "form": form},
-            }
-        )
-
-
-# ------------------------------------------------------------------------------------------ machine
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine(device: torch.device) -> dict:
-    return {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "device": str(device),
-        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else "",
-    }
 
 
 def naive_step(tr: Trainer, alpha: float, form: str) -> None:
@@ -280,14 +154,9 @@ def _quiet_stderr():
 
 
 # ------------------------------------------------------------------------------------------ timing
-def timed(m: Measure, device: torch.device) -> None:
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-    sync()
-    w0, c0 = time.perf_counter(), time.process_time()
-    n = m.run()
-    sync()
-    m.wall.append((time.perf_counter() - w0) * 1e3 / n)
-    m.cpu.append((time.process_time() - c0) * 1e3 / n)
+# Per-model rows: measure name -> model type, a plain Trainer.step of that model at the bench's shape,
+# timed beside `step` (the vanilla RNN's); a model adds its row here and, for a ratio, to RATIOS.
+MODEL_STEPS: dict[str, str] = {}
 
 
 def measures_for(seq_len: int, setup: Setup, loops: bool) -> tuple[list[Measure], dict]:
@@ -326,6 +195,7 @@ def measures_for(seq_len: int, setup: Setup, loops: bool) -> tuple[list[Measure]
         Measure("step_naive_omega", naive_run),
         Measure("data_generation", data_run),
     ]
+    ms += [Measure(m, steps_of(Trainer(setup.config(k, seq_len)), 0.0)) for m, k in MODEL_STEPS.items()]
     if loops:
         n, shape = setup.loop_steps, (seq_len, setup.hidden, setup.batch)
         for kind in ("rnn", "lstm"):
@@ -393,6 +263,7 @@ def bench_seq_len(seq_len: int, setup: Setup, loops: bool, status: Callable[[str
         }
     order = [
         "step",
+        *MODEL_STEPS,
         "step_omega_book",
         "step_omega_pascanu2013",
         "step_naive_omega",
@@ -434,10 +305,12 @@ def bench_command(
     threads: int | None = None,
     pack: list[int] | None = None,
     measures: Callable[[list[int], Setup, Path | None, Console], int] | None = None,
+    update: str = "auto",
 ) -> int:
     """Run the benchmark, print the table, optionally write CSV. Exit code: 0 done, 2 bad usage.
-    seq_lens None: 200 and 1000, or with `pack` (pack sizes K) PACK_SEQ_LENS. `measures`: another bench
-    to run with this command's checks and setup instead (e.g. bench_models.bench_orthogonal)."""
+    seq_lens None: 200 and 1000, or with `pack` (pack sizes K) PACK_SEQ_LENS; `update`: how the packs'
+    runs clip and step (batched.UPDATES, or "both" to time each path). `measures`: another bench to run
+    with this command's checks and setup instead (e.g. bench_models.bench_orthogonal)."""
     from .train import resolve_device
 
     if device not in choices.DEVICES:
@@ -458,6 +331,10 @@ def bench_command(
         return 2
     if measures and pack:
         console.print("[red]error[/red] --orthogonal and --pack are separate benches: choose one")
+        return 2
+    if update not in (*UPDATES, "both"):
+        allowed = ", ".join((*UPDATES, "both"))
+        console.print(f"[red]error[/red] --update: {update!r} is not one of {allowed}", soft_wrap=True)
         return 2
     seq_lens = seq_lens or (PACK_SEQ_LENS if pack else [200, 1000])
     if quick and pack:  # a smoke test of the pack measures: the smallest shapes that pack
@@ -489,7 +366,7 @@ def bench_command(
             console.print(f"[red]error[/red] {why}", soft_wrap=True)
             return 2
         with training_threads(threads):
-            return _bench_pack(seq_lens, setup, sizes, csv, console)
+            return bench_pack(seq_lens, setup, sizes, update, csv, console)
     with training_threads(threads):  # as train() does; restored afterwards
         if measures is not None:
             return measures(seq_lens, setup, csv, console)
@@ -497,7 +374,7 @@ def bench_command(
 
 
 def _bench(seq_lens: list[int], setup: Setup, csv: Path | None, console: Console) -> int:
-    info = _header(console, setup, "ltd-bench bench")
+    info = header(console, setup, "ltd-bench bench")
     console.print(
         f"vanilla tanh RNN on adding, H={setup.hidden}, batch {setup.batch}, SGD + norm clipping; {setup.repeats} "
         f"repeats × {setup.steps} steps (loops: {setup.loop_steps} steps at T={min(seq_lens)}), interleaved; medians",
@@ -507,175 +384,7 @@ def _bench(seq_lens: list[int], setup: Setup, csv: Path | None, console: Console
     with console.status("benchmarking") as st:
         for T in seq_lens:
             rows += bench_seq_len(T, setup, T == min(seq_lens), lambda s: st.update(s))
-    return _finish(rows, setup, info, render(rows, setup.device), csv, console)
-
-
-def _header(console: Console, setup: Setup, what: str) -> dict:
-    info = machine(setup.device)
-    console.print(
-        f"[bold]{what}[/bold] · {info['cpu']} ({info['cores']} cores) · torch {info['torch']} · "
-        f"{info['threads']} thread(s) · device {info['device']}{' · ' + info['gpu'] if info['gpu'] else ''}"
-    )
-    return info
-
-
-def _finish(
-    rows: list[dict], setup: Setup, info: dict, table: Table, csv: Path | None, console: Console
-) -> int:
-    """The table, the goals missed, the CSV (every row with the setup and the machine)."""
-    extra = {
-        "hidden": setup.hidden,
-        "batch": setup.batch,
-        "device": info["device"],
-        "threads": info["threads"],
-    }
-    extra |= {"repeats": setup.repeats, "steps": setup.steps, "torch": info["torch"], "cpu": info["cpu"]}
-    for r in rows:
-        r.update(extra, gpu=info["gpu"])
-    console.print(table)
-    missed = [f"{r['measure']} (T={r['seq_len']})" for r in rows if r["ok"] == "no"]
-    console.print("all goals met" if not missed else f"[yellow]goals missed[/yellow]: {', '.join(missed)}")
-    if csv is not None:
-        write_csv(rows, csv)
-        console.print(f"wrote {csv}")
-    return 0
-
-
-# --------------------------------------------------------------------------------------- packs
-def pack_measures(seq_len: int, setup: Setup, sizes: list[int]) -> list[Measure]:
-    """Per Ω off/on: the single run's step, and a Pack of K runs (seeds 0..K-1) per size K, each timed
-    per run-step over at least `setup.steps` run-steps."""
-    from .pack import Pack
-
-    ms, steps = [], setup.steps
-    for alpha in (0.0, OMEGA_WEIGHT):
-        suffix = "_omega" if alpha else ""
-
-        def cfg(seed: int, alpha=alpha) -> Config:
-            return setup.config("rnn", seq_len, alpha=alpha, test_size=PACK_TEST_SIZE, seed=seed)
-
-        single = Trainer(cfg(0))
-
-        def run_single(tr=single, alpha=alpha) -> int:
-            for _ in range(steps):
-                tr.step(alpha)
-            return steps
-
-        ms.append(Measure(f"single{suffix}", run_single))
-        for k in sizes:
-            p = Pack([Trainer(cfg(seed)) for seed in range(k)])
-            n = -(-steps // k)  # pack steps: at least `steps` run-steps
-
-            def run_pack(p=p, n=n, alpha=alpha) -> int:
-                for _ in range(n):
-                    p.step([alpha] * len(p))
-                return n * len(p)
-
-            ms.append(Measure(f"pack_{k}{suffix}", run_pack))
-    return ms
-
-
-def _bench_pack(
-    seq_lens: list[int], setup: Setup, sizes: list[int], csv: Path | None, console: Console
-) -> int:
-    info = _header(console, setup, "ltd-bench bench --pack")
-    console.print(
-        f"vanilla tanh RNN on adding, H={setup.hidden}, batch {setup.batch}, SGD + norm clipping; packs of "
-        f"{', '.join(map(str, sizes))} runs against one run; {setup.repeats} repeats × ≥ {setup.steps} run-steps, "
-        "interleaved; medians; load average: "
-        + (" ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"),
-        highlight=False,
-    )
-    rows: list[dict] = []
-    with console.status("benchmarking") as st:
-        for T in seq_lens:
-            ms = pack_measures(T, setup, sizes)
-            for m in ms:  # warm-up; a pack's first step also checks it against the single runs (pack.Pack)
-                m.run()
-            for r in range(setup.repeats):
-                st.update(f"T={T}: repeat {r + 1}/{setup.repeats}")
-                for m in ms:
-                    timed(m, setup.device)
-            rows += pack_rows(ms, T, setup.device)
-            del ms
-    return _finish(rows, setup, info, render_pack(rows), csv, console)
-
-
-def pack_rows(ms: list[Measure], seq_len: int, device: torch.device) -> list[dict]:
-    """One row per measure: ms and CPU ms per run-step, run-steps per second, the speedup over the single
-    run (same Ω) with its goal from K = 8 on, and for Ω packs the ratio to the plain pack of that K."""
-    med = {m.name: statistics.median(m.wall) for m in ms}
-    rows = []
-    for m in ms:
-        omega_on = m.name.endswith("_omega")
-        k = int(m.name.split("_")[1]) if m.name.startswith("pack_") else None
-        row = {
-            "measure": m.name,
-            "seq_len": seq_len,
-            "median_ms_per_step": med[m.name],
-            "cpu_ms_per_step": statistics.median(m.cpu) if device.type == "cpu" else math.nan,
-            "peak_mb": math.nan,
-            "pack": k if k is not None else "",
-            "run_steps_per_s": 1e3 / med[m.name],
-            "ratio": math.nan,
-            "ratio_to": "",
-            "goal": math.nan,
-            "speedup": math.nan,
-            "speedup_goal": math.nan,
-            "ok": "",
-        }
-        oks = []
-        if k is not None:
-            row["speedup"] = med["single_omega" if omega_on else "single"] / med[m.name]
-            if k >= PACK_GOAL_FROM:
-                row["speedup_goal"] = PACK_GOAL
-                oks.append(row["speedup"] >= PACK_GOAL)
-            if omega_on:
-                den = f"pack_{k}"
-                row.update(ratio=med[m.name] / med[den], ratio_to=den)
-                if k >= PACK_GOAL_FROM:
-                    row["goal"] = PACK_OMEGA_GOAL
-                    oks.append(row["ratio"] <= PACK_OMEGA_GOAL)
-        row["ok"] = ("yes" if all(oks) else "no") if oks else ""
-        rows.append(row)
-    return rows
-
-
-def render_pack(rows: list[dict]) -> Table:
-    t = Table(
-        title="ltd-bench bench --pack (medians; per run-step)",
-        title_justify="left",
-        caption=f"speedup: the single run's ms ÷ the pack's per run-step (goal ≥ {PACK_GOAL:g}); Ω cost: the Ω "
-        f"pack's ms ÷ the plain pack's (goal ≤ {PACK_OMEGA_GOAL:g}); goals from {PACK_GOAL_FROM} runs",
-        caption_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
-    t.add_column("T", justify="right")
-    t.add_column("Ω")
-    t.add_column("runs", justify="right")
-    for c in ("ms", "cpu ms", "run-steps/s", "speedup", "Ω cost", "ok"):
-        t.add_column(c, justify="right", no_wrap=True)
-    for r in rows:
-        ok = {"yes": "[green]yes[/green]", "no": "[red]no[/red]"}.get(r["ok"], "")
-        t.add_row(
-            str(r["seq_len"]),
-            "on" if r["measure"].endswith("_omega") else "off",
-            f"pack of {r['pack']}" if r["pack"] != "" else "single",
-            _fmt(r["median_ms_per_step"]),
-            _fmt(r["cpu_ms_per_step"]),
-            _fmt(r["run_steps_per_s"], 4),
-            _fmt(r["speedup"]),
-            _fmt(r["ratio"]),
-            ok,
-        )
-    return t
-
-
-def _fmt(v, digits: int = 3) -> str:
-    if isinstance(v, float):
-        return "" if math.isnan(v) else f"{v:.{digits}g}"
-    return str(v)
+    return finish(rows, setup, info, render(rows, setup.device), csv, console)
 
 
 def render(rows: list[dict], device: torch.device) -> Table:
@@ -697,25 +406,11 @@ def render(rows: list[dict], device: torch.device) -> Table:
         t.add_row(
             r["measure"],
             str(r["seq_len"]),
-            _fmt(r["median_ms_per_step"]),
-            _fmt(r["cpu_ms_per_step"]),
-            _fmt(r["peak_mb"]),
-            _fmt(r["ratio"]),
+            fmt(r["median_ms_per_step"]),
+            fmt(r["cpu_ms_per_step"]),
+            fmt(r["peak_mb"]),
+            fmt(r["ratio"]),
             goal,
             ok,
         )
     return t
-
-
-def write_csv(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv_module.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        for r in rows:
-            w.writerow(
-                {
-                    k: ("" if isinstance(r.get(k), float) and math.isnan(r[k]) else r.get(k, ""))
-                    for k in COLUMNS
-                }
-            )

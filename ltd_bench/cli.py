@@ -258,7 +258,13 @@ def bench(
         min=1,
         metavar="K",
         help="Time packs of K runs (repeatable, e.g. --pack 1 --pack 8 --pack 32 --pack 128) against one run, "
-        "with Ω off and on, instead of the measures above.",
+        "with Ω off and on, the torch-op floor and a torch.func peer, instead of the measures above.",
+    ),
+    update: str = typer.Option(
+        "auto",
+        "--update",
+        help="With --pack: how a pack's runs clip and step — auto (per_run on cpu, batched on cuda), "
+        "per_run, batched, or both (each timed).",
     ),
     orthogonal: bool = typer.Option(
         False,
@@ -290,6 +296,7 @@ def bench(
             threads=threads,
             pack=pack or None,
             measures=measures,
+            update=update,
         )
     )
 

@@ -10,8 +10,10 @@ Everything else stays each run's own: its `train.Trainer` builds its weights fro
 draws its batches from its own generator; its parameters and their .grad become views of its slice of
 the stacked tensors, so its clipper (its own global norm and threshold), its optimizer (its own learning
 rate, momentum, state), its evaluation, probe and checkpoints are the single-run code on its own
-tensors. On the CPU a run trained in a pack gives the same numbers, bit for bit, as trained alone
-(tests/test_pack.py); on CUDA the pack's hand-written BPTT replaces cuDNN, which agrees to round-off.
+tensors (with `update="batched"`, the default on CUDA, clipping and optimizer steps run for every run
+at once: batched.py). On the CPU a run trained in a pack gives the same numbers, bit for bit, as
+trained alone (tests/test_pack.py); on CUDA the pack's hand-written BPTT replaces cuDNN, which agrees
+to round-off.
 
 What runs must share to pack (`pack_key`): the task and its length (one length for every batch: no
 jitter, no length range), the model (a vanilla RNN — tanh, relu or sigmoid units — or an orthogonal RNN
@@ -38,7 +40,7 @@ from torch.nn import functional as F
 
 from .config import Config
 from .models import WORKSPACE, bptt_rnn, rnn_grads, rnn_states
-from . import omega
+from . import batched, omega
 from .omega import OmegaRNN
 from .tasks import task_of
 
@@ -161,7 +163,9 @@ class Pack:
 
     VERDICTS: dict[tuple, bool] = {}  # per layout: the batched step gave every run its single-run numbers
 
-    def __init__(self, trainers: Sequence):
+    def __init__(self, trainers: Sequence, update: str = "auto"):
+        """update: how each run clips and steps — "per_run" (each run's Trainer.update), "batched"
+        (batched.BatchedUpdate: at once, to float rounding), or "auto" (batched.DEFAULT per device)."""
         self.trainers = list(trainers)
         first = self.trainers[0]
         keys = {pack_key(tr.cfg) for tr in self.trainers}
@@ -184,6 +188,12 @@ class Pack:
         w = self.weights["readout.weight"]
         self.layout = (pack_key(first.cfg), len(self.trainers), str(w.device), torch.get_num_threads())
         self.exact = self.VERDICTS.get(self.layout)  # None: not checked yet in this process
+        self.update = batched.resolve(update, w.device)
+        self.batched = (
+            batched.BatchedUpdate(self.trainers, self.weights, self.grads, NAMES[1])
+            if self.update == "batched"
+            else None
+        )
 
     def __len__(self) -> int:
         return len(self.trainers)
@@ -198,6 +208,8 @@ class Pack:
         losses = self.backward(xs, ys, alphas)
         if self.exact is None and self.device.type == "cpu":
             losses = self._check(xs, ys, alphas, losses)
+        if self.batched is not None and self.exact is not False:  # (not: .grad are the single run's)
+            return self.batched.step(losses)
         return [tr.update(loss) for tr, loss in zip(self.trainers, losses, strict=True)]
 
     @property

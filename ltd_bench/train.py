@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import __version__, choices, omega
+from . import __version__, choices, fast_sgd, omega
 from .clipping import Clipper
 from .config import Config, method_of
 from .models import RecurrentNet, build_model, training_threads
@@ -63,6 +63,7 @@ class Trainer:
         tc = cfg.train  # the orthogonal model's A trains at its own rate (models.RecurrentNet.param_groups)
         groups = self.model.param_groups(tc.lr_orth if tc.lr_orth is not None else tc.lr / 10)
         self.opt = OPTIMIZERS.get(tc.optimizer)(groups, tc)
+        self.plain_sgd = fast_sgd.plain(self.opt)  # SGD's arithmetic without its per-call overhead
         c = cfg.clipping
         self.clip = Clipper(
             c.mode,
@@ -87,7 +88,7 @@ class Trainer:
         the optimizer step."""
         clip = self.clip(loss)  # reads the loss with the gradient norm: one host read per step
         if clip.apply:
-            self.opt.step()
+            fast_sgd.step(self.opt) if self.plain_sgd else self.opt.step()
         return (clip.loss if not math.isnan(clip.loss) else loss.item()), clip.norm, clip.clipped, clip.finite
 
     @torch.inference_mode()
@@ -124,7 +125,7 @@ class Trainer:
     def state_dict(self) -> dict:
         return {
             "model": {k: v.clone() for k, v in self.model.state_dict().items()},  # a pack's: views
-            "optimizer": self.opt.state_dict(),
+            "optimizer": _copied(self.opt.state_dict()),  # a batched pack's: views (batched.py)
             "data_gen": self.data_gen.get_state(),
             "clipper": self.clip.state_dict(),
             "heldout": self.heldout.state_dict(),
@@ -136,6 +137,15 @@ class Trainer:
         self.data_gen.set_state(state["data_gen"].to(self.data_gen.get_state().device))
         self.clip.load_state_dict(state["clipper"])
         self.heldout.load_state_dict(state["heldout"])
+
+
+def _copied(state):
+    """A state dict with every tensor cloned (views of a pack's stacks would save the whole stack)."""
+    if isinstance(state, torch.Tensor):
+        return state.clone()
+    if isinstance(state, dict):
+        return {k: _copied(v) for k, v in state.items()}
+    return [_copied(v) for v in state] if isinstance(state, list) else state
 
 
 @dataclass
@@ -204,26 +214,27 @@ def train(
 
 
 def train_runs(
-    specs: list[RunSpec], stop: Callable[[], bool] | None = None, pack: bool = True
+    specs: list[RunSpec], stop: Callable[[], bool] | None = None, pack: bool = True, update: str = "auto"
 ) -> list[RunResult | Exception]:
     """Train runs side by side, as train() trains each: one loop steps every run still training in turn.
     With `pack`, runs that agree on shapes (pack.pack_key) step as one batched model (pack.Pack), with
     the same numbers as alone on the CPU; runs that finish leave their pack. Each run evaluates, logs and
     checkpoints on its own schedule; `stop` interrupts them all (each checkpoints). A run whose own work
-    raises (building it, its evaluation, its callbacks) ends alone: its slot holds the exception."""
+    raises (building it, its evaluation, its callbacks) ends alone: its slot holds the exception.
+    `update`: how a pack's runs clip and step (pack.Pack; batched.UPDATES)."""
     threads = {s.cfg.train.threads for s in specs}
     if len(threads) != 1:
         raise ValueError(f"runs trained together need one train.threads, got {sorted(threads)}")
     # subnormals flushed: vanishing gradients would otherwise crawl through subnormal arithmetic (models.py)
     with training_threads(threads.pop()):
-        return _Loop([_Run(s) for s in specs], pack).go(stop)
+        return _Loop([_Run(s) for s in specs], pack, update).go(stop)
 
 
 class _Loop:
     """train_runs' loop: the runs still training, in groups that step together (a Pack, or one run)."""
 
-    def __init__(self, runs: list[_Run], pack: bool):
-        self.runs, self.pack = runs, pack
+    def __init__(self, runs: list[_Run], pack: bool, update: str = "auto"):
+        self.runs, self.pack, self.update = runs, pack, update
 
     def go(self, stop: Callable[[], bool] | None) -> list[RunResult | Exception]:
         groups: list[tuple[Pack | None, list[_Run]]] = []
@@ -255,7 +266,7 @@ class _Loop:
         out = []
         for rs in keys.values():
             try:
-                out.append((Pack([r.tr for r in rs]) if len(rs) > 1 else None, rs))
+                out.append((Pack([r.tr for r in rs], self.update) if len(rs) > 1 else None, rs))
             except Exception:  # e.g. out of memory for the stacked tensors: one by one, as alone
                 for r in rs:
                     r.pack_key = None

@@ -271,41 +271,84 @@ def test_evaluate_in_slices_matches_one_batch():
         assert err == pytest.approx(float(sum(r[1] for r in ref)) / n)
 
 
-def test_bench_pack_quick_times_packs_against_one_run(tmp_path):
-    """`bench --pack`: per T and Ω off/on, the single run and each pack size, per run-step; a speedup over
-    the single run (same Ω) for packs, the Ω pack's ratio to the plain pack of its size; goals from 8 runs."""
+@pytest.mark.parametrize("update", ["auto", "both"])
+def test_bench_pack_quick_times_packs_against_one_run(tmp_path, update):
+    """`bench --pack`: per T and Ω off/on, the single run and each pack size (per update path), per
+    run-step; a speedup over the single run (same Ω) for packs, the Ω pack's ratio to the plain pack of
+    its size and path; per K the floor and the peer, each pack's time over the floor and the peer's over
+    the plain pack's; goals from 8 runs."""
     out = tmp_path / "pack.csv"
-    result = CliRunner().invoke(app, ["bench", "--quick", "--pack", "1", "--pack", "8", "--csv", str(out)])
+    args = ["bench", "--quick", "--pack", "1", "--pack", "8", "--update", update, "--csv", str(out)]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
+    paths = [""] if update == "auto" else ["", "_batched"]
+    packs = lambda k, om="": [(f"pack_{k}{p}{om}", str(k)) for p in paths]
     assert [(r["measure"], r["pack"]) for r in rows] == [
         ("single", ""),
-        ("pack_1", "1"),
-        ("pack_8", "8"),
+        *packs(1),
+        ("floor_1", "1"),
+        ("peer_1", "1"),
+        *packs(8),
+        ("floor_8", "8"),
+        ("peer_8", "8"),
         ("single_omega", ""),
-        ("pack_1_omega", "1"),
-        ("pack_8_omega", "8"),
+        *packs(1, "_omega"),
+        *packs(8, "_omega"),
     ]
     by = {r["measure"]: r for r in rows}
     for r in rows:
         ms = float(r["median_ms_per_step"])
         assert ms > 0 and float(r["run_steps_per_s"]) == pytest.approx(1e3 / ms)
         single = by["single_omega" if r["measure"].endswith("_omega") else "single"]
-        if r["pack"]:
+        is_pack = r["measure"].startswith("pack_")
+        assert (r["update"] != "") == is_pack
+        if is_pack:
+            assert r["update"] == ("batched" if "_batched" in r["measure"] else "per_run")
             assert float(r["speedup"]) == float(single["median_ms_per_step"]) / ms
-        if r["measure"].endswith("_omega") and r["pack"]:
+            floor = float(by[f"floor_{r['pack']}"]["median_ms_per_step"])
+            assert float(r["floor_ms"]) == floor and float(r["floor_ratio"]) == ms / floor
+        if r["measure"].endswith("_omega") and is_pack:
             assert r["ratio_to"] == r["measure"].removesuffix("_omega")
             assert float(r["ratio"]) == ms / float(by[r["ratio_to"]]["median_ms_per_step"])
-            assert (r["goal"] != "") == (r["pack"] == "8")
-        assert (r["speedup_goal"] != "") == (r["pack"] == "8")
+            assert (r["goal"] != "") == (r["pack"] == "8") and r["peer_ratio"] == r["floor_goal"] == ""
+        elif is_pack:
+            peer = float(by[f"peer_{r['pack']}"]["median_ms_per_step"])
+            assert float(r["peer_ratio"]) == peer / ms
+            assert (r["floor_goal"] != "") == (r["peer_goal"] != "") == (r["pack"] == "8")
+        assert (r["speedup_goal"] != "") == (is_pack and r["pack"] == "8")
         if r["ok"]:  # every goal of the row met
             met = float(r["speedup"]) >= float(r["speedup_goal"])
             met = met and (r["goal"] == "" or float(r["ratio"]) <= float(r["goal"]))
+            met = met and (r["floor_goal"] == "" or float(r["floor_ratio"]) <= float(r["floor_goal"]))
+            met = met and (r["peer_goal"] == "" or float(r["peer_ratio"]) >= float(r["peer_goal"]))
             assert r["ok"] == ("yes" if met else "no")
     assert "pack of 8" in result.output and "run-steps/s" in result.output
+    assert "floor of a pack of 8 at T=12" in result.output
 
 
 def test_bench_pack_refuses_shapes_that_do_not_pack():
     result = CliRunner().invoke(app, ["bench", "--pack", "8", "--hidden", "5", "--seq-len", "20"])
     assert result.exit_code == 2 and "do not pack" in result.output
+    result = CliRunner().invoke(app, ["bench", "--pack", "8", "--update", "fast"])
+    assert result.exit_code == 2 and "--update" in result.output and "per_run" in result.output
+
+
+def test_bench_pack_goes_on_without_a_peer_that_cannot_run(tmp_path, monkeypatch):
+    """Where torch.func cannot run the peer (a device's RNN kernel without a vmap rule), the pack rows
+    come without the peer's ratio and the output says why."""
+    from ltd_bench import bench_peer
+
+    def fail(self):
+        raise RuntimeError("no batching rule")
+
+    monkeypatch.setattr(bench_peer.Peer, "step", fail)
+    out = tmp_path / "pack.csv"
+    result = CliRunner().invoke(app, ["bench", "--quick", "--pack", "8", "--csv", str(out)])
+    assert result.exit_code == 0, result.output
+    with open(out, newline="") as f:
+        rows = {r["measure"]: r for r in csv.DictReader(f)}
+    assert "peer_8" not in rows and rows["pack_8"]["peer_ratio"] == rows["pack_8"]["peer_goal"] == ""
+    assert rows["pack_8"]["floor_goal"] != ""
+    assert "peer_8 (T=12) left out: RuntimeError: no batching rule" in result.output
