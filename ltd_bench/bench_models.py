@@ -19,7 +19,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from .bench import OMEGA_WEIGHT, Measure, Setup, _finish, _fmt, _header, timed
+from .bench_timing import OMEGA_WEIGHT, Measure, Setup, finish, fmt, header, timed
 from .config import Config
 from .train import Trainer
 
@@ -42,7 +42,7 @@ def config(setup: Setup, seq_len: int, model: dict, omega: bool) -> Config:
 
 
 def bench_orthogonal(seq_lens: list[int], setup: Setup, csv: Path | None, console: Console) -> int:
-    info = _header(console, setup, "ltd-bench bench --orthogonal")
+    info = header(console, setup, "ltd-bench bench --orthogonal")
     console.print(
         f"adding, H={setup.hidden}, batch {setup.batch}, SGD + norm clipping; {setup.repeats} repeats × "
         f"{setup.steps} steps, interleaved; medians",
@@ -68,7 +68,7 @@ def bench_orthogonal(seq_lens: list[int], setup: Setup, csv: Path | None, consol
                 for m in ms:
                     timed(m, setup.device)
             rows += ratio_rows(ms, T, setup.device)
-    return _finish(rows, setup, info, render(rows), csv, console)
+    return finish(rows, setup, info, render(rows), csv, console)
 
 
 def ratio_rows(ms: list[Measure], seq_len: int, device) -> list[dict]:
@@ -112,9 +112,9 @@ def render(rows: list[dict]) -> Table:
         t.add_row(
             r["measure"],
             str(r["seq_len"]),
-            _fmt(r["median_ms_per_step"]),
-            _fmt(r["cpu_ms_per_step"]),
-            _fmt(r["ratio"]),
+            fmt(r["median_ms_per_step"]),
+            fmt(r["cpu_ms_per_step"]),
+            fmt(r["ratio"]),
             goal,
             ok,
         )

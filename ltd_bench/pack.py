@@ -188,7 +188,9 @@ class Pack:
         w = self.weights["readout.weight"]
         self.layout = (pack_key(first.cfg), len(self.trainers), str(w.device), torch.get_num_threads())
         self.exact = self.VERDICTS.get(self.layout)  # None: not checked yet in this process
-        self.update = batched.resolve(update, w.device)
+        # The orthogonal model's A trains in a second parameter group at its own rate, which the batched
+        # optimizers (one group per run) do not carry: its packs step run by run.
+        self.update = "per_run" if self.orthogonal else batched.resolve(update, w.device)
         self.batched = (
             batched.BatchedUpdate(self.trainers, self.weights, self.grads, NAMES[1])
             if self.update == "batched"
