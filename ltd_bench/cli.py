@@ -50,8 +50,9 @@ def run(
         False, "--force", help="Train from scratch even if the run finished or has a checkpoint."
     ),
 ):
-    """Train one configured run into OUT/<name>/<run_id>/; a killed or interrupted run continues from
-    its checkpoint, a finished one is not trained again (--force retrains)."""
+    """Train one configured run into OUT/<name>/<run_id>/.
+
+    A killed or interrupted run continues from its checkpoint; a finished one is not trained again (--force retrains it)."""
     from .outputs import CHECKPOINT, is_finished, read_summary, run_dir
     from .runner import execute
     from .sweep import is_sweep_file
@@ -139,7 +140,7 @@ def validate(
     config: Path = typer.Argument(..., help="Experiment or sweep config (YAML)."),
     set_: Optional[list[str]] = SetOpt,
 ):
-    """Print the resolved config (and its run id), or every error in it."""
+    """Print the resolved config and its run id, or every error in it."""
     from .sweep import is_sweep_file, load_sweep
 
     try:
@@ -208,7 +209,9 @@ def sweep(
         "the same numbers on the CPU, more runs per second. auto: a size for the device, every worker busy.",
     ),
 ):
-    """Run a grid of configs, resumably and in parallel; finished runs are skipped."""
+    """Run a grid of configs, resumably and in parallel.
+
+    Finished runs are skipped; rerunning the same command resumes the rest."""
     from .sweep import sweep_command
 
     check_out_dir(out)
@@ -261,8 +264,9 @@ def bench(
         "with Ω off and on, instead of the measures above.",
     ),
 ):
-    """Time the plain step, the Ω step (both forms), the naive Ω and a bare PyTorch loop, side by side;
-    with --pack, packed runs (ltd-bench sweep --pack) against one run."""
+    """Time the training step, plain and with Ω, or packs of runs.
+
+    Side by side: the plain step, the Ω step (both forms), the naive Ω and a bare PyTorch loop; with --pack, packed runs (ltd-bench sweep --pack) against one run."""
     from .bench import bench_command
 
     raise typer.Exit(
@@ -290,7 +294,7 @@ def ls(
         " | omega-forms | schedules | fields | all",
     ),
 ):
-    """List what a config can name (tasks, variants, models, ...) and every config field (`ls fields`)."""
+    """List what a config can name and every config field."""
     from .catalog import catalog
 
     tables = catalog()
@@ -335,7 +339,9 @@ def report(
         None, "--flow-step", help="Training step of the gradient-flow figure (default: common to all runs)."
     ),
 ):
-    """Compare methods across runs: time-to-solve tables, tests and verdicts (terminal, CSV, Markdown), figures."""
+    """Compare methods across runs: time to solve, tests, verdicts.
+
+    Tables in the terminal, as CSV and as Markdown; figures as PNG, PDF or SVG."""
     from .report import run_report
 
     raise typer.Exit(
@@ -352,6 +358,29 @@ def report(
             err_console=err_console,
         )
     )
+
+
+@app.command()
+def status(
+    results: Path = typer.Argument(Path("results"), help="A sweep's folder, or a folder of sweeps."),
+    watch: bool = typer.Option(False, "--watch", help="Redraw in place until Ctrl-C."),
+    interval: float = typer.Option(
+        5.0, "--interval", min=0.1, metavar="SECONDS", help="--watch: redraw this often."
+    ),
+    stalled: float = typer.Option(
+        600.0,
+        "--stalled-after",
+        min=1,
+        metavar="SECONDS",
+        help="Flag a training run with no metrics row for this long.",
+    ),
+):
+    """Show how far the sweeps in a folder have come, while they train.
+
+    Runs finished, training, stopped (killed or interrupted), waiting and failed, per sweep and method; each training run's step, held-out error, rate and ETA; the sweep's ETA. Only reads: usable from another terminal or machine."""
+    from .status import STALLED_S, status_command
+
+    raise typer.Exit(status_command(results, watch, interval, stalled or STALLED_S, out_console, err_console))
 
 
 def version_callback(value: bool) -> None:

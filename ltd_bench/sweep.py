@@ -33,7 +33,6 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 
 from .config import (
     Config,
@@ -99,6 +98,8 @@ class Sweep:
             "methods": self.methods,
             "runs": [r.config.run_id for r in self.runs],
             "compare": self.compare,
+            # each run's method and budget: what `ltd-bench status` knows of the runs not begun yet
+            "plan": {r.config.run_id: {"method": r.label, "steps": r.config.train.steps} for r in self.runs},
         }
 
 
@@ -435,7 +436,7 @@ def sweep_command(
             markup=False,
         )
     if dry_run:
-        console.print(_plan(sw, jobs, done))
+        console.print(_plan(sw, jobs, done, console))
         return 0
     _write_manifest(out / sw.name / "sweep.json", sw.manifest())
     if not todo:
@@ -562,15 +563,25 @@ def _line(job: Job, s: dict) -> str:
     )
 
 
-def _plan(sw: Sweep, jobs: list[Job], done: set[str]) -> Table:
-    t = Table(title=f"sweep {sw.name}", title_justify="left")
-    for col in ["run_id", "method", *sw.grid_keys, *sw.zip_keys, "state"]:
-        t.add_column(col)
-    for j in jobs:
-        t.add_row(
-            j.run_id, j.label, *(_show(v) for v in j.keys.values()), "done" if j.run_id in done else "todo"
-        )
-    return t
+def _plan(sw: Sweep, jobs: list[Job], done: set[str], console: Console):
+    from .fit import Fit, fitted
+
+    axes = [*sw.grid_keys, *sw.zip_keys]
+    ends = [a.split(".")[-1] for a in axes]  # narrower headers where the last parts are unambiguous
+    short = dict(zip(axes, ends, strict=True)) if len(set(ends)) == len(ends) else {}
+    rows = [
+        [j.run_id, j.label, *(_show(v) for v in j.keys.values()), "done" if j.run_id in done else "todo"]
+        for j in jobs
+    ]
+    fit = Fit(short, {"method": (" (",), **{a: (", ",) for a in axes}}, drop=("run_id",))
+    return fitted(
+        console,
+        ["run_id", "method", *axes, "state"],
+        rows,
+        fit,
+        title=f"sweep {sw.name}",
+        title_justify="left",
+    )
 
 
 def _write_manifest(path: Path, new: dict) -> None:
@@ -584,6 +595,7 @@ def _write_manifest(path: Path, new: dict) -> None:
         merged["methods"] = {**old["methods"], **new["methods"]}
         pairs = [*old.get("compare", []), *new.get("compare", [])]
         merged["compare"] = [list(p) for p in dict.fromkeys(map(tuple, pairs))]
+        merged["plan"] = {**old.get("plan", {}), **new["plan"]}
     except (OSError, ValueError, KeyError, TypeError):  # none yet, or unreadable: start afresh
         merged = new
     atomic_write(path, json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
