@@ -139,13 +139,17 @@ def _progress(run: Run, folder: Path, now: float, stalled_s: float) -> None:
     run.stalled = run.age > max(stalled_s, 3 * (every or 0))
 
 
+_CONFIGS: dict[tuple[Path, int], dict] = {}  # config.yaml read once per folder and version (--watch)
+
+
 def _config(run: Run, folder: Path) -> None:
     """Method, budget, seed and T from config.yaml (safe YAML), for runs the plan does not describe."""
     from .config import method_label
     from .outputs import read_config
 
     try:
-        c = read_config(folder)
+        key = (folder, (folder / "config.yaml").stat().st_mtime_ns)
+        c = _CONFIGS[key] if key in _CONFIGS else _CONFIGS.setdefault(key, read_config(folder))
     except (ValueError, OSError):
         return
     run.method = run.method if run.method != "?" else str(c.get("method") or method_label(c))
@@ -157,9 +161,7 @@ def _config(run: Run, folder: Path) -> None:
 
 def read_run(folder: Path, plan: dict, now: float, stalled_s: float) -> Run:
     names = set(os.listdir(folder))
-    run = Run(
-        folder.name, **{k: v for k, v in plan.get(folder.name, {}).items() if k in ("method", "budget")}
-    )
+    run = Run(folder.name, **plan.get(folder.name, {}))
     summary = read_summary(folder) if "summary.json" in names else None
     status = (summary or {}).get("status")
     if summary and status in FINAL:
@@ -184,7 +186,8 @@ def read_run(folder: Path, plan: dict, now: float, stalled_s: float) -> Run:
         run.state, run.outcome, run.stalled = "stopped", status or "killed", False
     if run.state == "stopped":
         run.rate = None  # the rate it had: not what it trains at now
-    _config(run, folder)
+    if run.method == "?" or run.budget is None or run.seq_len is None:  # a run sweep.json has no plan for
+        _config(run, folder)
     return run
 
 
@@ -216,6 +219,7 @@ def read_sweep(path: Path, stalled_s: float = STALLED_S, now: float | None = Non
     for rid, p in (manifest.get("plan") or {}).items() if isinstance(manifest, dict) else []:
         if isinstance(p, dict):
             plan[rid] = {"method": str(p.get("method", "?")), "budget": p.get("steps")}
+            plan[rid] |= {k: p[k] for k in ("seed", "seq_len") if isinstance(p.get(k), int)}
     sw = Sweep(str(manifest.get("name") or path.name) if isinstance(manifest, dict) else path.name, path)
     seen = set()
     with os.scandir(path) as it:
@@ -334,7 +338,9 @@ def _style(column: str, value: str) -> str:
 def status_command(root: Path, watch: bool, interval: float, stalled_s: float, console, err_console) -> int:
     """`ltd-bench status`: 0, or 2 when DIR is not a folder. --watch redraws every `interval` s until Ctrl-C."""
     if not root.is_dir():
-        err_console.print(f"error: {root} is not a folder of sweeps or runs", style="red", markup=False)
+        err_console.print(
+            f"error: {root} is not a folder of sweeps or runs", style="red", markup=False, soft_wrap=True
+        )
         return 2
     if not watch:
         console.print(render(read_status(root, stalled_s), console, root))

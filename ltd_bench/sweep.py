@@ -98,9 +98,13 @@ class Sweep:
             "methods": self.methods,
             "runs": [r.config.run_id for r in self.runs],
             "compare": self.compare,
-            # each run's method and budget: what `ltd-bench status` knows of the runs not begun yet
-            "plan": {r.config.run_id: {"method": r.label, "steps": r.config.train.steps} for r in self.runs},
+            "plan": {r.config.run_id: _planned(r) for r in self.runs},  # what `ltd-bench status` shows
         }
+
+
+def _planned(r: SweepRun) -> dict:
+    c = r.config
+    return {"method": r.label, "steps": c.train.steps, "seed": c.seed, "seq_len": c.task.seq_len}
 
 
 # ------------------------------------------------------------------------------------------- loading
