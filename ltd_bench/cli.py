@@ -53,6 +53,7 @@ def run(
     """Train one configured run into OUT/<name>/<run_id>/.
 
     A killed or interrupted run continues from its checkpoint; a finished one is not trained again (--force retrains it)."""
+    from . import tboard
     from .outputs import CHECKPOINT, is_finished, read_summary, run_dir
     from .runner import execute
     from .sweep import is_sweep_file
@@ -69,9 +70,12 @@ def run(
         fail_config(e.errors)
     check_out_dir(out)
     try:
+        tboard.check([cfg], str(config))
         path = run_dir(out, cfg)
     except ValueError as e:  # e.g. OUT/<name> is a symlink that leads outside OUT
         fail_config([f"{config}: name: {e}"])
+    except ConfigError as e:
+        fail_config(e.errors)
     if cfg.train.device == "cuda":
         import torch
 
@@ -381,6 +385,21 @@ def status(
     from .status import STALLED_S, status_command
 
     raise typer.Exit(status_command(results, watch, interval, stalled or STALLED_S, out_console, err_console))
+
+
+@app.command()
+def tensorboard(
+    results: Path = typer.Argument(Path("results"), help="A folder of runs (searched recursively)."),
+    logdir: Optional[Path] = typer.Option(
+        None, "--logdir", help="Write under LOGDIR/<sweep name>/ (default: each sweep's tensorboard/ folder)."
+    ),
+):
+    """Write TensorBoard event files from run folders, finished or not.
+
+    The same files train.tensorboard writes while runs train: each evaluation as scalars, one TensorBoard run per run (method and seed), the config as hyper-parameters. Needs the tensorboard extra."""
+    from .tboard import export_command
+
+    raise typer.Exit(export_command(results, logdir, out_console, err_console))
 
 
 def version_callback(value: bool) -> None:

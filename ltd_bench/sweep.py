@@ -56,6 +56,7 @@ from .outputs import (
     run_dir,
     write_result,
 )
+from . import tboard
 from .registry import did_you_mean
 from .yamlio import YamlError, read_yaml
 
@@ -392,6 +393,7 @@ def sweep_command(
     "off" or K, how compatible runs are packed (pack.plan); each run keeps its own folder either way."""
     try:
         sw = load_sweep(sweep_file, overrides, max_runs=max_runs)
+        tboard.check([r.config for r in sw.runs], str(sweep_file))
     except ConfigError as e:
         for msg in e.errors:
             err_console.print(f"[red]error[/red] {escape(msg)}", soft_wrap=True)
