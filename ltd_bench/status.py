@@ -105,6 +105,15 @@ def _tail(file: Path) -> tuple[list[str], list[list[str]]]:
     return header, [r for r in rows if len(r) == len(header)]
 
 
+def last_step(folder: Path) -> int | None:
+    """The step of the last row of the run's metrics.csv; None without one."""
+    try:
+        header, rows = _tail(folder / "metrics.csv")
+        return int(float(rows[-1][header.index("step")])) if rows else None
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
 def _float(text: str) -> float | None:
     try:
         v = float(text)

@@ -25,14 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from .config import (
     Config,
@@ -57,6 +49,7 @@ from .outputs import (
     write_result,
 )
 from . import tboard
+from .progress import UpdatesBar
 from .registry import did_you_mean
 from .yamlio import YamlError, read_yaml
 
@@ -448,6 +441,7 @@ def sweep_command(
     if not todo:
         return 0
     counts: dict[str, int] = {}
+    budgets = lambda jobs: {j.path: configs[j.run_id].train.steps for j in jobs}
     start = time.perf_counter()
     claims, elsewhere = Claims(), []
 
@@ -475,7 +469,7 @@ def sweep_command(
     with (
         sigterm_as_interrupt(),
         _heartbeat(claims),
-        _bar(console, progress and console.is_terminal, len(todo)) as advance,
+        UpdatesBar(console, progress and console.is_terminal, budgets(todo), lambda: claims.held) as bar,
     ):
 
         def on_done(job: Job, res: RunResult) -> None:
@@ -486,7 +480,7 @@ def sweep_command(
             claims.release(job.path)
             status = res.summary.get("status", "failed")
             counts[status] = counts.get(status, 0) + 1
-            advance()
+            bar.done(job.path, res.summary.get("steps"))
             n = sum(counts.values())
             console.print(f"[{n}/{len(todo)}] {_line(job, res.summary)}", soft_wrap=True, markup=False)
 
@@ -605,23 +599,3 @@ def _write_manifest(path: Path, new: dict) -> None:
     except (OSError, ValueError, KeyError, TypeError):  # none yet, or unreadable: start afresh
         merged = new
     atomic_write(path, json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
-
-
-@contextlib.contextmanager
-def _bar(console: Console, enabled: bool, total: int):
-    """An overall bar over the runs (off when not a terminal); yields a function that advances it."""
-    if not enabled:
-        yield lambda: None
-        return
-    bar = Progress(
-        TextColumn("[bold]sweep"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
-    with bar:
-        tid = bar.add_task("runs", total=total)
-        yield lambda: bar.advance(tid)
