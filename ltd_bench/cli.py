@@ -379,7 +379,7 @@ def status(
         help="Flag a training run with no metrics row for this long.",
     ),
 ):
-    """Show how far the sweeps in a folder have come, while they train.
+    """Show how far the sweeps in a folder have come while they train.
 
     Runs finished, training, stopped (killed or interrupted), waiting and failed, per sweep and method; each training run's step, held-out error, rate and ETA; the sweep's ETA. Only reads: usable from another terminal or machine."""
     from .status import STALLED_S, status_command
@@ -394,7 +394,7 @@ def tensorboard(
         None, "--logdir", help="Write under LOGDIR/<sweep name>/ (default: each sweep's tensorboard/ folder)."
     ),
 ):
-    """Write TensorBoard event files from run folders, finished or not.
+    """Write TensorBoard event files from run folders.
 
     The same files train.tensorboard writes while runs train: each evaluation as scalars, one TensorBoard run per run (method and seed), the config as hyper-parameters. Needs the tensorboard extra."""
     from .tboard import export_command
