@@ -189,8 +189,9 @@ def read_run(folder: Path, plan: dict, now: float, stalled_s: float) -> Run:
     if (holder is None and not begun) or (holder is not None and "metrics.csv" not in names):
         return run  # waiting: nothing trained yet, or claimed by a sweep but not handed to a worker yet
     _progress(run, folder, now, stalled_s)
-    if holder is not None or (CLAIM not in names and run.age is not None and run.age < stalled_s):
-        run.state = "training"  # a claim alive, or no claim but fresh rows (`ltd-bench run`)
+    fresh = status is None and CLAIM not in names and run.age is not None and run.age < stalled_s
+    if holder is not None or fresh:
+        run.state = "training"  # a claim alive, or no claim nor summary but fresh rows (`ltd-bench run`)
     else:
         run.state, run.outcome, run.stalled = "stopped", status or "killed", False
     if run.state == "stopped":

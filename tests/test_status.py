@@ -57,7 +57,8 @@ def begun(root: Path, seed: int, metrics: list[dict], claim: dict | None, steps=
 
 @pytest.fixture
 def folder(tmp_path):
-    """One sweep folder: 2 finished (1 solved), 1 failed, 1 training, 1 killed, 1 not begun (in the plan)."""
+    """One sweep folder: 2 finished (1 solved), 1 failed, 1 training, 1 killed, 1 interrupted, 1 not begun
+    (in the plan)."""
     make_run(tmp_path, seed=0, status="solved", steps=10_000, clip="norm")
     make_run(tmp_path, seed=1, status="unsolved", steps=10_000, clip="norm")
     cfg = validate_dict({"name": "exp", "seed": 9}, "t")
@@ -65,6 +66,8 @@ def folder(tmp_path):
     write_result(bad, failed_result(cfg.to_dict(), "RuntimeError: boom"))
     training = begun(tmp_path, 2, rows(range(0, 3001, 500)), HERE)  # 500 steps a second
     killed = begun(tmp_path, 3, rows(range(0, 1001, 500)), {"host": socket.gethostname(), "pid": dead_pid()})
+    stopped = begun(tmp_path, 6, rows(range(0, 1001, 500)), None)  # Ctrl-C: fresh rows, but not training
+    (stopped / "summary.json").write_text(json.dumps({"status": "interrupted", "method": "rnn+clip"}))
     plan = {"waiting1": {"method": "rnn+clip", "steps": 10_000, "seed": 4, "seq_len": 50}}
     (tmp_path / "exp" / "sweep.json").write_text(
         json.dumps({"name": "exp", "runs": ["waiting1"], "plan": plan})
@@ -81,6 +84,7 @@ def test_each_run_is_in_its_state_with_step_rate_and_eta_as_computed_by_hand(fol
         ("failed", "failed"),
         ("finished", "solved"),
         ("finished", "unsolved"),
+        ("stopped", "interrupted"),
         ("stopped", "killed"),
         ("training", ""),
         ("waiting", ""),
@@ -91,8 +95,8 @@ def test_each_run_is_in_its_state_with_step_rate_and_eta_as_computed_by_hand(fol
     assert t.eta == pytest.approx(7000 / 500) and not t.stalled
     assert by_id[killed.name].step == 1000 and by_id[killed.name].rate is None
     assert by_id["waiting1"].budget == 10_000 and by_id["waiting1"].seq_len == 50
-    # one run trains at 500/s: its 7,000 left, then the killed run's 9,000 and the waiting run's 10,000
-    assert sw.eta() == pytest.approx((7000 + 9000 + 10_000) / 500)
+    # one run trains at 500/s: its 7,000 left, then 9,000 for each stopped run and the waiting run's 10,000
+    assert sw.eta() == pytest.approx((7000 + 2 * 9000 + 10_000) / 500)
 
 
 def test_stalled_after_the_threshold_and_three_of_its_own_intervals(folder):
@@ -124,7 +128,7 @@ def test_a_folder_without_plan_counts_its_waiting_runs_and_reads_configs(folder)
     assert sw.unknown_waiting == 2 and sw.count("waiting") == 0
     (t,) = [r for r in sw.runs if r.state == "training"]
     assert t.method == "rnn+clip" and t.budget == 10_000 and t.seq_len == 100  # from config.yaml
-    assert sw.eta() == pytest.approx((7000 + 9000 + 2 * 10_000) / 500)
+    assert sw.eta() == pytest.approx((7000 + 2 * 9000 + 2 * 10_000) / 500)
 
 
 def snapshot(root: Path) -> dict:
@@ -143,9 +147,9 @@ def test_the_command_prints_every_state_at_80_columns_and_writes_nothing(folder,
     rc, out, err = ltd_main("status", path.parent)
     assert rc == 0 and not err
     assert snapshot(path.parent) == before
-    assert "6 runs: 2 finished, 1 training, 1 stopped, 1 waiting, 1 failed" in out
-    assert training.name in out and killed.name in out and "killed" in out and "3000" in out
-    assert "ETA 52s" in out and max(map(len, out.splitlines())) <= 80
+    assert "7 runs: 2 finished, 1 training, 2 stopped, 1 waiting, 1 failed" in out
+    assert training.name in out and killed.name in out and "killed" in out and "interrupted" in out
+    assert "3000" in out and "ETA 1m" in out and max(map(len, out.splitlines())) <= 80
 
 
 def test_watch_redraws_until_ctrl_c(folder, ltd_main, monkeypatch):
@@ -158,7 +162,7 @@ def test_watch_redraws_until_ctrl_c(folder, ltd_main, monkeypatch):
 
     monkeypatch.setattr(status_module.time, "sleep", sleep)
     rc, out, _ = ltd_main("status", folder[0], "--watch", "--interval", "3")
-    assert rc == 0 and calls == [3.0, 3.0] and "6 runs" in out
+    assert rc == 0 and calls == [3.0, 3.0] and "7 runs" in out
 
 
 def test_durations():
