@@ -23,13 +23,12 @@ POLL_S = 2.0  # rows come every eval_every updates (seconds apart); the ETA aver
 
 
 class UpdatesBar:
-    """`with UpdatesBar(console, enabled, budgets, held) as bar:` ... `bar.done(path, steps)` per run.
-    budgets: run folder -> train.steps of each run to train; held(): the folders training now."""
+    """`with UpdatesBar(console, enabled, jobs, held) as bar:` ... `bar.done(path, steps)` per run.
+    jobs: the runs to train (jobs.Job: .path, .config); held(): the folders training now."""
 
-    def __init__(
-        self, console: Console, enabled: bool, budgets: dict[Path, int], held: Callable[[], Iterable[Path]]
-    ):
-        self.enabled, self.budgets, self.held = enabled, dict(budgets), held
+    def __init__(self, console: Console, enabled: bool, jobs: Iterable, held: Callable[[], Iterable[Path]]):
+        self.budgets = {j.path: int(j.config["train"]["steps"]) for j in jobs}
+        self.enabled, self.held = enabled, held
         self.trained: dict[Path, int] = {}  # updates seen per run (never less than seen before)
         self.total, self.finished = sum(self.budgets.values()), 0
         self.lock, self.stop = threading.Lock(), threading.Event()

@@ -172,7 +172,8 @@ def verdict_table(an: Analysis, short: bool) -> tuple[list[str], list[list[str]]
 
 
 def terminal(console, an: Analysis, title: str) -> None:
-    """Both tables, the notes and the verdict rule; fits 100 columns (reasons are in CSV/Markdown)."""
+    """Both tables, the notes and the verdict rule, narrowed to the terminal where needed (fit.py);
+    reasons are in CSV/Markdown."""
     from .fit import SIMPLE, Fit, fitted
 
     def show(caption, table_of, fit):

@@ -441,7 +441,6 @@ def sweep_command(
     if not todo:
         return 0
     counts: dict[str, int] = {}
-    budgets = lambda jobs: {j.path: configs[j.run_id].train.steps for j in jobs}
     start = time.perf_counter()
     claims, elsewhere = Claims(), []
 
@@ -469,7 +468,7 @@ def sweep_command(
     with (
         sigterm_as_interrupt(),
         _heartbeat(claims),
-        UpdatesBar(console, progress and console.is_terminal, budgets(todo), lambda: claims.held) as bar,
+        UpdatesBar(console, progress and console.is_terminal, todo, lambda: claims.held) as bar,
     ):
 
         def on_done(job: Job, res: RunResult) -> None:

@@ -9,6 +9,7 @@ import yaml
 from rich.console import Console
 
 from ltd_bench import progress
+from ltd_bench.jobs import Job
 from ltd_bench.outputs import MetricsLog
 from ltd_bench.progress import UpdatesBar
 from ltd_bench.sweep import sweep_command
@@ -26,6 +27,10 @@ def folder(tmp_path, name: str, last: int | None):
     return d
 
 
+def job(path, steps=10_000) -> Job:
+    return Job(path.name, "rnn", {"train": {"steps": steps}}, path, {})
+
+
 def wait_for(cond, timeout: float = 10):
     end = time.monotonic() + timeout
     while not cond():
@@ -38,7 +43,7 @@ def test_updates_come_from_the_rows_and_an_early_end_shrinks_the_total(tmp_path,
     a, b, c = folder(tmp_path, "a", 2000), folder(tmp_path, "b", None), folder(tmp_path, "c", None)
     held = [a, b]
     console = Console(file=io.StringIO(), force_terminal=True, width=100)
-    with UpdatesBar(console, True, {a: 10_000, b: 10_000, c: 10_000}, lambda: held) as bar:
+    with UpdatesBar(console, True, [job(a), job(b), job(c)], lambda: held) as bar:
         task = bar.bar.tasks[0]
         assert (task.completed, task.total) == (2000, 30_000)  # a continues from its step 2000
         MetricsLog(a, rows(4000))
@@ -56,7 +61,7 @@ def test_a_disabled_bar_reads_nothing(tmp_path):
     def held():
         raise AssertionError("polled")
 
-    with UpdatesBar(Console(file=io.StringIO()), False, {tmp_path: 10}, held) as bar:
+    with UpdatesBar(Console(file=io.StringIO()), False, [job(tmp_path, 10)], held) as bar:
         bar.done(tmp_path, 5)
 
 
