@@ -71,7 +71,7 @@ class Sweep:
     def eta(self) -> float | None:
         """Seconds until every run has trained its full budget (runs that solve stop sooner), at the rates
         measured now and with as many runs training at once as now; None when nothing trains."""
-        training = [r for r in self.runs if r.state == "training" and r.rate]
+        training = [r for r in self.runs if r.state == "training" and r.eta is not None]
         if not training:
             return None
         rates = {m: [r.rate for r in training if r.method == m] for m in self.methods}
@@ -81,7 +81,7 @@ class Sweep:
         for r in self.runs:
             if r.state in ("waiting", "stopped"):
                 rate = statistics.median(rates.get(r.method) or done.get(r.method) or every)
-                left = (r.budget or statistics.median(x.budget for x in training)) - (r.step or 0)
+                left = (r.budget or statistics.median(x.budget for x in training if x.budget)) - (r.step or 0)
                 work += max(0, left) / rate
         if self.unknown_waiting:
             per_run = statistics.median(r.budget / r.rate for r in training)

@@ -144,9 +144,7 @@ def export(root: Path, logdir: Path | None) -> tuple[list[Path], list[str]]:
     from .runs import _run_dirs
 
     written, warnings = [], []
-    for d in _run_dirs(root):
-        if FOLDER in d.relative_to(root).parts:
-            continue
+    for d in _run_dirs(root):  # folders with summary.json or metrics.csv: never an event folder
         try:
             config, summary, metrics = read_run(d)
         except (ValueError, OSError, UnicodeDecodeError) as e:
