@@ -88,7 +88,7 @@ def fitted(
         keep, hdr, body = layout()
         if Measurement.get(console, wide, table(keep, hdr, body)).maximum <= console.width:
             break
-    if "captions" not in done:
+    if "captions" not in done or not rows:
         return table(keep, hdr, body)
     # key columns as captions: one table per group, all with the same column widths, the header once
     cell_w = lambda text: max(Text(line).cell_len for line in text.split("\n"))
