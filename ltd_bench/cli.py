@@ -50,8 +50,10 @@ def run(
         False, "--force", help="Train from scratch even if the run finished or has a checkpoint."
     ),
 ):
-    """Train one configured run into OUT/<name>/<run_id>/; a killed or interrupted run continues from
-    its checkpoint, a finished one is not trained again (--force retrains)."""
+    """Train one configured run into OUT/<name>/<run_id>/.
+
+    A killed or interrupted run continues from its checkpoint; a finished one is not trained again (--force retrains it)."""
+    from . import tboard
     from .outputs import CHECKPOINT, is_finished, read_summary, run_dir
     from .runner import execute
     from .sweep import is_sweep_file
@@ -68,9 +70,12 @@ def run(
         fail_config(e.errors)
     check_out_dir(out)
     try:
+        tboard.check([cfg], str(config))
         path = run_dir(out, cfg)
     except ValueError as e:  # e.g. OUT/<name> is a symlink that leads outside OUT
         fail_config([f"{config}: name: {e}"])
+    except ConfigError as e:
+        fail_config(e.errors)
     if cfg.train.device == "cuda":
         import torch
 
@@ -139,7 +144,7 @@ def validate(
     config: Path = typer.Argument(..., help="Experiment or sweep config (YAML)."),
     set_: Optional[list[str]] = SetOpt,
 ):
-    """Print the resolved config (and its run id), or every error in it."""
+    """Print the resolved config and its run id, or every error in it."""
     from .sweep import is_sweep_file, load_sweep
 
     try:
@@ -208,7 +213,9 @@ def sweep(
         "the same numbers on the CPU, more runs per second. auto: a size for the device, every worker busy.",
     ),
 ):
-    """Run a grid of configs, resumably and in parallel; finished runs are skipped."""
+    """Run a grid of configs, resumably and in parallel.
+
+    Finished runs are skipped; rerunning the same command resumes the rest."""
     from .sweep import sweep_command
 
     check_out_dir(out)
@@ -273,8 +280,9 @@ def bench(
         "instead of the measures above.",
     ),
 ):
-    """Time the plain step, the Ω step (both forms), the naive Ω and a bare PyTorch loop, side by side;
-    with --pack, packed runs (ltd-bench sweep --pack) against one run."""
+    """Time the training step, plain and with Ω, or packs of runs.
+
+    Side by side: the plain step, the Ω step (both forms), the naive Ω and a bare PyTorch loop; with --pack, packed runs (ltd-bench sweep --pack) against one run."""
     from .bench import bench_command
 
     measures = None
@@ -310,7 +318,7 @@ def ls(
         " | omega-forms | schedules | fields | all",
     ),
 ):
-    """List what a config can name (tasks, variants, models, ...) and every config field (`ls fields`)."""
+    """List what a config can name and every config field."""
     from .catalog import catalog
 
     tables = catalog()
@@ -355,7 +363,9 @@ def report(
         None, "--flow-step", help="Training step of the gradient-flow figure (default: common to all runs)."
     ),
 ):
-    """Compare methods across runs: time-to-solve tables, tests and verdicts (terminal, CSV, Markdown), figures."""
+    """Compare methods across runs: time to solve, tests, verdicts.
+
+    Tables in the terminal, as CSV and as Markdown; figures as PNG, PDF or SVG."""
     from .report import run_report
 
     raise typer.Exit(
@@ -372,6 +382,44 @@ def report(
             err_console=err_console,
         )
     )
+
+
+@app.command()
+def status(
+    results: Path = typer.Argument(Path("results"), help="A sweep's folder, or a folder of sweeps."),
+    watch: bool = typer.Option(False, "--watch", help="Redraw in place until Ctrl-C."),
+    interval: float = typer.Option(
+        5.0, "--interval", min=0.1, metavar="SECONDS", help="--watch: redraw this often."
+    ),
+    stalled: float = typer.Option(
+        600.0,
+        "--stalled-after",
+        min=1,
+        metavar="SECONDS",
+        help="Flag a training run with no metrics row for this long.",
+    ),
+):
+    """Show how far the sweeps in a folder have come while they train.
+
+    Runs finished, training, stopped (killed or interrupted), waiting and failed, per sweep and method; each training run's step, held-out error, rate and ETA; the sweep's ETA. Only reads: usable from another terminal or machine."""
+    from .status import STALLED_S, status_command
+
+    raise typer.Exit(status_command(results, watch, interval, stalled or STALLED_S, out_console, err_console))
+
+
+@app.command()
+def tensorboard(
+    results: Path = typer.Argument(Path("results"), help="A folder of runs (searched recursively)."),
+    logdir: Optional[Path] = typer.Option(
+        None, "--logdir", help="Write under LOGDIR/<sweep name>/ (default: each sweep's tensorboard/ folder)."
+    ),
+):
+    """Write TensorBoard event files from run folders.
+
+    The same files train.tensorboard writes while runs train: each evaluation as scalars, one TensorBoard run per run (method and seed), the config as hyper-parameters. Needs the tensorboard extra."""
+    from .tboard import export_command
+
+    raise typer.Exit(export_command(results, logdir, out_console, err_console))
 
 
 def version_callback(value: bool) -> None:

@@ -22,7 +22,7 @@ from .yamlio import YamlError, dump, parse_scalar, read_yaml
 NAME_RE = re.compile(r"^[A-Za-z0-9_.+-]{1,100}$")  # names become folder names: no separators, no '..'
 MEMORY_LIMIT_BYTES = 8 << 30  # refuse configs whose tensors alone would need more than 8 GiB
 # Settings that cannot change a result: left out of the run id, so changing them continues the same run.
-NOT_IN_RUN_ID = {("train", "checkpoint_s")}
+NOT_IN_RUN_ID = {("train", "checkpoint_s"), ("train", "tensorboard")}
 # Protocol options added after results existed: left out of the run id at their default, so a config
 # that does not use them keeps the id (and the folder) it always had.
 LATER_DEFAULTS = {
@@ -109,6 +109,11 @@ class TrainConfig(_Section):
         ge=0,
         le=1e6,
         description="seconds between checkpoints (0: at every evaluation); not in the run id",
+    )
+    # off: event files are an extra (pip install -e '.[tensorboard]'); `ltd-bench tensorboard` writes them later
+    tensorboard: bool = Field(
+        False,
+        description="also write each evaluation to OUT/<name>/tensorboard/ (TensorBoard); not in the run id",
     )
 
 

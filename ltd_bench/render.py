@@ -86,6 +86,9 @@ RUN_CSV = [
     "error",
     "run_dir",
 ]
+# where a terminal too narrow for a table may break its cells (fit.py): never inside a number or a label
+CELL_BREAKS = {"method": (" (",), "RMST [95% CI]": (" [",)}
+VERDICT_BREAKS = {"method vs reference": (" vs ",), "RMST ratio [CI]": (" [",)}
 STYLE = {"helps": "green", "behind": "red", "equivalent": "cyan", "no-information": "dim", "inconclusive": ""}
 
 
@@ -169,28 +172,35 @@ def verdict_table(an: Analysis, short: bool) -> tuple[list[str], list[list[str]]
 
 
 def terminal(console, an: Analysis, title: str) -> None:
-    """Both tables, the notes and the verdict rule; fits 100 columns (reasons are in CSV/Markdown)."""
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
+    """Both tables, the notes and the verdict rule, narrowed to the terminal where needed (fit.py);
+    reasons are in CSV/Markdown."""
+    from .fit import SIMPLE, Fit, fitted
 
-    def show(caption, table_of, verdict_col=None):
+    def show(caption, table_of, fit):
         header, rows, first = table_of(an, short=True)
-        t = Table(
-            title=caption, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left", collapse_padding=True
+        fit.keys = 2 + len(an.axes)  # task, T and the axes: a caption over their rows where narrow
+        style = lambda col, value: STYLE.get(value, "") if col == "verdict" else ""
+        console.print(
+            fitted(
+                console,
+                header,
+                rows,
+                fit,
+                first=first,
+                style=style,
+                sections=True,
+                title=caption,
+                title_justify="left",
+                **SIMPLE,
+            )
         )
-        for h in header:
-            t.add_column(h, overflow="fold")
-        for i, r in enumerate(rows):
-            cells = [Text(x) for x in r]  # Text: a '[...]' in a value is not rich markup
-            if verdict_col is not None:
-                cells[verdict_col].stylize(STYLE.get(r[verdict_col], ""))
-            last = i + 1 == len(rows) or first[i + 1]
-            t.add_row(*cells, end_section=last)
-        console.print(t)
 
     console.print(title, markup=False, highlight=False)
-    show("Time to solve per cell and method (finished runs)", cell_table)
+    show(
+        "Time to solve per cell and method (finished runs)",
+        cell_table,
+        Fit(breaks=CELL_BREAKS, drop=("loss/base",)),
+    )
     console.print(
         "KM median: steps until half the runs solved (Kaplan–Meier; 'not reached' if fewer did). RMST: "
         "mean steps to solve within the budget, unsolved runs counting the whole budget; 95% bootstrap "
@@ -203,7 +213,7 @@ def terminal(console, an: Analysis, title: str) -> None:
         console.print(f"note: {note}", markup=False, highlight=False)
     if len(an.verdicts):
         caption = f"Verdicts ({an.source}; Holm over {an.n_tests} tests)"
-        show(caption, verdict_table, verdict_col=-1)
+        show(caption, verdict_table, Fit(breaks=VERDICT_BREAKS, drop=("p",)))
         console.print(RULE, style="dim", markup=False, highlight=False)
     else:
         console.print("No comparison has runs on both sides: no verdicts.", markup=False, highlight=False)

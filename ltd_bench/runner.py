@@ -18,6 +18,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from . import tboard
 from .config import Config
 from .outputs import MetricsLog, RunResult, prepare, read_checkpoint, run_dir, write_checkpoint, write_result
 from .train import RunSpec, train
@@ -85,7 +86,9 @@ def spec_in(
     if why and warn:
         warn(why)
     log = MetricsLog(path, state["metrics"] if state else [])
-    return RunSpec(cfg, log.append, progress, lambda s: write_checkpoint(path, s), state)
+    events = tboard.live(path, cfg, state["metrics"] if state else [])  # train.tensorboard: event files too
+    on_eval = log.append if events is None else lambda row: (log.append(row), events.append(row))
+    return RunSpec(cfg, on_eval, progress, lambda s: write_checkpoint(path, s), state)
 
 
 def train_in(

@@ -25,15 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
 from .config import (
     Config,
@@ -57,6 +48,8 @@ from .outputs import (
     run_dir,
     write_result,
 )
+from . import tboard
+from .progress import UpdatesBar
 from .registry import did_you_mean
 from .yamlio import YamlError, read_yaml
 
@@ -99,7 +92,13 @@ class Sweep:
             "methods": self.methods,
             "runs": [r.config.run_id for r in self.runs],
             "compare": self.compare,
+            "plan": {r.config.run_id: _planned(r) for r in self.runs},  # what `ltd-bench status` shows
         }
+
+
+def _planned(r: SweepRun) -> dict:
+    c = r.config
+    return {"method": r.label, "steps": c.train.steps, "seed": c.seed, "seq_len": c.task.seq_len}
 
 
 # ------------------------------------------------------------------------------------------- loading
@@ -387,6 +386,7 @@ def sweep_command(
     "off" or K, how compatible runs are packed (pack.plan); each run keeps its own folder either way."""
     try:
         sw = load_sweep(sweep_file, overrides, max_runs=max_runs)
+        tboard.check([r.config for r in sw.runs], str(sweep_file))
     except ConfigError as e:
         for msg in e.errors:
             err_console.print(f"[red]error[/red] {escape(msg)}", soft_wrap=True)
@@ -435,7 +435,7 @@ def sweep_command(
             markup=False,
         )
     if dry_run:
-        console.print(_plan(sw, jobs, done))
+        console.print(_plan(sw, jobs, done, console))
         return 0
     _write_manifest(out / sw.name / "sweep.json", sw.manifest())
     if not todo:
@@ -468,7 +468,7 @@ def sweep_command(
     with (
         sigterm_as_interrupt(),
         _heartbeat(claims),
-        _bar(console, progress and console.is_terminal, len(todo)) as advance,
+        UpdatesBar(console, progress and console.is_terminal, todo, lambda: claims.held) as bar,
     ):
 
         def on_done(job: Job, res: RunResult) -> None:
@@ -479,7 +479,7 @@ def sweep_command(
             claims.release(job.path)
             status = res.summary.get("status", "failed")
             counts[status] = counts.get(status, 0) + 1
-            advance()
+            bar.done(job.path, res.summary.get("steps"))
             n = sum(counts.values())
             console.print(f"[{n}/{len(todo)}] {_line(job, res.summary)}", soft_wrap=True, markup=False)
 
@@ -562,15 +562,25 @@ def _line(job: Job, s: dict) -> str:
     )
 
 
-def _plan(sw: Sweep, jobs: list[Job], done: set[str]) -> Table:
-    t = Table(title=f"sweep {sw.name}", title_justify="left")
-    for col in ["run_id", "method", *sw.grid_keys, *sw.zip_keys, "state"]:
-        t.add_column(col)
-    for j in jobs:
-        t.add_row(
-            j.run_id, j.label, *(_show(v) for v in j.keys.values()), "done" if j.run_id in done else "todo"
-        )
-    return t
+def _plan(sw: Sweep, jobs: list[Job], done: set[str], console: Console):
+    from .fit import Fit, fitted
+
+    axes = [*sw.grid_keys, *sw.zip_keys]
+    ends = [a.split(".")[-1] for a in axes]  # narrower headers where the last parts are unambiguous
+    short = dict(zip(axes, ends, strict=True)) if len(set(ends)) == len(ends) else {}
+    rows = [
+        [j.run_id, j.label, *(_show(v) for v in j.keys.values()), "done" if j.run_id in done else "todo"]
+        for j in jobs
+    ]
+    fit = Fit(short, {"method": (" (",), **{a: (", ",) for a in axes}}, drop=("run_id",))
+    return fitted(
+        console,
+        ["run_id", "method", *axes, "state"],
+        rows,
+        fit,
+        title=f"sweep {sw.name}",
+        title_justify="left",
+    )
 
 
 def _write_manifest(path: Path, new: dict) -> None:
@@ -584,26 +594,7 @@ def _write_manifest(path: Path, new: dict) -> None:
         merged["methods"] = {**old["methods"], **new["methods"]}
         pairs = [*old.get("compare", []), *new.get("compare", [])]
         merged["compare"] = [list(p) for p in dict.fromkeys(map(tuple, pairs))]
+        merged["plan"] = {**old.get("plan", {}), **new["plan"]}
     except (OSError, ValueError, KeyError, TypeError):  # none yet, or unreadable: start afresh
         merged = new
     atomic_write(path, json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
-
-
-@contextlib.contextmanager
-def _bar(console: Console, enabled: bool, total: int):
-    """An overall bar over the runs (off when not a terminal); yields a function that advances it."""
-    if not enabled:
-        yield lambda: None
-        return
-    bar = Progress(
-        TextColumn("[bold]sweep"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
-    with bar:
-        tid = bar.add_task("runs", total=total)
-        yield lambda: bar.advance(tid)
