@@ -165,11 +165,16 @@ def _pinned_cases():
 def test_metrics_pinned_bit_for_bit(case):
     """Two short runs (an RNN with momentum, norm clipping and Ω; an LSTM on Adam with value clipping)
     reproduce metrics, summary, weights and gradient-flow arrays recorded before the code was refactored.
-    A change here is a change of results: re-record only with a reason (tests/data/README.md)."""
+    A change here is a change of results: re-record only with a reason (tests/data/README.md). The LSTM's
+    kernels round differently per SIMD level (ATen's AVX2 and AVX512 paths), so a case may carry its record
+    for a CPU capability other than the one it was first recorded on."""
     import hashlib
     import json
 
+    import torch
+
     want = _pinned_cases()[case]
+    want = want | want.get("by_cpu_capability", {}).get(torch.backends.cpu.get_cpu_capability(), {})
     res = train(Config.model_validate(want["config"]))
     same = lambda a, b: (
         json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
