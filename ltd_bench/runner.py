@@ -19,8 +19,19 @@ from rich.progress import (
 )
 
 from .config import Config
-from .outputs import MetricsLog, RunResult, prepare, read_checkpoint, run_dir, write_checkpoint, write_result
-from .train import RunSpec, train
+from .outputs import (
+    Claims,
+    MetricsLog,
+    RunResult,
+    claim_holder,
+    heartbeat,
+    prepare,
+    read_checkpoint,
+    run_dir,
+    write_checkpoint,
+    write_result,
+)
+from .train import RunSpec, resume_problem, train
 
 
 class StopFlag:
@@ -81,11 +92,11 @@ def spec_in(
     """The run `cfg` whose folder is `path` (config.yaml already there), ready for train_runs: continuing
     from checkpoint.pt if it holds this run; metrics.csv grows row by row and checkpoint.pt is replaced
     as training goes. The final files are the caller's (write_result)."""
-    state, why = read_checkpoint(path, cfg.run_id)
+    state, why = read_checkpoint(path, cfg, check=lambda s: resume_problem(cfg, s))
     if why and warn:
         warn(why)
     log = MetricsLog(path, state["metrics"] if state else [])
-    return RunSpec(cfg, log.append, progress, lambda s: write_checkpoint(path, s), state)
+    return RunSpec(cfg, log.append, progress, lambda s: write_checkpoint(path, s, cfg), state)
 
 
 def train_in(
@@ -101,6 +112,28 @@ def train_in(
     return train(
         cfg, on_eval=s.on_eval, progress=s.progress, checkpoint=s.checkpoint, resume=s.resume, stop=stop
     )
+
+
+class RunBusy(Exception):
+    """Another live process trains this run (its claim names host and pid)."""
+
+
+@contextlib.contextmanager
+def hold(path: Path):
+    """Claim the run folder `path` for the block (as a sweep claims each run it trains), refreshing the
+    claim while it runs: one writer per run. RunBusy, with nothing touched, when a live process holds it."""
+    claims = Claims()
+    if not claims.acquire(path):
+        h = claim_holder(path) or {}
+        raise RunBusy(
+            f"{path} is being trained by pid {h.get('pid', '?')} on {h.get('host', '?')}: "
+            "wait for it (or stop that process) and rerun"
+        )
+    try:
+        with heartbeat(claims):
+            yield
+    finally:
+        claims.release_all()
 
 
 def execute(

@@ -17,7 +17,6 @@ import copy
 import itertools
 import json
 import math
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,12 +45,13 @@ from .config import (
     validate_dict,
 )
 from .outputs import (
-    CLAIM_BEAT_S,
     FINAL,
     Claims,
     RunResult,
     atomic_write,
     claim_holder,
+    finished,
+    heartbeat,
     is_finished,
     prepare,
     run_dir,
@@ -414,7 +414,7 @@ def sweep_command(
     jobs = [
         Job(r.config.run_id, r.label, r.config.to_dict(), run_dir(out, r.config), r.keys) for r in sw.runs
     ]
-    done = {j.run_id for j in jobs if is_finished(j.path)}
+    done = _done(jobs, err_console)
     todo = [j for j in jobs if j.run_id not in done]
     dups = f" ({sw.duplicates} duplicate configs dropped)" if sw.duplicates else ""
     console.print(
@@ -467,7 +467,7 @@ def sweep_command(
 
     with (
         sigterm_as_interrupt(),
-        _heartbeat(claims),
+        heartbeat(claims),
         _bar(console, progress and console.is_terminal, len(todo)) as advance,
     ):
 
@@ -527,21 +527,17 @@ def sweep_command(
     return 0
 
 
-@contextlib.contextmanager
-def _heartbeat(claims: Claims):
-    """Refresh this sweep's claims every CLAIM_BEAT_S while it runs (sweeps on other hosts judge by age)."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(CLAIM_BEAT_S):
-            claims.beat()
-
-    t = threading.Thread(target=beat, daemon=True, name="ltd-bench-claims")
-    t.start()
-    try:
-        yield
-    finally:
-        stop.set()
+def _done(jobs: list[Job], err_console: Console) -> set[str]:
+    """Run ids of the finished runs a resume may skip; a folder that says it finished but fails its
+    checks (outputs.finished) is named in a warning, and trained again."""
+    done = set()
+    for j in jobs:
+        ok, why = finished(j.path)
+        if ok:
+            done.add(j.run_id)
+        elif why:
+            err_console.print(f"warning: not trusted, trained again: {why}", soft_wrap=True, markup=False)
+    return done
 
 
 def _line(job: Job, s: dict) -> str:
