@@ -82,7 +82,7 @@ def train_job(config: dict, path: str | None = None) -> RunResult:
         cfg = Config.model_validate(config)
         if path is None or not Path(path).is_dir():  # e.g. a Dask worker without the shared file system
             return train(cfg)
-        with StopFlag().installed() as stop:
+        with StopFlag(hard=False).installed() as stop:
             return train_in(cfg, Path(path), stop=stop, warn=warn)
     except Exception as e:
         return failed_result(config, e, time.perf_counter() - start)
@@ -105,7 +105,7 @@ def train_pack_job(configs: list[dict], paths: list[str | None]) -> list[RunResu
             results[i] = failed_result(config, e, time.perf_counter() - start)
     if specs:
         try:
-            with StopFlag().installed() as stop:
+            with StopFlag(hard=False).installed() as stop:
                 outs = train_runs(specs, stop)
         except Exception as e:  # the pack as a whole could not train (e.g. out of memory)
             outs = [e] * len(specs)

@@ -367,7 +367,7 @@ def read_metrics(path: Path, max_rows: int | None = None):
     except ValueError:
         bad = next((c, x) for row in rows[1:] for c, x in zip(header, row, strict=True) if not _is_float(x))
         raise ValueError(f"non-numeric {bad[0]} value {bad[1]!r}") from None
-    return pd.DataFrame(data, columns=header, dtype=float)
+    return pd.DataFrame(np.array(data, dtype=float).reshape(len(data), len(header)), columns=header)
 
 
 def _is_float(text: str) -> bool:

@@ -36,12 +36,13 @@ from .train import RunSpec, resume_problem, train
 
 class StopFlag:
     """SIGINT or SIGTERM asks the run to stop at the next step boundary (it checkpoints and ends
-    `interrupted`); a second Ctrl-C stops at once (KeyboardInterrupt). A repeated SIGTERM does not: a
-    sweep's parent sends one to workers that a terminal's Ctrl-C has reached already. Outside the main
-    thread, a no-op."""
+    `interrupted`); with `hard` (`ltd-bench run` in a terminal), a second Ctrl-C stops at once
+    (KeyboardInterrupt). A repeated SIGTERM does not, nor anything in a sweep's worker: a signal to the
+    whole process group, once or twice, must leave every run checkpointed. Outside the main thread, a
+    no-op."""
 
-    def __init__(self):
-        self.requested = False
+    def __init__(self, hard: bool = True):
+        self.requested, self.hard = False, hard
 
     def __call__(self) -> bool:
         return self.requested
@@ -49,7 +50,7 @@ class StopFlag:
     @contextlib.contextmanager
     def installed(self):
         def handler(signum, frame):
-            if self.requested and signum == signal.SIGINT:
+            if self.requested and self.hard and signum == signal.SIGINT:
                 raise KeyboardInterrupt
             self.requested = True
 
@@ -66,21 +67,50 @@ class StopFlag:
 
 
 @contextlib.contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM (a scheduler or `kill`) ends what runs like Ctrl-C (KeyboardInterrupt)."""
+def interrupt_once():
+    """SIGINT or SIGTERM (Ctrl-C, `kill`, `timeout`, a scheduler) ends what runs with KeyboardInterrupt,
+    once: later ones are ignored, so that a signal sent twice to a whole process group cannot cut short
+    the wind-down the first one started (workers checkpointing, results being written)."""
+    seen = []
 
     def handler(signum, frame):
-        raise KeyboardInterrupt
+        seen.append(signum)
+        if len(seen) == 1:
+            raise KeyboardInterrupt
 
     try:
-        old = signal.signal(signal.SIGTERM, handler)
+        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """SIGINT and SIGTERM wait until the block ends, then are raised again (to the handlers outside: an
+    enclosing block defers them further): what the block writes (a run's final files, the results of
+    runs winding down) is not cut short by a signal."""
+    got = []
+    try:
+        old = {
+            s: signal.signal(s, lambda signum, frame: got.append(signum))
+            for s in (signal.SIGINT, signal.SIGTERM)
+        }
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if got:
+        signal.raise_signal(got[0])
 
 
 def spec_in(

@@ -395,7 +395,7 @@ def sweep_command(
     from .executors import make_executor
     from .jobs import ExecutorError, Job, PackJob, default_workers
     from .pack import parse_size, plan
-    from .runner import sigterm_as_interrupt
+    from .runner import interrupt_once, signals_deferred
 
     try:
         size = parse_size(pack)
@@ -466,17 +466,18 @@ def sweep_command(
                 yield mine[0]
 
     with (
-        sigterm_as_interrupt(),
+        interrupt_once(),
         heartbeat(claims),
         _bar(console, progress and console.is_terminal, len(todo)) as advance,
     ):
 
         def on_done(job: Job, res: RunResult) -> None:
-            prepare(
-                job.path, configs[job.run_id]
-            )  # the parent writes: a killed worker leaves nothing trusted
-            write_result(job.path, res)
-            claims.release(job.path)
+            with signals_deferred():  # a signal now would leave the run without its summary
+                prepare(
+                    job.path, configs[job.run_id]
+                )  # the parent writes: a killed worker leaves nothing trusted
+                write_result(job.path, res)
+                claims.release(job.path)
             status = res.summary.get("status", "failed")
             counts[status] = counts.get(status, 0) + 1
             advance()
@@ -491,8 +492,8 @@ def sweep_command(
             n = sum(v for k, v in counts.items() if k in FINAL)
             kept = counts.get("interrupted", 0)
             err_console.print(
-                f"interrupted: {n} run(s) finished and kept"
-                + (f", {kept} checkpointed" if kept else "")
+                f"interrupted: {n} run(s) finished and kept, {kept} interrupted"
+                + (" (checkpointed: they continue from there)" if kept else "")
                 + "; rerun the same command to resume",
                 soft_wrap=True,
             )
