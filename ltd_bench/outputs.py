@@ -339,11 +339,11 @@ def heartbeat(claims: Claims):
 METRICS_REQUIRED = ("step", "test_error", "test_loss")  # what the report and its learning curves need
 
 
-def read_metrics(path: Path, max_rows: int | None = None):
-    """metrics.csv as a numeric pandas DataFrame; ValueError says what is wrong (empty, truncated, ...).
-    max_rows: the most evaluations its config implies (trust.max_evals); a bigger file is refused unread."""
-    import pandas as pd  # here, not at the top: training never needs it
-
+def read_metrics(path: Path, max_rows: int | None = None, frame: bool = True):
+    """metrics.csv as a numeric pandas DataFrame (frame=False: (columns, 2-D float array), for readers of
+    thousands of runs that build frames only when asked); ValueError says what is wrong (empty,
+    truncated, ...). max_rows: the most evaluations its config implies (trust.max_evals); a bigger file is
+    refused unread."""
     file = Path(path) / "metrics.csv"
     if max_rows is None:
         text = file.read_text()
@@ -367,7 +367,12 @@ def read_metrics(path: Path, max_rows: int | None = None):
     except ValueError:
         bad = next((c, x) for row in rows[1:] for c, x in zip(header, row, strict=True) if not _is_float(x))
         raise ValueError(f"non-numeric {bad[0]} value {bad[1]!r}") from None
-    return pd.DataFrame(np.array(data, dtype=float).reshape(len(data), len(header)), columns=header)
+    table = np.array(data, dtype=float).reshape(len(data), len(header))
+    if not frame:
+        return header, table
+    import pandas as pd  # here, not at the top: training never needs it
+
+    return pd.DataFrame(table, columns=header)
 
 
 def _is_float(text: str) -> bool:
@@ -421,10 +426,11 @@ def load_summary(path: Path) -> dict:
     return summary
 
 
-def read_run(path: Path):
+def read_run(path: Path, frame: bool = True):
     """(config, summary, metrics) of one run folder, verified (trust.py: config.yaml hashes to the
     folder's run id, the summary fits the config, files within the sizes it implies); metrics is None for
-    a run that failed before any evaluation. ValueError("<file>: <what>") when the folder cannot be used."""
+    a run that failed before any evaluation (frame: see read_metrics). ValueError("<file>: <what>") when
+    the folder cannot be used."""
     path = Path(path)
     summary = load_summary(path)
     if not (path / "config.yaml").is_file():
@@ -437,7 +443,7 @@ def read_run(path: Path):
     metrics = None
     if (path / "metrics.csv").is_file() or summary["status"] in FINAL:
         try:
-            metrics = read_metrics(path, trust.max_evals(cfg))
+            metrics = read_metrics(path, trust.max_evals(cfg), frame)
         except FileNotFoundError:
             raise ValueError("missing metrics.csv") from None
         except (ValueError, UnicodeDecodeError) as e:

@@ -17,7 +17,9 @@ import copy
 import itertools
 import json
 import math
+import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +43,7 @@ from .config import (
     dotted_get,
     flatten,
     method_of,
+    run_id_of,
     set_dotted,
     validate_dict,
 )
@@ -70,6 +73,8 @@ MARKERS = {"base", "methods", "grid", "zip", "compare"}
 MAX_RUNS = (
     100_000  # more runs than a cluster trains in a month at these sizes: surely a typo; --max-runs raises it
 )
+DRY_RUN_ROWS = 500  # a dry run lists its runs in a table up to this many; past it, a line per method
+PACK_SIZES_SHOWN = 3  # pack sizes named in the sweep's opening lines (the most common ones)
 RESERVED = {"name": "every run is named after the sweep", "method": "set by the methods: labels"}
 
 
@@ -78,6 +83,7 @@ class SweepRun:
     config: Config
     label: str  # the method label (the sweep's, or derived: rnn+clip, ...)
     keys: dict  # swept dotted key -> resolved value
+    run_id: str = ""  # config.run_id, computed once (a sweep of 50,000 runs asks for it often)
 
 
 @dataclass
@@ -97,7 +103,7 @@ class Sweep:
             "grid_keys": self.grid_keys,
             "zip_keys": self.zip_keys,
             "methods": self.methods,
-            "runs": [r.config.run_id for r in self.runs],
+            "runs": [r.run_id for r in self.runs],
             "compare": self.compare,
         }
 
@@ -310,14 +316,14 @@ def _expand(
                     | set_origins
                 )
                 run = {
-                    **copy.deepcopy(base),
+                    **_copy(base),
                     "name": name,
                     **({"method": label} if label is not None else {}),
                 }
                 errs: list[str] = []
                 for k, v in points:
                     set_dotted(run, k, v, errs, src)
-                run, set_errs = apply_overrides(run, overrides)
+                run, set_errs = apply_overrides(run, overrides) if overrides else (run, [])
                 try:
                     cfg = validate_dict(run, src) if not errs + set_errs else None
                 except ConfigError as e:
@@ -326,13 +332,15 @@ def _expand(
                 for e in errs + set_errs:
                     key = _attribute(e, src, origins, base_desc)
                     errors.setdefault(key, []).append(label)
-                if cfg is None or cfg.run_id in seen:
+                if cfg is None:
                     continue
-                seen.add(cfg.run_id)
                 resolved = cfg.to_dict()  # a swept mapping (task.options) keeps its whole value
-                runs.append(
-                    SweepRun(cfg, method_of(cfg), {k: dotted_get(resolved, k) for k in [*grid, *zipped]})
-                )
+                run_id = run_id_of(resolved)
+                if run_id in seen:
+                    continue
+                seen.add(run_id)
+                keys = {k: dotted_get(resolved, k) for k in [*grid, *zipped]}
+                runs.append(SweepRun(cfg, method_of(cfg), keys, run_id))
     if errors:
         raise ConfigError([_describe(src, k, labels, list(methods)) for k, labels in errors.items()])
     n_points = max(1, len(methods)) * len(zip_points) * math.prod(len(v) for v in grid.values())
@@ -345,6 +353,16 @@ def _expand(
         methods,
         duplicates=n_points - len(runs),
     )
+
+
+def _copy(v: Any) -> Any:
+    """A copy of a YAML-loaded value (mappings, lists, scalars): deepcopy's generality costs much more
+    for the tens of thousands of runs of a big sweep."""
+    if isinstance(v, dict):
+        return {k: _copy(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_copy(x) for x in v]
+    return v if isinstance(v, (str, int, float, bool, type(None))) else copy.deepcopy(v)
 
 
 def _attribute(error: str, src: str, origins: dict[str, str], base_desc: str) -> tuple[str, str, str]:
@@ -410,15 +428,13 @@ def sweep_command(
     except (ValueError, ExecutorError) as e:
         err_console.print(f"[red]error[/red] {escape(str(e))}", soft_wrap=True)
         return 2
-    configs = {r.config.run_id: r.config for r in sw.runs}
-    jobs = [
-        Job(r.config.run_id, r.label, r.config.to_dict(), run_dir(out, r.config), r.keys) for r in sw.runs
-    ]
-    done = _done(jobs, err_console)
-    todo = [j for j in jobs if j.run_id not in done]
+    configs = {r.run_id: r.config for r in sw.runs}
+    paths = _folders(out, sw)
+    done = _done(sw.runs, paths, err_console)
+    pending = [r for r in sw.runs if r.run_id not in done]
     dups = f" ({sw.duplicates} duplicate configs dropped)" if sw.duplicates else ""
     console.print(
-        f"sweep {sw.name}: {len(jobs)} runs{dups}, {len(done)} done, {len(todo)} to run → {out / sw.name}",
+        f"sweep {sw.name}: {len(sw.runs)} runs{dups}, {len(done)} done, {len(pending)} to run → {out / sw.name}",
         soft_wrap=True,
     )
     share = workers or default_workers()  # --pack auto leaves no worker idle
@@ -426,17 +442,13 @@ def sweep_command(
     def units(pending: list[Job]) -> list[list[Job]]:
         return [[pending[i] for i in p] for p in plan([configs[j.run_id] for j in pending], size, share)]
 
-    packs = [len(u) for u in units(todo) if len(u) > 1]
-    if packs:
-        console.print(
-            f"{sum(packs)} runs train in {len(packs)} pack(s) of {', '.join(map(str, packs))} "
-            "(same numbers as one by one; --pack off)",
-            soft_wrap=True,
-            markup=False,
-        )
+    line = _pack_line([len(u) for u in units(pending) if len(u) > 1])
+    if line:
+        console.print(line, soft_wrap=True, markup=False)
     if dry_run:
-        console.print(_plan(sw, jobs, done))
+        _dry_run(console, sw, done, sweep_file)
         return 0
+    todo = [Job(r.run_id, r.label, r.config.to_dict(), paths[r.run_id], r.keys) for r in pending]
     _write_manifest(out / sw.name / "sweep.json", sw.manifest())
     if not todo:
         return 0
@@ -528,14 +540,27 @@ def sweep_command(
     return 0
 
 
-def _done(jobs: list[Job], err_console: Console) -> set[str]:
+def _folders(out: Path, sw: Sweep) -> dict[str, Path]:
+    """Run id -> run folder (outputs.run_dir), OUT/<name> resolved once: a run id (hex digits) cannot
+    leave it, and a run folder that is a symlink is judged by run_dir itself (it refuses one leading out)."""
+    if not sw.runs:
+        return {}
+    parent = run_dir(out, sw.runs[0].config).parent
+    paths = {}
+    for r in sw.runs:
+        p = parent / r.run_id
+        paths[r.run_id] = run_dir(out, r.config) if os.path.islink(p) else p
+    return paths
+
+
+def _done(runs: list[SweepRun], paths: dict[str, Path], err_console: Console) -> set[str]:
     """Run ids of the finished runs a resume may skip; a folder that says it finished but fails its
     checks (outputs.finished) is named in a warning, and trained again."""
     done = set()
-    for j in jobs:
-        ok, why = finished(j.path)
+    for r in runs:
+        ok, why = finished(paths[r.run_id])
         if ok:
-            done.add(j.run_id)
+            done.add(r.run_id)
         elif why:
             err_console.print(f"warning: not trusted, trained again: {why}", soft_wrap=True, markup=False)
     return done
@@ -559,13 +584,45 @@ def _line(job: Job, s: dict) -> str:
     )
 
 
-def _plan(sw: Sweep, jobs: list[Job], done: set[str]) -> Table:
+def _pack_line(packs: list[int]) -> str | None:
+    """How pending runs train packed, in one short line however many packs there are."""
+    if not packs:
+        return None
+    sizes = sorted(Counter(packs).items(), key=lambda kv: (-kv[1], -kv[0]))
+    shown = ", ".join(f"{n:,} of {k}" if n > 1 else f"1 of {k}" for k, n in sizes[:PACK_SIZES_SHOWN])
+    more = f" and {len(sizes) - PACK_SIZES_SHOWN} other size(s)" if len(sizes) > PACK_SIZES_SHOWN else ""
+    if len(packs) <= PACK_SIZES_SHOWN:
+        shown, more = ", ".join(map(str, packs)), ""
+    return (
+        f"{sum(packs):,} runs train in {len(packs):,} pack(s) of {shown}{more} "
+        "(same numbers as one by one; --pack off)"
+    )
+
+
+def _dry_run(console: Console, sw: Sweep, done: set[str], sweep_file: Path) -> None:
+    """The runs as a table, or, past DRY_RUN_ROWS runs, a line per method (a table of 50,000 rows is
+    neither read nor cheap to draw)."""
+    if len(sw.runs) <= DRY_RUN_ROWS:
+        console.print(_plan(sw, done))
+        return
+    per = Counter(r.label for r in sw.runs)
+    todo = Counter(r.label for r in sw.runs if r.run_id not in done)
+    for label, n in per.items():
+        console.print(f"  {label}: {n:,} runs, {todo[label]:,} to run", soft_wrap=True, markup=False)
+    console.print(
+        f"(no table past {DRY_RUN_ROWS} runs: ltd-bench validate {sweep_file} lists every run id)",
+        soft_wrap=True,
+        markup=False,
+    )
+
+
+def _plan(sw: Sweep, done: set[str]) -> Table:
     t = Table(title=f"sweep {sw.name}", title_justify="left")
     for col in ["run_id", "method", *sw.grid_keys, *sw.zip_keys, "state"]:
         t.add_column(col)
-    for j in jobs:
+    for r in sw.runs:
         t.add_row(
-            j.run_id, j.label, *(_show(v) for v in j.keys.values()), "done" if j.run_id in done else "todo"
+            r.run_id, r.label, *(_show(v) for v in r.keys.values()), "done" if r.run_id in done else "todo"
         )
     return t
 
