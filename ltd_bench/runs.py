@@ -22,6 +22,7 @@ import pandas as pd
 
 from .config import method_label
 from .outputs import FINAL, read_run
+from .trust import SWEEP_JSON_BYTES, read_capped
 
 INT_FIELDS = ("steps_to_solve", "steps", "diverged_at_step", "nonfinite_grad_steps")
 FLOAT_FIELDS = (
@@ -101,7 +102,7 @@ def _row(run_dir: Path, config: dict, summary: dict) -> dict:
 def _declared(path: Path, warnings: list[str]) -> list[tuple[str, str]]:
     """The `compare:` pairs a sweep recorded in its sweep.json (none when it declared none)."""
     try:
-        pairs = json.loads(path.read_text()).get("compare") or []
+        pairs = json.loads(read_capped(path, SWEEP_JSON_BYTES)).get("compare") or []
         if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(m, str) for m in p) for p in pairs):
             raise ValueError("compare is not a list of [method, reference] pairs")
         return [(a, b) for a, b in pairs]

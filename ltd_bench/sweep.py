@@ -61,6 +61,7 @@ from .outputs import (
     write_result,
 )
 from .registry import did_you_mean
+from .trust import SWEEP_JSON_BYTES, read_capped
 from .yamlio import YamlError, read_yaml
 
 if TYPE_CHECKING:
@@ -631,7 +632,7 @@ def _write_manifest(path: Path, new: dict) -> None:
     """sweep.json for the report. A folder that earlier sweeps of this name also wrote into keeps their axes,
     methods and runs too (their runs are still there), merged in order."""
     try:
-        old = json.loads(path.read_text())
+        old = json.loads(read_capped(path, SWEEP_JSON_BYTES))
         merged = {"name": new["name"]}
         for k in ("grid_keys", "zip_keys", "runs"):
             merged[k] = list(dict.fromkeys([*old[k], *new[k]]))

@@ -24,6 +24,7 @@ import numpy as np
 
 from .config import Config, NOT_IN_RUN_ID
 
+SWEEP_JSON_BYTES = 64 << 20  # a sweep.json lists its run ids, 16 bytes each: millions of runs fit
 SUMMARY_BYTES = 1 << 20  # a summary.json is ~1 KB; a note or an error message never reaches a MiB
 ROW_BYTES = 1024  # a metrics.csv row is ~200 bytes; generous, so only junk is refused
 EXTRA_ROWS = 16  # besides one row per evaluation: step 0, the last step, a diverged run's last row, an
@@ -131,11 +132,11 @@ def read_capped(file: Path, cap: int) -> bytes:
     most cap + 1 bytes (a file that grows meanwhile, or a FIFO, cannot make it read more)."""
     size = file.stat().st_size
     if size > cap:
-        raise ValueError(f"{file.name} is {size:,} bytes, more than the {cap:,} a run of its config writes")
+        raise ValueError(f"{file.name} is {size:,} bytes, beyond the {cap:,} it can need")
     with open(file, "rb") as f:
         data = f.read(cap + 1)
     if len(data) > cap:
-        raise ValueError(f"{file.name} is more than the {cap:,} bytes a run of its config writes")
+        raise ValueError(f"{file.name} is more than the {cap:,} bytes it can need")
     return data
 
 
