@@ -54,8 +54,8 @@ def run(
 
     A killed or interrupted run continues from its checkpoint; a finished one is not trained again (--force retrains it)."""
     from . import tboard
-    from .outputs import CHECKPOINT, is_finished, read_summary, run_dir
-    from .runner import execute
+    from .outputs import CHECKPOINT, finished, read_summary, run_dir
+    from .runner import RunBusy, execute, hold
     from .sweep import is_sweep_file
 
     if is_sweep_file(config):
@@ -83,7 +83,9 @@ def run(
             fail_config(
                 [f"{config}: train.device: cuda, but no CUDA device is available here (allowed: auto, cpu)"]
             )
-    if is_finished(path) and not force:
+    warn = lambda msg: err_console.print(f"[yellow]warning[/yellow] {escape(msg)}", soft_wrap=True)
+    done, why = finished(path)
+    if done and not force:
         s = read_summary(path)
         at = f" at step {s.get('steps_to_solve')}" if s.get("status") == "solved" else ""
         out_console.print(
@@ -92,22 +94,34 @@ def run(
             soft_wrap=True,
         )
         raise typer.Exit(0)
-    if force:
-        (path / CHECKPOINT).unlink(missing_ok=True)
-    elif (path / CHECKPOINT).is_file():
-        out_console.print(f"continuing from the checkpoint in {escape(str(path))}", soft_wrap=True)
-    show = not no_progress and out_console.is_terminal
-    warn = lambda msg: err_console.print(f"[yellow]warning[/yellow] {escape(msg)}", soft_wrap=True)
-    summary, path = execute(cfg, out, progress=show, weights=weights, console=out_console, warn=warn)
+    try:
+        with hold(path):
+            if why:
+                warn(f"not trusted, trained again: {why}")
+            if force:
+                (path / CHECKPOINT).unlink(missing_ok=True)
+            elif (path / CHECKPOINT).is_file():
+                out_console.print(f"continuing from the checkpoint in {escape(str(path))}", soft_wrap=True)
+            show = not no_progress and out_console.is_terminal
+            summary, path = execute(cfg, out, progress=show, weights=weights, console=out_console, warn=warn)
+    except RunBusy as e:
+        err_console.print(f"[red]error[/red] {escape(str(e))}", soft_wrap=True)
+        raise typer.Exit(1) from None
     print_summary(summary, path)
     raise typer.Exit(130 if summary["status"] == "interrupted" else 0)
 
 
 def check_out_dir(out: Path) -> None:
-    """--out must be a folder or creatable as one: a usage error (exit 2) before anything is written."""
+    """--out must be a folder or creatable as one, and writable: a usage error (exit 2) before anything
+    is written."""
+    import os
+
     existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    where = "" if existing == out else f"{existing} "
     if not existing.is_dir():  # OUT, or a folder it would be created in, is a file
-        fail_config([f"--out {out}: {'' if existing == out else f'{existing} '}is not a directory"])
+        fail_config([f"--out {out}: {where}is not a directory"])
+    if not os.access(existing, os.W_OK | os.X_OK):
+        fail_config([f"--out {out}: {where}is not writable (permission denied)"])
 
 
 def print_summary(s: dict, path: Path) -> None:

@@ -7,6 +7,7 @@ a default says why it has that value. Allowed names come from choices.py.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import re
@@ -162,13 +163,18 @@ class Config(_Section):
     @property
     def run_id(self) -> str:
         """Content hash of the resolved config, less NOT_IN_RUN_ID: the same config always gets the same id."""
-        d = self.to_dict()
-        for section, key in NOT_IN_RUN_ID:
+        return run_id_of(self.to_dict())
+
+
+def run_id_of(resolved: dict) -> str:
+    """Config.run_id from a resolved config's to_dict() (for callers that have it already; not modified)."""
+    d = {k: dict(v) if isinstance(v, dict) else v for k, v in resolved.items()}
+    for section, key in NOT_IN_RUN_ID:
+        d[section].pop(key, None)
+    for (section, key), default in LATER_DEFAULTS.items():
+        if d[section].get(key, default) == default:
             d[section].pop(key, None)
-        for (section, key), default in LATER_DEFAULTS.items():
-            if d[section].get(key, default) == default:
-                d[section].pop(key, None)
-        return content_id(d)
+    return content_id(d)
 
 
 def content_id(d: Any) -> str:
@@ -337,19 +343,25 @@ def _orthogonal_errors(mtype: str, m: dict, tr: dict) -> list[tuple[str, str]]:
     return errs
 
 
-def _memory_errors(cfg: Config) -> list[tuple[str, str]]:
+@functools.lru_cache(maxsize=256)
+def _task_shape(task_json: str) -> tuple[int, int] | str:
+    """(longest sequence, input width) of a task section, or why the task refuses it: built once per
+    distinct task section (a big sweep validates tens of thousands of runs of a few tasks)."""
     from .tasks import task_of
 
-    t = cfg.task
     try:
-        task = task_of(t)
-    except (
-        ValueError,
-        TypeError,
-        ArithmeticError,
-    ) as e:  # the task's own checks (minimum length, option ranges)
-        return [("task.seq_len" if "seq_len" in str(e) else "task.options", short(str(e), 300, quote=False))]
-    need = estimate_bytes(cfg, task.max_len(), task.input_size)
+        task = task_of(TaskConfig.model_validate_json(task_json))
+    except (ValueError, TypeError, ArithmeticError) as e:  # the task's own checks (minimum length, ranges)
+        return str(e)
+    return task.max_len(), task.input_size
+
+
+def _memory_errors(cfg: Config) -> list[tuple[str, str]]:
+    t = cfg.task
+    shape = _task_shape(t.model_dump_json())
+    if isinstance(shape, str):
+        return [("task.seq_len" if "seq_len" in shape else "task.options", short(shape, 300, quote=False))]
+    need = estimate_bytes(cfg, *shape)
     if need <= MEMORY_LIMIT_BYTES:
         return []
     sizes = "task.seq_len, task.test_size, train.batch_size, model.hidden_size"

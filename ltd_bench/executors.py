@@ -33,6 +33,7 @@ from .jobs import (
     work,
 )
 from .outputs import RunResult
+from .runner import signals_deferred
 
 STOP_GRACE_S = 30  # after Ctrl-C, how long workers get to checkpoint and hand back (a step + an evaluation)
 WATCHDOG_S = 0.5  # how often a pool worker checks that the sweep that started it is still alive
@@ -42,8 +43,11 @@ WATCHDOG_S = 0.5  # how often a pool worker checks that the sweep that started i
 def _worker_init(parent: int) -> None:
     """One torch thread per worker, so results do not depend on how many run side by side. A watchdog
     ends the worker when the sweep that started it is gone (killed with -9, say): no orphans. Ctrl-C is
-    ignored between jobs (a job's StopFlag handles it while it trains)."""
+    and SIGTERM are ignored between jobs (a job's StopFlag handles them while it trains): a signal sent
+    twice to the whole process group must not end a worker that is handing back its interrupted runs. The
+    sweep ends idle workers itself (shutdown, or SIGKILL after a wind-down)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     torch.set_num_threads(1)
 
     def watch() -> None:
@@ -62,10 +66,12 @@ def _worker_init(parent: int) -> None:
 def _context() -> mp.context.BaseContext:
     """forkserver: workers fork from a clean server that has imported torch once (fast starts, no torch
     thread pools copied by fork); spawn where forkserver does not exist. torch._dynamo too: torch.optim
-    imports it on the first optimizer, ~2 s of CPU that every worker would otherwise pay again."""
+    imports it on the first optimizer, ~2 s of CPU that every worker would otherwise pay again. The
+    server ignores SIGTERM (forkserver_signals): a signal to the whole process group would otherwise
+    end it, and the pool with it, before the workers could checkpoint."""
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["ltd_bench.jobs", "torch._dynamo"])
+        ctx.set_forkserver_preload(["ltd_bench.forkserver_signals", "ltd_bench.jobs", "torch._dynamo"])
         return ctx
     return mp.get_context("spawn")
 
@@ -155,14 +161,16 @@ class LocalExecutor:
 
 def _wind_down(pool: ProcessPoolExecutor, running: dict[Future, Unit], on_done: OnDone) -> None:
     """Ask every worker to stop (SIGTERM: each checkpoints at its next step and returns `interrupted`;
-    a terminal's Ctrl-C reached them already), then deliver what comes back within STOP_GRACE_S."""
-    for p in list((getattr(pool, "_processes", None) or {}).values()):
-        if p.is_alive():
-            with contextlib.suppress(OSError):
-                os.kill(p.pid, signal.SIGTERM)
-    done, _ = wait(running, timeout=STOP_GRACE_S)
-    for fut in done:
-        _deliver(fut, running[fut], on_done)
+    a terminal's Ctrl-C reached them already), then deliver what comes back within STOP_GRACE_S. A
+    further signal meanwhile (Ctrl-C twice, a scheduler's second SIGTERM) waits: it would lose them."""
+    with contextlib.suppress(KeyboardInterrupt), signals_deferred():
+        for p in list((getattr(pool, "_processes", None) or {}).values()):
+            if p.is_alive():
+                with contextlib.suppress(OSError):
+                    os.kill(p.pid, signal.SIGTERM)
+        done, _ = wait(running, timeout=STOP_GRACE_S)
+        for fut in done:
+            _deliver(fut, running[fut], on_done)
 
 
 def _deliver(fut: Future, unit: Unit, on_done: OnDone) -> bool:

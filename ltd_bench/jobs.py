@@ -5,6 +5,7 @@ each run's RunResult back to the sweep's process; that process alone writes fina
 from __future__ import annotations
 
 import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -81,8 +82,8 @@ def train_job(config: dict, path: str | None = None) -> RunResult:
         cfg = Config.model_validate(config)
         if path is None or not Path(path).is_dir():  # e.g. a Dask worker without the shared file system
             return train(cfg)
-        with StopFlag().installed() as stop:
-            return train_in(cfg, Path(path), stop=stop)
+        with StopFlag(hard=False).installed() as stop:
+            return train_in(cfg, Path(path), stop=stop, warn=warn)
     except Exception as e:
         return failed_result(config, e, time.perf_counter() - start)
 
@@ -98,13 +99,13 @@ def train_pack_job(configs: list[dict], paths: list[str | None]) -> list[RunResu
         try:
             cfg = Config.model_validate(config)
             visible = path is not None and Path(path).is_dir()
-            specs.append(spec_in(cfg, Path(path)) if visible else RunSpec(cfg))
+            specs.append(spec_in(cfg, Path(path), warn=warn) if visible else RunSpec(cfg))
             slots.append(i)
         except Exception as e:
             results[i] = failed_result(config, e, time.perf_counter() - start)
     if specs:
         try:
-            with StopFlag().installed() as stop:
+            with StopFlag(hard=False).installed() as stop:
                 outs = train_runs(specs, stop)
         except Exception as e:  # the pack as a whole could not train (e.g. out of memory)
             outs = [e] * len(specs)
@@ -112,6 +113,11 @@ def train_pack_job(configs: list[dict], paths: list[str | None]) -> list[RunResu
             ok = isinstance(out, RunResult)
             results[i] = out if ok else failed_result(configs[i], out, time.perf_counter() - start)
     return results
+
+
+def warn(msg: str) -> None:
+    """A worker's warning (a checkpoint set aside): on its stderr, which a local pool shares with the sweep."""
+    print(f"warning: {msg}", file=sys.stderr, flush=True)
 
 
 def failed_result(config: dict, error: BaseException | str, wall_time_s: float = 0.0) -> RunResult:

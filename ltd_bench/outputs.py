@@ -4,17 +4,22 @@
     metrics.csv         one row per evaluation, appended and flushed as it happens
     gradient_flow.npz   ‖∇_{h_t} L‖ per t, the mean ‖g_t J_t‖/‖g_t‖ and the spectral radius per evaluation
     model.pt            final weights (a plain state_dict)
-    checkpoint.pt       while a run is unfinished: everything needed to continue it bit for bit
-    claim               while a sweep trains the run: which process does (host, pid)
+    checkpoint.pt       while a run is unfinished: everything needed to continue it bit for bit, sealed
+                        with a digest, its run id and its config's hash (trust.seal)
+    checkpoint.rejected.pt  a checkpoint that failed those checks, kept for inspection
+    claim               while a sweep or `run` trains the run: which process does (host, pid)
     summary.json        written last
 
 A folder without a readable summary.json of a final status is unfinished: a resume continues it from
 checkpoint.pt, or starts it afresh. Whole files are written atomically (temp file, fsync, rename).
 Nothing here runs code from a folder: YAML through the safe loader, checkpoints with weights_only.
+Nothing read back is trusted unchecked (trust.py): config.yaml must hash to the folder's run id, the
+summary's fields must fit the config, and every file is read up to a size its config implies.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -25,12 +30,15 @@ import shutil
 import socket
 import time
 import warnings
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
+from . import trust
 from .config import Config, name_error, resolved_yaml
 
 STATUSES = ("solved", "unsolved", "diverged", "interrupted", "failed")
@@ -48,7 +56,7 @@ METRIC_COLUMNS = [
     "nonfinite_steps",
     "wall_time_s",
 ]
-CHECKPOINT, CLAIM = "checkpoint.pt", "claim"
+CHECKPOINT, CLAIM, REJECTED = "checkpoint.pt", "claim", "checkpoint.rejected.pt"
 
 
 @dataclass
@@ -90,23 +98,41 @@ def run_dir(out: Path, cfg: Config) -> Path:
 
 
 def read_summary(path: Path) -> dict | None:
+    """summary.json leniently (None when missing or unreadable), read up to trust.SUMMARY_BYTES."""
     try:
-        s = json.loads((path / "summary.json").read_text())
+        s = trust.parse_json(trust.read_capped(path / "summary.json", trust.SUMMARY_BYTES))
     except (OSError, ValueError):
         return None
     return s if isinstance(s, dict) and "status" in s else None
 
 
-def is_finished(path: Path) -> bool:
-    """A run a resume may skip: a readable summary with a final status and its metrics present."""
+def finished(path: Path) -> tuple[bool, str | None]:
+    """(True, None): a run a resume may skip, its final summary verified (trust.py) and its metrics
+    present. (False, why): it says it finished but cannot be trusted (trained again; the caller warns).
+    (False, None): not finished."""
     s = read_summary(path)
-    return s is not None and s.get("status") in FINAL and (path / "metrics.csv").is_file()
+    if s is None or s.get("status") not in FINAL:
+        return False, None
+    try:
+        cfg = trust.config_of(read_config(path), path.name)
+        why = trust.summary_problems(s, cfg, path.name)
+    except ValueError as e:
+        why = [str(e)]
+    if not why and not (path / "metrics.csv").is_file():
+        why = ["missing metrics.csv"]
+    return (False, f"{path}: {'; '.join(why)}") if why else (True, None)
+
+
+def is_finished(path: Path) -> bool:
+    """A run a resume may skip (see finished)."""
+    return finished(path)[0]
 
 
 def prepare(path: Path, cfg: Config, keep_checkpoint: bool = True) -> None:
     """Make the folder ready to train into. Anything an unfinished attempt left goes, except its
-    checkpoint (kept when asked: the run continues from it) and a sweep's claim on the folder."""
-    keep = {CLAIM} | ({CHECKPOINT} if keep_checkpoint else set())
+    checkpoint (kept when asked: the run continues from it), a rejected checkpoint (kept for inspection)
+    and the claim on the folder."""
+    keep = {CLAIM, REJECTED} | ({CHECKPOINT} if keep_checkpoint else set())
     if path.is_dir():
         for p in path.iterdir():
             if p.name not in keep:
@@ -168,31 +194,45 @@ def _jsonable(d: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------- checkpoints
-def write_checkpoint(path: Path, state: dict) -> None:
-    """train()'s state (tensors, numbers, strings, lists and dicts only) as checkpoint.pt, atomically."""
+def write_checkpoint(path: Path, state: dict, cfg: Config) -> None:
+    """train()'s state for the run `cfg` (tensors, numbers, strings, lists and dicts only) as
+    checkpoint.pt, sealed with a digest, the run id and the config's hash (trust.seal), atomically."""
     import torch
 
     buf = io.BytesIO()
     torch.save(state, buf)
-    atomic_write(path / CHECKPOINT, buf.getvalue())
+    atomic_write(path / CHECKPOINT, trust.seal(buf.getvalue(), cfg.run_id, trust.config_hash(cfg)))
 
 
-def read_checkpoint(path: Path, run_id: str) -> tuple[dict | None, str | None]:
-    """(state, None); (None, None) when there is none; (None, why) when it cannot be used. Loaded with
-    weights_only=True: a checkpoint from someone else's folder carries no code that would run here."""
+def read_checkpoint(
+    path: Path, cfg: Config, check: Callable[[dict], str | None] | None = None
+) -> tuple[dict | None, str | None]:
+    """(state, None); (None, None) when there is none; (None, why) when it cannot be used: damaged (its
+    digest), another run's or another config's, unreadable, or refused by `check` (e.g. tensors of
+    another shape). An unusable one is set aside as checkpoint.rejected.pt (kept for inspection) and the
+    run starts afresh. Loaded with weights_only=True: it carries no code that would run here."""
     import torch
 
     file = path / CHECKPOINT
     if not file.is_file():
         return None, None
     try:
+        payload = trust.unseal(
+            trust.read_capped(file, trust.checkpoint_cap(cfg)), cfg.run_id, trust.config_hash(cfg)
+        )
         with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing them
             warnings.simplefilter("ignore")
-            state = torch.load(file, map_location="cpu", weights_only=True)
+            state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or state.get("run_id") != cfg.run_id:
+            raise ValueError("holds another run's state")
+        why = check(state) if check else None
+        if why:
+            raise ValueError(why)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
-        return None, f"{file} is not a usable checkpoint ({type(e).__name__}); the run starts afresh"
-    if not isinstance(state, dict) or state.get("run_id") != run_id:
-        return None, f"{file} belongs to another run; the run starts afresh"
+        kind = "" if isinstance(e, ValueError) else f"{type(e).__name__}: "
+        with contextlib.suppress(OSError):
+            os.replace(file, path / REJECTED)
+        return None, f"{file}: {kind}{e}; set aside as {REJECTED}, the run starts afresh"
     return state, None
 
 
@@ -215,7 +255,7 @@ def claim_holder(path: Path) -> dict | None:
     """Who holds the claim on a run folder ({host, pid}), or None when nobody alive does."""
     file = path / CLAIM
     try:
-        holder = json.loads(file.read_text())
+        holder = json.loads(trust.read_capped(file, 4096))  # {"host": ..., "pid": ...}: a few dozen bytes
         age = time.time() - file.stat().st_mtime
     except (OSError, ValueError):
         return None
@@ -275,6 +315,23 @@ class Claims:
             self.release(p)
 
 
+@contextlib.contextmanager
+def heartbeat(claims: Claims):
+    """Refresh `claims` every CLAIM_BEAT_S while the block runs (holders on other hosts judge by age)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(CLAIM_BEAT_S):
+            claims.beat()
+
+    t = threading.Thread(target=beat, daemon=True, name="ltd-bench-claims")
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
 # ---- reading
 # Run folders read back, for `ltd-bench report` and notebooks (ltd_bench.load_runs). Every reader raises
 # ValueError("<file>: <what is wrong>") so that a damaged folder is skipped with one line, never a
@@ -282,14 +339,21 @@ class Claims:
 METRICS_REQUIRED = ("step", "test_error", "test_loss")  # what the report and its learning curves need
 
 
-def read_metrics(path: Path):
-    """metrics.csv as a numeric pandas DataFrame; ValueError says what is wrong (empty, truncated, ...)."""
-    import pandas as pd  # here, not at the top: training never needs it
-
-    text = (Path(path) / "metrics.csv").read_text()
+def read_metrics(path: Path, max_rows: int | None = None, frame: bool = True):
+    """metrics.csv as a numeric pandas DataFrame (frame=False: (columns, 2-D float array), for readers of
+    thousands of runs that build frames only when asked); ValueError says what is wrong (empty,
+    truncated, ...). max_rows: the most evaluations its config implies (trust.max_evals); a bigger file is
+    refused unread."""
+    file = Path(path) / "metrics.csv"
+    if max_rows is None:
+        text = file.read_text()
+    else:
+        text = trust.read_capped(file, (max_rows + 1) * trust.ROW_BYTES).decode()
     if not text.strip():
         raise ValueError("empty file")
     rows = list(csv.reader(text.splitlines()))
+    if max_rows is not None and len(rows) - 1 > max_rows:
+        raise ValueError(f"{len(rows) - 1} rows, more than the {max_rows} evaluations its config implies")
     header = rows[0]
     missing = [c for c in METRICS_REQUIRED if c not in header]
     if missing:
@@ -303,7 +367,12 @@ def read_metrics(path: Path):
     except ValueError:
         bad = next((c, x) for row in rows[1:] for c, x in zip(header, row, strict=True) if not _is_float(x))
         raise ValueError(f"non-numeric {bad[0]} value {bad[1]!r}") from None
-    return pd.DataFrame(data, columns=header, dtype=float)
+    table = np.array(data, dtype=float).reshape(len(data), len(header))
+    if not frame:
+        return header, table
+    import pandas as pd  # here, not at the top: training never needs it
+
+    return pd.DataFrame(table, columns=header)
 
 
 def _is_float(text: str) -> bool:
@@ -319,7 +388,7 @@ def read_config(path: Path) -> dict:
     from .yamlio import read_yaml
 
     try:
-        config = read_yaml(Path(path) / "config.yaml")
+        config = read_yaml(Path(path) / "config.yaml", fast=True)
     except ValueError as e:  # YamlError: one line naming the problem
         raise ValueError(f"config.yaml: {e}") from None
     if not isinstance(config, dict):
@@ -333,7 +402,7 @@ def load_summary(path: Path) -> dict:
     if not file.is_file():
         raise ValueError("missing summary.json")
     try:
-        summary = json.loads(file.read_text())
+        summary = trust.parse_json(trust.read_capped(file, trust.SUMMARY_BYTES))
     except json.JSONDecodeError as e:  # e.msg may end in "at" ("Unterminated string starting at")
         where = f"line {e.lineno}, column {e.colno}"
         raise ValueError(
@@ -341,6 +410,8 @@ def load_summary(path: Path) -> dict:
         ) from None
     except UnicodeDecodeError:
         raise ValueError("summary.json: not UTF-8 text") from None
+    except ValueError as e:  # NaN or Infinity; a file beyond the cap
+        raise ValueError(f"summary.json: {e}") from None
     if not isinstance(summary, dict):
         raise ValueError("summary.json: not a JSON object")
     status = summary.get("status")
@@ -355,22 +426,24 @@ def load_summary(path: Path) -> dict:
     return summary
 
 
-def read_run(path: Path):
-    """(config, summary, metrics) of one run folder; metrics is None for a run that failed before any
-    evaluation. ValueError("<file>: <what>") when the folder cannot be used."""
+def read_run(path: Path, frame: bool = True):
+    """(config, summary, metrics) of one run folder, verified (trust.py: config.yaml hashes to the
+    folder's run id, the summary fits the config, files within the sizes it implies); metrics is None for
+    a run that failed before any evaluation (frame: see read_metrics). ValueError("<file>: <what>") when
+    the folder cannot be used."""
     path = Path(path)
     summary = load_summary(path)
     if not (path / "config.yaml").is_file():
         raise ValueError("missing config.yaml")
     config = read_config(path)
-    for key in ("task.name", "task.seq_len", "model.type"):
-        section, _, field_ = key.partition(".")
-        if not isinstance(config.get(section), dict) or config[section].get(field_) is None:
-            raise ValueError(f"config.yaml: missing {key}")
+    cfg = trust.config_of(config, path.name)
+    why = trust.summary_problems(summary, cfg, path.name)
+    if why:
+        raise ValueError(f"summary.json: {'; '.join(why)}")
     metrics = None
     if (path / "metrics.csv").is_file() or summary["status"] in FINAL:
         try:
-            metrics = read_metrics(path)
+            metrics = read_metrics(path, trust.max_evals(cfg), frame)
         except FileNotFoundError:
             raise ValueError("missing metrics.csv") from None
         except (ValueError, UnicodeDecodeError) as e:
@@ -379,12 +452,15 @@ def read_run(path: Path):
 
 
 def read_flow(path: Path) -> dict:
-    """gradient_flow.npz as {name: array} (no pickled objects); ValueError when unusable."""
+    """gradient_flow.npz as {name: array} (no pickled objects), each array at most the evaluations ×
+    length its folder's config implies, refused before decompression (trust.read_npz); ValueError when
+    unusable."""
+    path = Path(path)
     try:
-        with np.load(Path(path) / "gradient_flow.npz", allow_pickle=False) as z:
-            flow = {k: np.asarray(z[k]) for k in z.files}
-    except (OSError, ValueError, EOFError) as e:
-        raise ValueError(f"gradient_flow.npz: {type(e).__name__}: {e}") from None
+        cfg = trust.config_of(read_config(path), path.name)
+        flow = trust.read_npz(path / "gradient_flow.npz", trust.max_evals(cfg) * trust.max_len(cfg))
+    except ValueError as e:
+        raise ValueError(f"gradient_flow.npz: {e}") from None
     g, step = flow.get("grad_norm"), flow.get("step")
     if g is None or g.ndim != 2 or g.shape[0] == 0:
         raise ValueError(

@@ -20,18 +20,30 @@ from rich.progress import (
 
 from . import tboard
 from .config import Config
-from .outputs import MetricsLog, RunResult, prepare, read_checkpoint, run_dir, write_checkpoint, write_result
-from .train import RunSpec, train
+from .outputs import (
+    Claims,
+    MetricsLog,
+    RunResult,
+    claim_holder,
+    heartbeat,
+    prepare,
+    read_checkpoint,
+    run_dir,
+    write_checkpoint,
+    write_result,
+)
+from .train import RunSpec, resume_problem, train
 
 
 class StopFlag:
     """SIGINT or SIGTERM asks the run to stop at the next step boundary (it checkpoints and ends
-    `interrupted`); a second Ctrl-C stops at once (KeyboardInterrupt). A repeated SIGTERM does not: a
-    sweep's parent sends one to workers that a terminal's Ctrl-C has reached already. Outside the main
-    thread, a no-op."""
+    `interrupted`); with `hard` (`ltd-bench run` in a terminal), a second Ctrl-C stops at once
+    (KeyboardInterrupt). A repeated SIGTERM does not, nor anything in a sweep's worker: a signal to the
+    whole process group, once or twice, must leave every run checkpointed. Outside the main thread, a
+    no-op."""
 
-    def __init__(self):
-        self.requested = False
+    def __init__(self, hard: bool = True):
+        self.requested, self.hard = False, hard
 
     def __call__(self) -> bool:
         return self.requested
@@ -39,7 +51,7 @@ class StopFlag:
     @contextlib.contextmanager
     def installed(self):
         def handler(signum, frame):
-            if self.requested and signum == signal.SIGINT:
+            if self.requested and self.hard and signum == signal.SIGINT:
                 raise KeyboardInterrupt
             self.requested = True
 
@@ -56,21 +68,50 @@ class StopFlag:
 
 
 @contextlib.contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM (a scheduler or `kill`) ends what runs like Ctrl-C (KeyboardInterrupt)."""
+def interrupt_once():
+    """SIGINT or SIGTERM (Ctrl-C, `kill`, `timeout`, a scheduler) ends what runs with KeyboardInterrupt,
+    once: later ones are ignored, so that a signal sent twice to a whole process group cannot cut short
+    the wind-down the first one started (workers checkpointing, results being written)."""
+    seen = []
 
     def handler(signum, frame):
-        raise KeyboardInterrupt
+        seen.append(signum)
+        if len(seen) == 1:
+            raise KeyboardInterrupt
 
     try:
-        old = signal.signal(signal.SIGTERM, handler)
+        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """SIGINT and SIGTERM wait until the block ends, then are raised again (to the handlers outside: an
+    enclosing block defers them further): what the block writes (a run's final files, the results of
+    runs winding down) is not cut short by a signal."""
+    got = []
+    try:
+        old = {
+            s: signal.signal(s, lambda signum, frame: got.append(signum))
+            for s in (signal.SIGINT, signal.SIGTERM)
+        }
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if got:
+        signal.raise_signal(got[0])
 
 
 def spec_in(
@@ -82,13 +123,13 @@ def spec_in(
     """The run `cfg` whose folder is `path` (config.yaml already there), ready for train_runs: continuing
     from checkpoint.pt if it holds this run; metrics.csv grows row by row and checkpoint.pt is replaced
     as training goes. The final files are the caller's (write_result)."""
-    state, why = read_checkpoint(path, cfg.run_id)
+    state, why = read_checkpoint(path, cfg, check=lambda s: resume_problem(cfg, s))
     if why and warn:
         warn(why)
     log = MetricsLog(path, state["metrics"] if state else [])
     events = tboard.live(path, cfg, state["metrics"] if state else [])  # train.tensorboard: event files too
     on_eval = log.append if events is None else lambda row: (log.append(row), events.append(row))
-    return RunSpec(cfg, on_eval, progress, lambda s: write_checkpoint(path, s), state)
+    return RunSpec(cfg, on_eval, progress, lambda s: write_checkpoint(path, s, cfg), state)
 
 
 def train_in(
@@ -104,6 +145,28 @@ def train_in(
     return train(
         cfg, on_eval=s.on_eval, progress=s.progress, checkpoint=s.checkpoint, resume=s.resume, stop=stop
     )
+
+
+class RunBusy(Exception):
+    """Another live process trains this run (its claim names host and pid)."""
+
+
+@contextlib.contextmanager
+def hold(path: Path):
+    """Claim the run folder `path` for the block (as a sweep claims each run it trains), refreshing the
+    claim while it runs: one writer per run. RunBusy, with nothing touched, when a live process holds it."""
+    claims = Claims()
+    if not claims.acquire(path):
+        h = claim_holder(path) or {}
+        raise RunBusy(
+            f"{path} is being trained by pid {h.get('pid', '?')} on {h.get('host', '?')}: "
+            "wait for it (or stop that process) and rerun"
+        )
+    try:
+        with heartbeat(claims):
+            yield
+    finally:
+        claims.release_all()
 
 
 def execute(

@@ -13,6 +13,8 @@ fields ("status", "steps_to_solve", "test_loss", ...), and "method", "task", "se
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import pandas as pd
 
 from .config import method_label
 from .outputs import FINAL, read_run
+from .trust import SWEEP_JSON_BYTES, read_capped
 
 INT_FIELDS = ("steps_to_solve", "steps", "diverged_at_step", "nonfinite_grad_steps")
 FLOAT_FIELDS = (
@@ -32,10 +35,34 @@ FLOAT_FIELDS = (
 )
 
 
+class Frames(Mapping):
+    """run_dir -> metrics.csv as a DataFrame, built on first access from the table read once (building
+    thousands of small frames up front costs more than the whole report needs)."""
+
+    def __init__(self, tables: dict | None = None):
+        self.tables, self.frames = dict(tables or {}), {}
+
+    def __getitem__(self, key: str) -> pd.DataFrame:
+        if key not in self.frames:
+            columns, table = self.tables[key]
+            self.frames[key] = pd.DataFrame(table, columns=columns)
+        return self.frames[key]
+
+    def __iter__(self):
+        return iter(self.tables)
+
+    def __len__(self) -> int:
+        return len(self.tables)
+
+    def pop(self, key: str, default=None):
+        self.frames.pop(key, None)
+        return self.tables.pop(key, default)
+
+
 @dataclass
 class Results:
     runs: pd.DataFrame  # one row per readable run
-    metrics: dict[str, pd.DataFrame] = field(default_factory=dict)  # run_dir -> metrics.csv, parsed once
+    metrics: Frames = field(default_factory=Frames)  # run_dir -> metrics.csv, parsed once
     warnings: list[str] = field(default_factory=list)  # one line per skipped folder or ignored file
     compare: list[tuple[str, str]] = field(default_factory=list)  # declared by the sweeps' sweep.json
 
@@ -54,7 +81,12 @@ def flatten(d: dict, prefix: str = "") -> dict:
 
 def _run_dirs(root: Path) -> list[Path]:
     """Folders holding summary.json, plus folders with only metrics.csv (runs that never finished)."""
-    return sorted({p.parent for name in ("summary.json", "metrics.csv") for p in root.rglob(name)})
+    found = [
+        d
+        for d, _, files in os.walk(root, followlinks=True)
+        if "summary.json" in files or "metrics.csv" in files
+    ]
+    return sorted(map(Path, found))
 
 
 def _row(run_dir: Path, config: dict, summary: dict) -> dict:
@@ -70,7 +102,7 @@ def _row(run_dir: Path, config: dict, summary: dict) -> dict:
 def _declared(path: Path, warnings: list[str]) -> list[tuple[str, str]]:
     """The `compare:` pairs a sweep recorded in its sweep.json (none when it declared none)."""
     try:
-        pairs = json.loads(path.read_text()).get("compare") or []
+        pairs = json.loads(read_capped(path, SWEEP_JSON_BYTES)).get("compare") or []
         if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(m, str) for m in p) for p in pairs):
             raise ValueError("compare is not a list of [method, reference] pairs")
         return [(a, b) for a, b in pairs]
@@ -81,16 +113,16 @@ def _declared(path: Path, warnings: list[str]) -> list[tuple[str, str]]:
 
 def load(root: Path | str) -> Results:
     """Every readable run under `root` (a results folder, a sweep folder or one run folder)."""
-    root, rows, metrics, warnings = Path(root), [], {}, []
+    root, rows, metrics, warnings = Path(root), [], Frames(), []
     for d in _run_dirs(root):
         try:
-            config, summary, m = read_run(d)
+            config, summary, m = read_run(d, frame=False)
         except (ValueError, OSError, UnicodeDecodeError) as e:
             warnings.append(f"skipped {d}: {e}")
             continue
         rows.append(_row(d, config, summary))
         if m is not None:
-            metrics[str(d)] = m
+            metrics.tables[str(d)] = m
     compare: list[tuple[str, str]] = []
     for sweep in sorted({Path(r["run_dir"]).parent / "sweep.json" for r in rows}):
         if sweep.is_file():

@@ -12,13 +12,13 @@ validated before anything starts; a finished run (outputs.is_finished) is never 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import itertools
 import json
 import math
-import threading
+import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,16 +33,18 @@ from .config import (
     dotted_get,
     flatten,
     method_of,
+    run_id_of,
     set_dotted,
     validate_dict,
 )
 from .outputs import (
-    CLAIM_BEAT_S,
     FINAL,
     Claims,
     RunResult,
     atomic_write,
     claim_holder,
+    finished,
+    heartbeat,
     is_finished,
     prepare,
     run_dir,
@@ -51,6 +53,7 @@ from .outputs import (
 from . import tboard
 from .progress import UpdatesBar
 from .registry import did_you_mean
+from .trust import SWEEP_JSON_BYTES, read_capped
 from .yamlio import YamlError, read_yaml
 
 if TYPE_CHECKING:
@@ -63,6 +66,8 @@ MARKERS = {"base", "methods", "grid", "zip", "compare"}
 MAX_RUNS = (
     100_000  # more runs than a cluster trains in a month at these sizes: surely a typo; --max-runs raises it
 )
+DRY_RUN_ROWS = 500  # a dry run lists its runs in a table up to this many; past it, a line per method
+PACK_SIZES_SHOWN = 3  # pack sizes named in the sweep's opening lines (the most common ones)
 RESERVED = {"name": "every run is named after the sweep", "method": "set by the methods: labels"}
 
 
@@ -71,6 +76,7 @@ class SweepRun:
     config: Config
     label: str  # the method label (the sweep's, or derived: rnn+clip, ...)
     keys: dict  # swept dotted key -> resolved value
+    run_id: str = ""  # config.run_id, computed once (a sweep of 50,000 runs asks for it often)
 
 
 @dataclass
@@ -90,9 +96,9 @@ class Sweep:
             "grid_keys": self.grid_keys,
             "zip_keys": self.zip_keys,
             "methods": self.methods,
-            "runs": [r.config.run_id for r in self.runs],
+            "runs": [r.run_id for r in self.runs],
             "compare": self.compare,
-            "plan": {r.config.run_id: _planned(r) for r in self.runs},  # what `ltd-bench status` shows
+            "plan": {r.run_id: _planned(r) for r in self.runs},  # what `ltd-bench status` shows
         }
 
 
@@ -309,14 +315,14 @@ def _expand(
                     | set_origins
                 )
                 run = {
-                    **copy.deepcopy(base),
+                    **_copy(base),
                     "name": name,
                     **({"method": label} if label is not None else {}),
                 }
                 errs: list[str] = []
                 for k, v in points:
                     set_dotted(run, k, v, errs, src)
-                run, set_errs = apply_overrides(run, overrides)
+                run, set_errs = apply_overrides(run, overrides) if overrides else (run, [])
                 try:
                     cfg = validate_dict(run, src) if not errs + set_errs else None
                 except ConfigError as e:
@@ -325,13 +331,15 @@ def _expand(
                 for e in errs + set_errs:
                     key = _attribute(e, src, origins, base_desc)
                     errors.setdefault(key, []).append(label)
-                if cfg is None or cfg.run_id in seen:
+                if cfg is None:
                     continue
-                seen.add(cfg.run_id)
                 resolved = cfg.to_dict()  # a swept mapping (task.options) keeps its whole value
-                runs.append(
-                    SweepRun(cfg, method_of(cfg), {k: dotted_get(resolved, k) for k in [*grid, *zipped]})
-                )
+                run_id = run_id_of(resolved)
+                if run_id in seen:
+                    continue
+                seen.add(run_id)
+                keys = {k: dotted_get(resolved, k) for k in [*grid, *zipped]}
+                runs.append(SweepRun(cfg, method_of(cfg), keys, run_id))
     if errors:
         raise ConfigError([_describe(src, k, labels, list(methods)) for k, labels in errors.items()])
     n_points = max(1, len(methods)) * len(zip_points) * math.prod(len(v) for v in grid.values())
@@ -344,6 +352,16 @@ def _expand(
         methods,
         duplicates=n_points - len(runs),
     )
+
+
+def _copy(v: Any) -> Any:
+    """A copy of a YAML-loaded value (mappings, lists, scalars): deepcopy's generality costs much more
+    for the tens of thousands of runs of a big sweep."""
+    if isinstance(v, dict):
+        return {k: _copy(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_copy(x) for x in v]
+    return v if isinstance(v, (str, int, float, bool, type(None))) else copy.deepcopy(v)
 
 
 def _attribute(error: str, src: str, origins: dict[str, str], base_desc: str) -> tuple[str, str, str]:
@@ -395,7 +413,7 @@ def sweep_command(
     from .executors import make_executor
     from .jobs import ExecutorError, Job, PackJob, default_workers
     from .pack import parse_size, plan
-    from .runner import sigterm_as_interrupt
+    from .runner import interrupt_once, signals_deferred
 
     try:
         size = parse_size(pack)
@@ -410,15 +428,13 @@ def sweep_command(
     except (ValueError, ExecutorError) as e:
         err_console.print(f"[red]error[/red] {escape(str(e))}", soft_wrap=True)
         return 2
-    configs = {r.config.run_id: r.config for r in sw.runs}
-    jobs = [
-        Job(r.config.run_id, r.label, r.config.to_dict(), run_dir(out, r.config), r.keys) for r in sw.runs
-    ]
-    done = {j.run_id for j in jobs if is_finished(j.path)}
-    todo = [j for j in jobs if j.run_id not in done]
+    configs = {r.run_id: r.config for r in sw.runs}
+    paths = _folders(out, sw)
+    done = _done(sw.runs, paths, err_console)
+    pending = [r for r in sw.runs if r.run_id not in done]
     dups = f" ({sw.duplicates} duplicate configs dropped)" if sw.duplicates else ""
     console.print(
-        f"sweep {sw.name}: {len(jobs)} runs{dups}, {len(done)} done, {len(todo)} to run → {out / sw.name}",
+        f"sweep {sw.name}: {len(sw.runs)} runs{dups}, {len(done)} done, {len(pending)} to run → {out / sw.name}",
         soft_wrap=True,
     )
     share = workers or default_workers()  # --pack auto leaves no worker idle
@@ -426,17 +442,13 @@ def sweep_command(
     def units(pending: list[Job]) -> list[list[Job]]:
         return [[pending[i] for i in p] for p in plan([configs[j.run_id] for j in pending], size, share)]
 
-    packs = [len(u) for u in units(todo) if len(u) > 1]
-    if packs:
-        console.print(
-            f"{sum(packs)} runs train in {len(packs)} pack(s) of {', '.join(map(str, packs))} "
-            "(same numbers as one by one; --pack off)",
-            soft_wrap=True,
-            markup=False,
-        )
+    line = _pack_line([len(u) for u in units(pending) if len(u) > 1])
+    if line:
+        console.print(line, soft_wrap=True, markup=False)
     if dry_run:
-        console.print(_plan(sw, jobs, done, console))
+        _dry_run(console, sw, done, sweep_file)
         return 0
+    todo = [Job(r.run_id, r.label, r.config.to_dict(), paths[r.run_id], r.keys) for r in pending]
     _write_manifest(out / sw.name / "sweep.json", sw.manifest())
     if not todo:
         return 0
@@ -466,17 +478,18 @@ def sweep_command(
                 yield mine[0]
 
     with (
-        sigterm_as_interrupt(),
-        _heartbeat(claims),
+        interrupt_once(),
+        heartbeat(claims),
         UpdatesBar(console, progress and console.is_terminal, todo, lambda: claims.held) as bar,
     ):
 
         def on_done(job: Job, res: RunResult) -> None:
-            prepare(
-                job.path, configs[job.run_id]
-            )  # the parent writes: a killed worker leaves nothing trusted
-            write_result(job.path, res)
-            claims.release(job.path)
+            with signals_deferred():  # a signal now would leave the run without its summary
+                prepare(
+                    job.path, configs[job.run_id]
+                )  # the parent writes: a killed worker leaves nothing trusted
+                write_result(job.path, res)
+                claims.release(job.path)
             status = res.summary.get("status", "failed")
             counts[status] = counts.get(status, 0) + 1
             bar.done(job.path, res.summary.get("steps"))
@@ -491,8 +504,8 @@ def sweep_command(
             n = sum(v for k, v in counts.items() if k in FINAL)
             kept = counts.get("interrupted", 0)
             err_console.print(
-                f"interrupted: {n} run(s) finished and kept"
-                + (f", {kept} checkpointed" if kept else "")
+                f"interrupted: {n} run(s) finished and kept, {kept} interrupted"
+                + (" (checkpointed: they continue from there)" if kept else "")
                 + "; rerun the same command to resume",
                 soft_wrap=True,
             )
@@ -527,21 +540,30 @@ def sweep_command(
     return 0
 
 
-@contextlib.contextmanager
-def _heartbeat(claims: Claims):
-    """Refresh this sweep's claims every CLAIM_BEAT_S while it runs (sweeps on other hosts judge by age)."""
-    stop = threading.Event()
+def _folders(out: Path, sw: Sweep) -> dict[str, Path]:
+    """Run id -> run folder (outputs.run_dir), OUT/<name> resolved once: a run id (hex digits) cannot
+    leave it, and a run folder that is a symlink is judged by run_dir itself (it refuses one leading out)."""
+    if not sw.runs:
+        return {}
+    parent = run_dir(out, sw.runs[0].config).parent
+    paths = {}
+    for r in sw.runs:
+        p = parent / r.run_id
+        paths[r.run_id] = run_dir(out, r.config) if os.path.islink(p) else p
+    return paths
 
-    def beat() -> None:
-        while not stop.wait(CLAIM_BEAT_S):
-            claims.beat()
 
-    t = threading.Thread(target=beat, daemon=True, name="ltd-bench-claims")
-    t.start()
-    try:
-        yield
-    finally:
-        stop.set()
+def _done(runs: list[SweepRun], paths: dict[str, Path], err_console: Console) -> set[str]:
+    """Run ids of the finished runs a resume may skip; a folder that says it finished but fails its
+    checks (outputs.finished) is named in a warning, and trained again."""
+    done = set()
+    for r in runs:
+        ok, why = finished(paths[r.run_id])
+        if ok:
+            done.add(r.run_id)
+        elif why:
+            err_console.print(f"warning: not trusted, trained again: {why}", soft_wrap=True, markup=False)
+    return done
 
 
 def _line(job: Job, s: dict) -> str:
@@ -562,15 +584,47 @@ def _line(job: Job, s: dict) -> str:
     )
 
 
-def _plan(sw: Sweep, jobs: list[Job], done: set[str], console: Console):
+def _pack_line(packs: list[int]) -> str | None:
+    """How pending runs train packed, in one short line however many packs there are."""
+    if not packs:
+        return None
+    sizes = sorted(Counter(packs).items(), key=lambda kv: (-kv[1], -kv[0]))
+    shown = ", ".join(f"{n:,} of {k}" if n > 1 else f"1 of {k}" for k, n in sizes[:PACK_SIZES_SHOWN])
+    more = f" and {len(sizes) - PACK_SIZES_SHOWN} other size(s)" if len(sizes) > PACK_SIZES_SHOWN else ""
+    if len(packs) <= PACK_SIZES_SHOWN:
+        shown, more = ", ".join(map(str, packs)), ""
+    return (
+        f"{sum(packs):,} runs train in {len(packs):,} pack(s) of {shown}{more} "
+        "(same numbers as one by one; --pack off)"
+    )
+
+
+def _dry_run(console: Console, sw: Sweep, done: set[str], sweep_file: Path) -> None:
+    """The runs as a table, or, past DRY_RUN_ROWS runs, a line per method (a table of 50,000 rows is
+    neither read nor cheap to draw)."""
+    if len(sw.runs) <= DRY_RUN_ROWS:
+        console.print(_plan(sw, done, console))
+        return
+    per = Counter(r.label for r in sw.runs)
+    todo = Counter(r.label for r in sw.runs if r.run_id not in done)
+    for label, n in per.items():
+        console.print(f"  {label}: {n:,} runs, {todo[label]:,} to run", soft_wrap=True, markup=False)
+    console.print(
+        f"(no table past {DRY_RUN_ROWS} runs: ltd-bench validate {sweep_file} lists every run id)",
+        soft_wrap=True,
+        markup=False,
+    )
+
+
+def _plan(sw: Sweep, done: set[str], console: Console):
     from .fit import Fit, fitted
 
     axes = [*sw.grid_keys, *sw.zip_keys]
     ends = [a.split(".")[-1] for a in axes]  # narrower headers where the last parts are unambiguous
     short = dict(zip(axes, ends, strict=True)) if len(set(ends)) == len(ends) else {}
     rows = [
-        [j.run_id, j.label, *(_show(v) for v in j.keys.values()), "done" if j.run_id in done else "todo"]
-        for j in jobs
+        [r.run_id, r.label, *(_show(v) for v in r.keys.values()), "done" if r.run_id in done else "todo"]
+        for r in sw.runs
     ]
     fit = Fit(short, {"method": (" (",), **{a: (", ",) for a in axes}}, drop=("run_id",))
     return fitted(
@@ -587,7 +641,7 @@ def _write_manifest(path: Path, new: dict) -> None:
     """sweep.json for the report. A folder that earlier sweeps of this name also wrote into keeps their axes,
     methods and runs too (their runs are still there), merged in order."""
     try:
-        old = json.loads(path.read_text())
+        old = json.loads(read_capped(path, SWEEP_JSON_BYTES))
         merged = {"name": new["name"]}
         for k in ("grid_keys", "zip_keys", "runs"):
             merged[k] = list(dict.fromkeys([*old[k], *new[k]]))

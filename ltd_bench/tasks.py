@@ -69,16 +69,22 @@ def preset(name: str) -> dict:
     return copy.deepcopy(_load_preset(name))
 
 
+def _preset_view(name: str) -> dict:
+    """The parsed preset, not copied: for reading only (validating every run of a big sweep reads it)."""
+    TASKS.get(name)
+    return _load_preset(name)
+
+
 def task_variants(name: str) -> list[str]:
-    return list(preset(name)["variants"])
+    return list(_preset_view(name)["variants"])
 
 
 def task_options(name: str, variant: str | None = None) -> dict[str, object]:
     """Option name -> default for `variant` (None: the preset's default variant). Task-wide options
     come from the preset's `options`; a variant's own `options` add to or override them."""
-    p = preset(name)
+    p = _preset_view(name)
     v = _check_variant(name, p, variant)
-    return {**(p.get("options") or {}), **(p["variants"][v] or {}).get("options", {})}
+    return copy.deepcopy({**(p.get("options") or {}), **(p["variants"][v] or {}).get("options", {})})
 
 
 def _check_variant(name: str, p: dict, variant: str | None) -> str:

@@ -148,6 +148,26 @@ def _copied(state):
     return [_copied(v) for v in state] if isinstance(state, list) else state
 
 
+def resume_problem(cfg: Config, state: dict) -> str | None:
+    """Why a checkpoint's state cannot continue `cfg` (another version, layout or tensor shapes), or None;
+    checked before training starts, so that such a checkpoint is set aside instead of failing the run."""
+    if state.get("version") != CHECKPOINT_VERSION:
+        return f"checkpoint version {state.get('version')!r}, expected {CHECKPOINT_VERSION}"
+    trainer = state.get("trainer")
+    missing = [k for k in ("step", "metrics", "flow", "interval") if k not in state]
+    if not isinstance(trainer, dict) or not isinstance(trainer.get("model"), dict) or missing:
+        return "checkpoint lacks " + (", ".join(missing) or "the trainer's state")
+    task = task_of(cfg.task)
+    want = build_model(cfg.model, task.input_size, task.output_size, seed=cfg.seed).state_dict()
+    got = trainer["model"]
+    shape = lambda v: tuple(v.shape) if isinstance(v, torch.Tensor) else None
+    bad = [k for k in want.keys() | got.keys() if shape(want.get(k)) != shape(got.get(k))]
+    if bad:
+        k = sorted(bad)[0]
+        return f"weights of another shape ({k}: {shape(got.get(k))}, this config's {shape(want.get(k))})"
+    return None
+
+
 @dataclass
 class Interval:
     """Training statistics between two evaluations (Python floats: no per-step tensors)."""

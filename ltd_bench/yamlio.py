@@ -98,6 +98,15 @@ _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 _Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
 
 
+class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """libyaml's parser (where PyYAML was built with it) and the plain safe constructor: for reading many
+    machine-written files (every run folder's config.yaml, whose content its run id then verifies). Only
+    documents without anchors or aliases (no bombs) and provably shallow (_shallow) are given to it."""
+
+
+_FastLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXP_FLOAT, list("-+.0123456789"))
+
+
 class _Dumper(yaml.SafeDumper):
     """Quotes every string the loader would read as something else (e.g. a name `1e3`), so a dump loads back."""
 
@@ -155,7 +164,60 @@ def _dotted(path: tuple | None) -> str:
     return ".".join(reversed(parts))
 
 
-def loads(text: str) -> Any:
+def _shallow(text: str) -> bool:
+    """True when `text` cannot nest deeper than MAX_DEPTH: a level needs more indentation, a `-`, `?` or
+    `:` on its line, or a flow bracket. libyaml's composer has no depth limit of its own."""
+    flow = text.count("[") + text.count("{")
+    lines = text.splitlines()
+    deepest = max((len(ln) - len(ln.lstrip(" ")) + sum(map(ln.count, "-?:")) for ln in lines), default=0)
+    return flow + deepest <= MAX_DEPTH
+
+
+_PLAIN = {  # the common scalars of a machine-written file, converted directly; any other tag: the constructor
+    "tag:yaml.org,2002:str": str,
+    "tag:yaml.org,2002:null": lambda v: None,
+    "tag:yaml.org,2002:bool": lambda v: v.lower() in ("yes", "true", "on"),
+}
+_DECIMAL = re.compile(r"^-?(?:0|[1-9][0-9]*)$")
+_FLOAT = re.compile(r"^-?[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?$")
+
+
+def _plain(node, loader) -> Any:
+    """A composed document as Python values, faster than the constructor for the plain scalars, lists
+    and mappings a written config holds (no aliases: the fast path excludes them); a duplicate key or
+    an unusual scalar (0x10, .inf, 1_000, a tag) raises, so that the checked loader reads the document."""
+    if node is None:
+        return None
+    if isinstance(node, yaml.ScalarNode):
+        v, tag = node.value, node.tag
+        if tag in _PLAIN:
+            return _PLAIN[tag](v)
+        if tag == "tag:yaml.org,2002:int" and _DECIMAL.match(v):
+            return int(v)
+        if tag == "tag:yaml.org,2002:float" and _FLOAT.match(v):
+            return float(v)
+        raise ValueError(f"not a plain scalar: {v!r}")
+    if isinstance(node, yaml.SequenceNode):
+        return [_plain(n, loader) for n in node.value]
+    if isinstance(node, yaml.MappingNode):
+        out = {_plain(k, loader): _plain(v, loader) for k, v in node.value}
+        if len(out) != len(node.value):
+            raise ValueError("duplicate key")
+        return out
+    raise ValueError(f"unexpected node {node!r}")
+
+
+def loads(text: str, fast: bool = False) -> Any:
+    """One YAML document, safely. fast: parsed by _FastLoader (~6x faster) when the document allows;
+    anything it cannot read is read by the checked loader, whose error is the one raised."""
+    if fast and "&" not in text and "*" not in text and _shallow(text):
+        loader = _FastLoader(text)
+        try:
+            return _plain(loader.get_single_node(), loader)
+        except (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError):
+            pass
+        finally:
+            loader.dispose()
     loader = None
     try:
         loader = _Loader(text)  # the reader checks for non-printable characters right here
@@ -194,8 +256,8 @@ def loads(text: str) -> Any:
             loader.dispose()
 
 
-def read_yaml(path: Path) -> Any:
-    """Load a YAML file safely; every failure is a YamlError with a one-line reason."""
+def read_yaml(path: Path, fast: bool = False) -> Any:
+    """Load a YAML file safely; every failure is a YamlError with a one-line reason (fast: see loads)."""
     try:
         if not path.exists():
             raise YamlError("file not found")
@@ -219,7 +281,7 @@ def read_yaml(path: Path) -> Any:
         raise YamlError(f"not UTF-8 text (byte {e.start})") from None
     if not text.strip():
         raise YamlError("file is empty")
-    return loads(text)
+    return loads(text, fast=fast)
 
 
 def parse_scalar(text: str) -> Any:

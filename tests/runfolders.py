@@ -32,7 +32,7 @@ def make_run(
     """One run folder, written by outputs.write_result as `ltd-bench run` writes it; returns its path. Budget = `steps` (default evals × every); a solved run stops at
     steps_to_solve, a diverged one at diverged_at, an unsolved one at the budget."""
     budget = steps or evals * every
-    cfg = validate_dict(
+    config = validate_dict(
         {
             "name": name,
             "seed": seed,
@@ -44,9 +44,9 @@ def make_run(
             "regularizer": {"omega_weight": omega},
         },
         "make_run",
-    ).to_dict()
+    )
+    cfg, run_id = config.to_dict(), config.run_id  # the folder is named by the config's hash, as for real
     label = method or method_label(cfg)
-    run_id = f"{label}-T{seq_len}-thr{threshold}-w{omega}-n{budget}-s{seed}".replace("+", "_")
     d = root / name / run_id
     last = {"solved": steps_to_solve, "diverged": diverged_at}.get(status, budget)
     evals_at = list(range(0, last + 1, every)) if last else [0]

@@ -7,6 +7,7 @@ computed here independently by enumeration, predicts.
 """
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -16,6 +17,7 @@ from runfolders import make_run
 from scipy import integrate, stats
 
 from ltd_bench.analysis import Arm, analyse, compare, decide, default_pairs, prepare
+from ltd_bench.config import Config
 from ltd_bench.runs import load
 
 SIMS = 1000
@@ -81,8 +83,12 @@ def test_a_setting_missing_from_older_runs_reads_as_its_default(tmp_path):
     (d / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
     an = analyse(load(tmp_path).runs)
     assert an.axes == [] and cell_of(an, "rnn+clip+Ω").n_runs == 3
-    cfg["train"]["momentum"] = 0.9  # a real difference still splits
+    cfg["train"]["momentum"] = 0.9  # a real difference still splits (a run of that config: its own id)
     (d / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    run_id = Config.model_validate(cfg).run_id
+    summary = json.loads((d / "summary.json").read_text()) | {"run_id": run_id}
+    (d / "summary.json").write_text(json.dumps(summary))
+    d.rename(d.parent / run_id)
     assert analyse(load(tmp_path).runs).axes == ["train.momentum"]
 
 

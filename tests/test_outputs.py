@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from ltd_bench import outputs
+from ltd_bench import outputs, trust
 from ltd_bench.config import validate_dict
 from ltd_bench.outputs import (
     CHECKPOINT,
@@ -81,12 +81,14 @@ def test_metrics_log_appends_rows_that_a_reader_sees_at_once(tmp_path):
 
 
 def test_a_final_result_removes_the_checkpoint_an_interrupted_one_keeps_it(tmp_path):
+    path = run_dir(tmp_path, CFG)
     for status, kept in (("interrupted", True), ("solved", False)):
-        write_checkpoint(tmp_path, {"run_id": CFG.run_id})
-        res = RunResult(CFG.to_dict(), CFG.run_id, metrics=[{"step": 0}], summary={"status": status})
-        write_result(tmp_path, res, weights=False)
-        assert (tmp_path / CHECKPOINT).exists() == kept
-        assert is_finished(tmp_path) == (not kept)
+        write_checkpoint(path, {"run_id": CFG.run_id}, CFG)
+        summary = {"status": status, "steps_to_solve": 0 if status == "solved" else None}
+        res = RunResult(CFG.to_dict(), CFG.run_id, metrics=[{"step": 0}], summary=summary)
+        write_result(path, res, weights=False)
+        assert (path / CHECKPOINT).exists() == kept
+        assert is_finished(path) == (not kept)
 
 
 # --------------------------------------------------------------------------------------- checkpoints
@@ -97,14 +99,14 @@ def test_checkpoint_round_trip(tmp_path):
         "metrics": [{"step": 1, "x": 0.5}],
         "best": float("inf"),
     }
-    write_checkpoint(tmp_path, state)
-    got, why = read_checkpoint(tmp_path, "abc")
+    state["run_id"] = CFG.run_id
+    write_checkpoint(tmp_path, state, CFG)
+    got, why = read_checkpoint(tmp_path, CFG)
     assert why is None and torch.equal(got["w"], state["w"]) and got["metrics"] == state["metrics"]
-    assert (
-        read_checkpoint(tmp_path, "other")[0] is None
-        and "another run" in read_checkpoint(tmp_path, "other")[1]
-    )
-    assert read_checkpoint(tmp_path / "none", "abc") == (None, None)
+    other = CFG.model_copy(update={"seed": 1})
+    got, why = read_checkpoint(tmp_path, other)
+    assert got is None and f"belongs to another run ({CFG.run_id}, not {other.run_id})" in why
+    assert read_checkpoint(tmp_path / "none", CFG) == (None, None)
 
 
 class Payload:
@@ -116,22 +118,23 @@ class Payload:
 
 def test_a_checkpoint_carrying_code_is_refused_not_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for blob in (pickle.dumps({"run_id": "abc", "x": Payload()}),):
+    for blob in (pickle.dumps({"run_id": CFG.run_id, "x": Payload()}),):
         (tmp_path / CHECKPOINT).write_bytes(blob)
-        assert read_checkpoint(tmp_path, "abc")[0] is None
-    buf = tmp_path / "zip.pt"  # the same payload inside torch's own zip format
-    torch.save({"run_id": "abc", "x": Payload()}, buf)
-    (tmp_path / CHECKPOINT).write_bytes(buf.read_bytes())
-    state, why = read_checkpoint(tmp_path, "abc")
-    assert state is None and "not a usable checkpoint" in why
+        assert read_checkpoint(tmp_path, CFG)[0] is None
+    buf = tmp_path / "zip.pt"  # the same payload inside torch's own zip format, sealed as ours are
+    torch.save({"run_id": CFG.run_id, "x": Payload()}, buf)
+    sealed = trust.seal(buf.read_bytes(), CFG.run_id, trust.config_hash(CFG))
+    (tmp_path / CHECKPOINT).write_bytes(sealed)
+    state, why = read_checkpoint(tmp_path, CFG)
+    assert state is None and "UnpicklingError" in why
     assert not (tmp_path / "PWNED").exists()
 
 
 def test_a_truncated_checkpoint_is_refused(tmp_path):
-    write_checkpoint(tmp_path, {"run_id": "abc", "w": torch.zeros(1000)})
+    write_checkpoint(tmp_path, {"run_id": CFG.run_id, "w": torch.zeros(1000)}, CFG)
     data = (tmp_path / CHECKPOINT).read_bytes()
     (tmp_path / CHECKPOINT).write_bytes(data[: len(data) // 2])
-    assert read_checkpoint(tmp_path, "abc")[0] is None
+    assert read_checkpoint(tmp_path, CFG)[0] is None
 
 
 # -------------------------------------------------------------------------------------------- claims

@@ -87,7 +87,7 @@ def test_terminal_table_fits_100_columns(folder):
 def test_metrics_parsed_once(folder, tmp_path, monkeypatch):
     calls = []
     real = outputs.read_metrics
-    monkeypatch.setattr(outputs, "read_metrics", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(outputs, "read_metrics", lambda p, *a: calls.append(p) or real(p, *a))
     con, err = consoles()
     from ltd_bench import plots
 

@@ -113,7 +113,7 @@ def test_interrupt_writes_partial_results_and_exits_130(tmp_path, sig):
     assert not list(folder.glob(".*.tmp*"))  # no half-written temp files
     # it stopped between two steps: its checkpoint is at the summary's step, with the metrics rows written
     # so far and the very weights in model.pt (a stop mid-step would leave them apart)
-    state, why = read_checkpoint(folder, summary["run_id"])
+    state, why = read_checkpoint(folder, load_config(tmp_path / "long.yaml"))
     assert why is None and state is not None and state["step"] == summary["steps"]
     assert [str(r["step"]) for r in state["metrics"]] == [r["step"] for r in rows]
     weights = torch.load(folder / "model.pt", weights_only=True)
