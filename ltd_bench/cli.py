@@ -52,6 +52,7 @@ def run(
 ):
     """Train one configured run into OUT/<name>/<run_id>/; a killed or interrupted run continues from
     its checkpoint, a finished one is not trained again (--force retrains)."""
+    from .extend import for_run
     from .outputs import CHECKPOINT, is_finished, read_summary, run_dir
     from .runner import execute
     from .sweep import is_sweep_file
@@ -91,6 +92,12 @@ def run(
         (path / CHECKPOINT).unlink(missing_ok=True)
     elif (path / CHECKPOINT).is_file():
         out_console.print(f"continuing from the checkpoint in {escape(str(path))}", soft_wrap=True)
+    elif (extended := for_run(path, cfg)) is not None:  # a shorter budget of this config ran (extend.py)
+        copied, how = extended
+        out_console.print(f"train.steps {cfg.train.steps:,}: {how}", soft_wrap=True, markup=False)
+        if copied:
+            print_summary(read_summary(path), path)
+            raise typer.Exit(0)
     show = not no_progress and out_console.is_terminal
     warn = lambda msg: err_console.print(f"[yellow]warning[/yellow] {escape(msg)}", soft_wrap=True)
     summary, path = execute(cfg, out, progress=show, weights=weights, console=out_console, warn=warn)

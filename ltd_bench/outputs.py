@@ -5,6 +5,7 @@
     gradient_flow.npz   ‖∇_{h_t} L‖ per t, the mean ‖g_t J_t‖/‖g_t‖ and the spectral radius per evaluation
     model.pt            final weights (a plain state_dict)
     checkpoint.pt       while a run is unfinished: everything needed to continue it bit for bit
+    final_state.pt      a run its budget stopped: its state there, for a longer budget to go on from (extend.py)
     claim               while a sweep trains the run: which process does (host, pid)
     summary.json        written last
 
@@ -48,7 +49,7 @@ METRIC_COLUMNS = [
     "nonfinite_steps",
     "wall_time_s",
 ]
-CHECKPOINT, CLAIM = "checkpoint.pt", "claim"
+CHECKPOINT, CLAIM, FINAL_STATE = "checkpoint.pt", "claim", "final_state.pt"
 
 
 @dataclass
@@ -61,6 +62,7 @@ class RunResult:
     summary: dict = field(default_factory=dict)
     state_dict: dict = field(default_factory=dict)
     flow: dict = field(default_factory=dict)  # gradient-flow arrays, one entry per evaluation
+    final_state: dict = field(default_factory=dict)  # a checkpoint at the budget, when it stopped the run
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -145,7 +147,8 @@ class MetricsLog:
 
 def write_result(path: Path, res: RunResult, weights: bool = True) -> None:
     """Write everything a run produced; summary.json goes last. A finished run's checkpoint goes after
-    it; an interrupted run keeps its checkpoint to continue from."""
+    it; an interrupted run keeps its checkpoint to continue from. The state at the budget is kept with
+    the weights (final_state.pt), for a longer budget to continue from (extend.py)."""
     atomic_write(path / "config.yaml", resolved_yaml(Config.model_validate(res.config)))
     atomic_write(path / "metrics.csv", metrics_csv(res.metrics))
     if res.flow:
@@ -158,6 +161,8 @@ def write_result(path: Path, res: RunResult, weights: bool = True) -> None:
         buf = io.BytesIO()
         torch.save(res.state_dict, buf)
         atomic_write(path / "model.pt", buf.getvalue())
+    if weights and res.final_state:
+        write_checkpoint(path, res.final_state, FINAL_STATE)
     atomic_write(path / "summary.json", json.dumps(_jsonable(res.summary), indent=2) + "\n")
     if res.summary.get("status") in FINAL:
         (path / CHECKPOINT).unlink(missing_ok=True)
@@ -168,21 +173,22 @@ def _jsonable(d: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------- checkpoints
-def write_checkpoint(path: Path, state: dict) -> None:
-    """train()'s state (tensors, numbers, strings, lists and dicts only) as checkpoint.pt, atomically."""
+def write_checkpoint(path: Path, state: dict, name: str = CHECKPOINT) -> None:
+    """train()'s state (tensors, numbers, strings, lists and dicts only) as checkpoint.pt (or `name`),
+    atomically."""
     import torch
 
     buf = io.BytesIO()
     torch.save(state, buf)
-    atomic_write(path / CHECKPOINT, buf.getvalue())
+    atomic_write(path / name, buf.getvalue())
 
 
-def read_checkpoint(path: Path, run_id: str) -> tuple[dict | None, str | None]:
+def read_checkpoint(path: Path, run_id: str, name: str = CHECKPOINT) -> tuple[dict | None, str | None]:
     """(state, None); (None, None) when there is none; (None, why) when it cannot be used. Loaded with
     weights_only=True: a checkpoint from someone else's folder carries no code that would run here."""
     import torch
 
-    file = path / CHECKPOINT
+    file = path / name
     if not file.is_file():
         return None, None
     try:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import method_label
+from .extend import supersede
 from .outputs import FINAL, read_run
 
 INT_FIELDS = ("steps_to_solve", "steps", "diverged_at_step", "nonfinite_grad_steps")
@@ -103,7 +104,17 @@ def load(root: Path | str) -> Results:
         first = runs.loc[(runs.run_id == r.run_id) & ~dup, "run_dir"].iloc[0]
         warnings.append(f"skipped {r.run_dir}: duplicate of run {r.run_id} at {first} (counted once)")
         metrics.pop(r.run_dir, None)
-    runs = runs[~dup].reset_index(drop=True)
+    runs, superseded = supersede(runs[~dup])
+    runs = runs.reset_index(drop=True)
+    for d in superseded:
+        metrics.pop(d, None)
+    if superseded:
+        warnings.append(
+            f"{len(superseded)} run(s) superseded by the same config at a larger train.steps (an extended "
+            f"budget): counted once, at the larger one ({', '.join(Path(d).name for d in superseded[:5])}"
+            + (", ..." if len(superseded) > 5 else "")
+            + ")"
+        )
     for c in INT_FIELDS:
         if c in runs:
             runs[c] = pd.to_numeric(runs[c], errors="coerce").astype("Int64")

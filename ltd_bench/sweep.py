@@ -45,7 +45,9 @@ from .config import (
     set_dotted,
     validate_dict,
 )
+from .extend import Siblings, begin, describe
 from .outputs import (
+    CHECKPOINT,
     CLAIM_BEAT_S,
     FINAL,
     Claims,
@@ -54,6 +56,7 @@ from .outputs import (
     claim_holder,
     is_finished,
     prepare,
+    read_summary,
     run_dir,
     write_result,
 )
@@ -421,6 +424,14 @@ def sweep_command(
         f"sweep {sw.name}: {len(jobs)} runs{dups}, {len(done)} done, {len(todo)} to run → {out / sw.name}",
         soft_wrap=True,
     )
+    # a larger budget than a finished run of the same config: begin where that one stopped (extend.py)
+    origins = (
+        Siblings(out / sw.name).plan([configs[j.run_id] for j in todo], [j.path for j in todo])
+        if todo
+        else {}
+    )
+    if extending := describe(origins):
+        console.print(extending, soft_wrap=True, markup=False)
     share = workers or default_workers()  # --pack auto leaves no worker idle
 
     def units(pending: list[Job]) -> list[list[Job]]:
@@ -459,6 +470,13 @@ def sweep_command(
                     claims.release(job.path)
                 else:
                     prepare(job.path, configs[job.run_id])
+                    o = origins.get(job.run_id)
+                    if o and not (job.path / CHECKPOINT).is_file():  # one of its own: continue from that
+                        copied, how = begin(job.path, configs[job.run_id], o)
+                        if copied:  # its result is a shorter run's: nothing to train
+                            claims.release(job.path)
+                            tally(job, read_summary(job.path) or {}, f" ({how})")
+                            continue
                     mine.append(job)
             if len(mine) > 1:
                 yield PackJob(tuple(mine))
@@ -477,11 +495,14 @@ def sweep_command(
             )  # the parent writes: a killed worker leaves nothing trusted
             write_result(job.path, res)
             claims.release(job.path)
-            status = res.summary.get("status", "failed")
+            tally(job, res.summary)
+
+        def tally(job: Job, summary: dict, note: str = "") -> None:
+            status = summary.get("status", "failed")
             counts[status] = counts.get(status, 0) + 1
             advance()
             n = sum(counts.values())
-            console.print(f"[{n}/{len(todo)}] {_line(job, res.summary)}", soft_wrap=True, markup=False)
+            console.print(f"[{n}/{len(todo)}] {_line(job, summary)}{note}", soft_wrap=True, markup=False)
 
         try:
             while todo:  # a second round takes over runs whose other sweep died meanwhile

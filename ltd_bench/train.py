@@ -290,6 +290,7 @@ class _Run:
         self.step, self.solved_at, self.best, self.nonfinite = 0, None, math.inf, 0
         self.training, self.error, self.packed, self.pack_key = False, None, 0, None
         self.elapsed0 = 0.0  # wall time of earlier sessions of this run (resumed from a checkpoint)
+        self.kept: dict | None = None  # the state at the budget, as a longer budget has it (extend.py)
         self.start = self.last_checkpoint = time.perf_counter()
 
     def elapsed(self) -> float:
@@ -320,6 +321,8 @@ class _Run:
         self.acc.add(loss, norm, clipped, finite)
         try:
             if self.step % tc.eval_every == 0 or self.step == tc.steps:
+                if self.step % tc.eval_every:  # the budget's own evaluation, which a longer budget skips
+                    self.kept = self.state()
                 if self.evaluate():
                     self.finish("done")
                     return
@@ -329,6 +332,7 @@ class _Run:
             self.fail(e)
             return
         if self.step >= tc.steps:
+            self.kept = self.kept or self.state()
             self.finish("done")
 
     def interrupt(self) -> None:
@@ -358,6 +362,11 @@ class _Run:
         self.res.flow = {
             k: np.asarray(v, dtype=np.int64 if k == "step" else np.float32) for k, v in self.flow.items()
         }
+        if self.kept and status in (
+            "solved",
+            "unsolved",
+        ):  # a run stopped by its budget: a longer one goes on
+            self.res.final_state = self.kept
 
     def result(self) -> RunResult | Exception:
         return self.error if self.error is not None else self.res
@@ -433,27 +442,29 @@ class _Run:
         return s
 
     # ------------------------------------------------------------------------------- checkpoints
+    def state(self) -> dict:
+        """Everything needed to continue the run bit for bit from here (between steps)."""
+        return {
+            "version": CHECKPOINT_VERSION,
+            "run_id": self.res.run_id,
+            "trainer": self.tr.state_dict(),
+            "step": self.step,
+            "solved_at": self.solved_at,
+            "best": self.best,
+            "nonfinite": self.nonfinite,
+            "interval": dict(vars(self.acc)),
+            "metrics": list(self.res.metrics),
+            "flow": {
+                k: [torch.from_numpy(v) if isinstance(v, np.ndarray) else v for v in vs]
+                for k, vs in self.flow.items()
+            },
+            "elapsed": self.elapsed(),
+        }
+
     def save(self) -> None:
         if not self.checkpoint:
             return
-        self.checkpoint(
-            {
-                "version": CHECKPOINT_VERSION,
-                "run_id": self.res.run_id,
-                "trainer": self.tr.state_dict(),
-                "step": self.step,
-                "solved_at": self.solved_at,
-                "best": self.best,
-                "nonfinite": self.nonfinite,
-                "interval": dict(vars(self.acc)),
-                "metrics": list(self.res.metrics),
-                "flow": {
-                    k: [torch.from_numpy(v) if isinstance(v, np.ndarray) else v for v in vs]
-                    for k, vs in self.flow.items()
-                },
-                "elapsed": self.elapsed(),
-            }
-        )
+        self.checkpoint(self.state())
         self.last_checkpoint = time.perf_counter()
 
     def load(self, state: dict) -> bool:
