@@ -341,6 +341,11 @@ def report(
     flow_step: Optional[int] = typer.Option(
         None, "--flow-step", help="Training step of the gradient-flow figure (default: common to all runs)."
     ),
+    interim: bool = typer.Option(
+        False,
+        "--interim",
+        help="Also count unfinished runs, censored at their last evaluation (labelled INTERIM).",
+    ),
 ):
     """Compare methods across runs: time-to-solve tables, tests and verdicts (terminal, CSV, Markdown), figures."""
     from .report import run_report
@@ -357,6 +362,7 @@ def report(
             flow_step=flow_step,
             console=out_console,
             err_console=err_console,
+            interim=interim,
         )
     )
 

@@ -189,8 +189,9 @@ def terminal(console, an: Analysis, title: str) -> None:
             t.add_row(*cells, end_section=last)
         console.print(t)
 
-    console.print(title, markup=False, highlight=False)
-    show("Time to solve per cell and method (finished runs)", cell_table)
+    console.print(title, markup=False, highlight=False, style="bold magenta" if an.interim else "")
+    counted = "finished runs" + ("; unfinished ones censored at their last evaluation" if an.interim else "")
+    show(f"Time to solve per cell and method ({counted})", cell_table)
     console.print(
         "KM median: steps until half the runs solved (Kaplan–Meier; 'not reached' if fewer did). RMST: "
         "mean steps to solve within the budget, unsolved runs counting the whole budget; 95% bootstrap "
@@ -220,10 +221,12 @@ def write_markdown(path: Path, root: Path, an: Analysis, warnings: list[str]) ->
     vh, vr, _ = verdict_table(an, short=False)
     n = an.cells.n_runs
     parts = [
-        f"# ltd-bench report: `{root}`",
+        f"# ltd-bench {'INTERIM ' if an.interim else ''}report: `{root}`",
         "",
-        f"{int(n.sum())} finished runs; {n.min()}–{n.max()} per cell and method. Interrupted and failed "
-        "runs are not counted.",
+        f"**{an.interim}.**"
+        if an.interim
+        else f"{int(n.sum())} finished runs; {n.min()}–{n.max()} per cell and method. Interrupted and "
+        "failed runs are not counted.",
         "",
         "## Time to solve per cell and method",
         "",
@@ -251,10 +254,11 @@ def write_csvs(path: Path, runs: pd.DataFrame, an: Analysis) -> list[Path]:
     """Cells -> path; one row per run -> <stem>_runs.csv; verdicts -> <stem>_verdicts.csv."""
     path = Path(path)
     out = [path, path.with_name(f"{path.stem}_runs.csv"), path.with_name(f"{path.stem}_verdicts.csv")]
-    cells = an.cells.reindex(columns=[*an.keys, *CELL_CSV])
+    interim = lambda df: [c for c in df.columns if c.startswith("interim")]  # interim.py's columns
+    cells = an.cells.reindex(columns=[*an.keys, *CELL_CSV, *interim(an.cells)])
     first = list(dict.fromkeys(c for c in [*RUN_CSV[:4], *an.axes, *RUN_CSV[4:]] if c in runs.columns))
     tidy = runs[first + sorted(c for c in runs.columns if c not in first)]
-    verdicts = an.verdicts.reindex(columns=[*an.keys, *VERDICT_CSV])
+    verdicts = an.verdicts.reindex(columns=[*an.keys, *VERDICT_CSV, *interim(an.verdicts)])
     for p, df in zip(out, (cells, tidy, verdicts), strict=True):
         df.to_csv(p, index=False)
     return out

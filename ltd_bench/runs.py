@@ -80,6 +80,17 @@ def _declared(path: Path, warnings: list[str]) -> list[tuple[str, str]]:
         return []
 
 
+def typed(runs: pd.DataFrame) -> pd.DataFrame:
+    """The summary's numbers as numbers (nullable integers, floats), whatever JSON gave."""
+    for c in INT_FIELDS:
+        if c in runs:
+            runs[c] = pd.to_numeric(runs[c], errors="coerce").astype("Int64")
+    for c in FLOAT_FIELDS:
+        if c in runs:
+            runs[c] = pd.to_numeric(runs[c], errors="coerce").astype(float)
+    return runs
+
+
 def load(root: Path | str) -> Results:
     """Every readable run under `root` (a results folder, a sweep folder or one run folder)."""
     root, rows, metrics, warnings = Path(root), [], {}, []
@@ -115,12 +126,7 @@ def load(root: Path | str) -> Results:
             + (", ..." if len(superseded) > 5 else "")
             + ")"
         )
-    for c in INT_FIELDS:
-        if c in runs:
-            runs[c] = pd.to_numeric(runs[c], errors="coerce").astype("Int64")
-    for c in FLOAT_FIELDS:
-        if c in runs:
-            runs[c] = pd.to_numeric(runs[c], errors="coerce").astype(float)
+    runs = typed(runs)
     excluded = runs[~runs.status.isin(FINAL)]
     if len(excluded):
         warnings.append(
