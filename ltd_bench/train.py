@@ -187,7 +187,9 @@ def train(
     checkpoint(state) gets the whole state at the first evaluation train.checkpoint_s after the last
     one, and when `stop()` turns true (checked between steps), after which the run ends `interrupted`;
     `resume` is such a state to continue from. Ctrl-C (KeyboardInterrupt) also ends it `interrupted`,
-    without a checkpoint (it may land mid-step).
+    without a checkpoint (it may land mid-step). A run its budget stopped returns such a state as it
+    stood at the budget (RunResult.final_state: before the budget's own evaluation when that one is off
+    the eval_every grid), for a larger budget to continue from (extend.py).
     """
     (res,) = train_runs([RunSpec(cfg, on_eval, progress, checkpoint, resume)], stop)
     if isinstance(res, BaseException):

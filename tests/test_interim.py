@@ -172,3 +172,34 @@ def test_a_live_claim_reads_as_training(folder):
     finally:
         (unclaimed / "claim").unlink()
     assert runs.set_index("run_dir").interim_state[str(unclaimed)] == "training"
+
+
+def unfinished(d: Path, last: int) -> None:
+    """Make a finished run folder look like one killed after its evaluation at `last`."""
+    (d / "summary.json").unlink()
+    lines = (d / "metrics.csv").read_text().splitlines(keepends=True)
+    (d / "metrics.csv").write_text(
+        "".join(line for line in lines if line[0].isalpha() or int(line.split(",")[0]) <= last)
+    )
+
+
+def test_verdicts_stop_at_the_horizon_of_both_sides(tmp_path):
+    """A comparison's τ is the least advanced unfinished, unsolved run on either side; a solved run, even
+    unfinished, bounds nothing (its time to solve is known at any horizon)."""
+    from ltd_bench.analysis import analyse
+    from ltd_bench.interim import load_interim
+
+    for s, at in enumerate([1000, 1500]):
+        make_run(tmp_path, seed=s, omega=2.0, steps_to_solve=at, steps=BUDGET, every=EVERY)
+    unfinished(make_run(tmp_path, seed=2, omega=2.0, steps_to_solve=500, steps=BUDGET, every=EVERY), 600)
+    unfinished(make_run(tmp_path, seed=3, omega=2.0, status="unsolved", steps=BUDGET, every=EVERY), 2500)
+    for s in range(2):
+        make_run(tmp_path, seed=s, status="unsolved", steps=BUDGET, every=EVERY)
+    unfinished(make_run(tmp_path, seed=2, status="unsolved", steps=BUDGET, every=EVERY), 1800)
+    runs = load_interim(tmp_path).runs
+    assert sorted(runs.interim_reached.dropna()) == [1800, 2500]  # the solved one (at 500) bounds nothing
+    an = analyse(runs, [("rnn+clip+Ω", "rnn+clip")])
+    (v,) = an.verdicts.itertuples()
+    assert v.budget_steps == 1800 and (v.k_method, v.n_method, v.k_ref, v.n_ref) == (3, 4, 0, 3)
+    assert (an.cells.budget_steps == 1800).all()
+    assert "by 1,800 steps" in v.reason
