@@ -72,12 +72,13 @@ class Origin:
 
 
 class Siblings:
-    """The finished runs of one folder OUT/<name>/ by lineage, read once (config.yaml, summary.json)."""
+    """The finished runs of one folder OUT/<name>/ by lineage, read once (config.yaml, summary.json),
+    less the runs `skip` names (a sweep's own runs: resuming a sweep reads no config again)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, skip: set[str] = frozenset()):
         self.by_lineage: dict[str, list[tuple[Config, Path, dict]]] = {}
         for d in sorted(folder.iterdir()) if folder.is_dir() else []:
-            summary = read_summary(d)
+            summary = read_summary(d) if d.name not in skip else None
             if summary is None or summary.get("status") not in FINAL or not is_finished(d):
                 continue
             try:

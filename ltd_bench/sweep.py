@@ -426,7 +426,7 @@ def sweep_command(
     )
     # a larger budget than a finished run of the same config: begin where that one stopped (extend.py)
     origins = (
-        Siblings(out / sw.name).plan([configs[j.run_id] for j in todo], [j.path for j in todo])
+        Siblings(out / sw.name, set(configs)).plan([configs[j.run_id] for j in todo], [j.path for j in todo])
         if todo
         else {}
     )
