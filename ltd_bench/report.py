@@ -118,14 +118,13 @@ def run_report(
         return 2
     an = analyse(res.runs, pairs, source, margin)
     skipped = sum(w.startswith("skipped") for w in res.warnings)
-    title = f"{len(finished)} finished run(s) from {root}" + (
-        f", {skipped} folder(s) skipped" if skipped else ""
-    )
+    counted = f"{len(finished)} finished run(s)"
     if interim:
         from .interim import km_table, label
 
         label(an, res.runs)
-        title = f"{an.interim}: {len(finished)} run(s) from {root}"
+        counted = f"{an.interim}: {len(finished)} run(s)"
+    title = f"{counted} from {root}" + (f", {skipped} folder(s) skipped" if skipped else "")
     terminal(console, an, title)
     for w in res.warnings:
         say(err, f"warning: {w}", style="yellow")
