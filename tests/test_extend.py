@@ -63,21 +63,32 @@ def folders(out: Path, steps: int) -> dict[str, dict]:
     return got
 
 
-@pytest.mark.parametrize(("pack", "short", "long"), [("auto", 25, 55), ("off", 20, 40)])
-def test_an_extension_is_the_run_trained_with_the_larger_budget(tmp_path, pack, short, long):
+@pytest.mark.parametrize(
+    ("pack", "short", "long", "goal", "statuses"),
+    [
+        ("auto", 25, 55, 0.1, {"unsolved"}),
+        ("off", 20, 40, 0.1, {"unsolved"}),
+        ("auto", 25, 55, 0.68, {"solved"}),
+    ],
+)
+def test_an_extension_is_the_run_trained_with_the_larger_budget(tmp_path, pack, short, long, goal, statuses):
     """25 → 55 (both off the eval_every grid: the budget's own evaluation, which a longer run skips) in a
-    pack; 20 → 40 (on the grid) one by one. Each against the larger budget from update 0 trained the
-    other way (one by one, or packed)."""
+    pack; 20 → 40 (on the grid) one by one; and 25 → 55 where every short run "solves" at its budget's
+    own evaluation (0.625-0.675 < 0.68), which a longer run never makes: it goes on, stopping when it
+    solves at 30 (two of them: the pack shrinks) or 55. Each against the larger budget from update 0
+    trained the other way (one by one, or packed)."""
     ext, ref = tmp_path / "ext", tmp_path / "ref"
-    sweep(tmp_path, ext, "--pack", pack, "--set", f"train.steps={short}")
+    sweep(
+        tmp_path, ext, "--pack", pack, "--set", f"train.steps={short}", "--set", f"train.success_error={goal}"
+    )
     assert all(v["final_state_step"] == short for v in folders(ext, short).values())
-    text = sweep(tmp_path, ext, "--pack", pack, "--set", f"train.steps={long}")
+    args = ["--set", f"train.steps={long}", "--set", f"train.success_error={goal}"]
+    text = sweep(tmp_path, ext, "--pack", pack, *args)
     assert f"extending train.steps from {short}: 3 continue from their final state" in text
-    other = "off" if pack == "auto" else "auto"
-    sweep(tmp_path, ref, "--pack", other, "--set", f"train.steps={long}")
+    sweep(tmp_path, ref, "--pack", "off" if pack == "auto" else "auto", *args)
     extended, scratch = folders(ext, long), folders(ref, long)
     assert len(scratch) == 3 and extended == scratch
-    assert all(v["summary"]["status"] == "unsolved" for v in scratch.values())
+    assert {v["summary"]["status"] for v in scratch.values()} == statuses
     # the report counts each config once, at the larger budget
     res = runner.invoke(app, ["report", str(ext / "ext")])
     assert res.exit_code == 0 and "3 finished run(s)" in res.output
