@@ -10,7 +10,7 @@ unfinished one that has been evaluated after step 0:
                  training (that one takes no claim)
 
 each as solved at its first evaluation under train.success_error (as train.py decides), else censored
-at its last evaluation (metrics.csv, flushed row by row as it trains). Kaplan–Meier takes the staggered
+at its last evaluation (metrics.csv, flushed row by row as it trains; or a checkpoint's rows). Kaplan–Meier takes the staggered
 censoring as it is (the curves and the KM medians use every run up to its own last evaluation); RMST
 and the verdicts stop at the horizon every counted run has reached (analysis.py: the `_horizon` of an
 unfinished, unsolved run is its last evaluation, so a cell's and a comparison's budget is the least
@@ -29,22 +29,28 @@ import pandas as pd
 
 from .config import Config, method_label
 from .extend import supersede
-from .outputs import FINAL, claim_holder, load_summary, read_config, read_metrics
+from .outputs import (
+    CHECKPOINT,
+    FINAL,
+    METRIC_COLUMNS,
+    claim_holder,
+    load_summary,
+    read_checkpoint,
+    read_config,
+    read_metrics,
+)
 from .runs import Results, _row, _run_dirs, load, typed
 from .survival import kaplan_meier
 
 UNFINISHED = ("training", "interrupted", "unclaimed")
 
 
-def read_unfinished(path: Path, summary: dict | None) -> dict:
-    """A summary for an unfinished run from its metrics.csv: solved at its first evaluation under
-    train.success_error, else censored at its last. ValueError when it cannot be counted."""
+def read_unfinished(path: Path, summary: dict | None) -> tuple[dict, pd.DataFrame]:
+    """(a summary, the metrics) of an unfinished run, from its metrics.csv: solved at its first
+    evaluation under train.success_error, else censored at its last. ValueError when it cannot count."""
     config = read_config(path)
     cfg = Config.model_validate(config)
-    try:
-        m = read_metrics(path)
-    except FileNotFoundError:
-        raise ValueError("no metrics.csv yet") from None
+    m = metrics_of(path, cfg)
     if m.empty or m.step.max() <= 0:
         raise ValueError("no evaluation after step 0 yet")
     solved = m.step[m.test_error < cfg.train.success_error]
@@ -72,7 +78,19 @@ def read_unfinished(path: Path, summary: dict | None) -> dict:
         "interim_state": state,
         # a solved run's outcome is known at any horizon; an unsolved one is known up to here
         "interim_reached": math.nan if len(solved) else int(last.step),
-    }
+    }, m
+
+
+def metrics_of(path: Path, cfg: Config) -> pd.DataFrame:
+    """metrics.csv; or, where a kill left a checkpoint but no metrics.csv yet (runner.spec_in rewrites
+    it from the checkpoint as a run resumes), the checkpoint's rows (loaded with weights_only)."""
+    try:
+        return read_metrics(path)
+    except FileNotFoundError:
+        state, why = read_checkpoint(path, cfg.run_id)
+        if state is None:
+            raise ValueError(why or "no metrics.csv yet") from None
+        return pd.DataFrame(state["metrics"], columns=METRIC_COLUMNS, dtype=float)
 
 
 def load_interim(root: Path | str) -> Results:
@@ -80,7 +98,7 @@ def load_interim(root: Path | str) -> Results:
     res = load(root)
     known = set(res.runs.run_dir) if len(res.runs) else set()
     rows, warnings, counted = [], [], set()
-    for d in _run_dirs(Path(root)):
+    for d in sorted({*_run_dirs(Path(root)), *(p.parent for p in Path(root).rglob(CHECKPOINT))}):
         summary = None
         if str(d) in known:
             status = res.runs.loc[res.runs.run_dir == str(d), "status"].iloc[0]
@@ -90,12 +108,12 @@ def load_interim(root: Path | str) -> Results:
         elif (d / "summary.json").is_file():  # damaged: runs.load has said why
             continue
         try:
-            s = read_unfinished(d, summary)
+            s, m = read_unfinished(d, summary)
         except (ValueError, OSError, UnicodeDecodeError) as e:
             warnings.append(f"not counted {d}: {e}")
             continue
         rows.append(_row(d, read_config(d), s))
-        res.metrics[str(d)] = read_metrics(d)
+        res.metrics[str(d)] = m
         counted.add(str(d))
     runs = res.runs[~res.runs.run_dir.isin(counted)] if len(res.runs) else res.runs
     runs = typed(pd.concat([runs, pd.DataFrame(rows)], ignore_index=True)) if rows else runs

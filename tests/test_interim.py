@@ -203,3 +203,25 @@ def test_verdicts_stop_at_the_horizon_of_both_sides(tmp_path):
     assert v.budget_steps == 1800 and (v.k_method, v.n_method, v.k_ref, v.n_ref) == (3, 4, 0, 3)
     assert (an.cells.budget_steps == 1800).all()
     assert "by 1,800 steps" in v.reason
+
+
+def test_a_checkpoint_without_metrics_csv_counts_by_its_rows(tmp_path):
+    """A kill between a resume's clean-up and its metrics.csv rewrite leaves only checkpoint.pt: its rows."""
+    from ltd_bench.interim import load_interim
+    from ltd_bench.outputs import read_config, write_checkpoint
+
+    d = make_run(tmp_path, status="unsolved", steps=BUDGET, every=EVERY)
+    rows = list(csv.DictReader((d / "metrics.csv").open()))[:4]  # evaluations 0-300
+    (d / "summary.json").unlink()
+    (d / "metrics.csv").unlink()
+    run_id = Config.model_validate(read_config(d)).run_id
+    write_checkpoint(
+        d, {"run_id": run_id, "metrics": [{k: float(v or "nan") for k, v in r.items()} for r in rows]}
+    )
+    (run,) = load_interim(tmp_path).runs.itertuples()
+    assert (run.status, run.steps, run.interim_reached, run.interim_state) == (
+        "unsolved",
+        300,
+        300,
+        "unclaimed",
+    )
