@@ -118,6 +118,8 @@ def load_interim(root: Path | str) -> Results:
     runs = res.runs[~res.runs.run_dir.isin(counted)] if len(res.runs) else res.runs
     runs = typed(pd.concat([runs, pd.DataFrame(rows)], ignore_index=True)) if rows else runs
     runs, superseded = supersede(runs)  # an extension still training supersedes its shorter run too
+    if len(runs) and "interim_state" not in runs:  # the runs CSV says interim even with none unfinished
+        runs = runs.assign(interim_state=None, interim_reached=math.nan)
     for d in superseded:
         res.metrics.pop(d, None)
     if superseded:
@@ -140,11 +142,12 @@ def banner(runs: pd.DataFrame) -> str:
     """The line that marks every interim output."""
     n = counts(runs)
     finished = int(runs.status.isin(FINAL).sum()) - sum(n.values())
-    parts = ", ".join(f"{v} {k}" for k, v in n.items() if v) or "none unfinished"
+    parts = ", ".join(f"{v} {k}" for k, v in n.items() if v)
+    unfinished = f"{sum(n.values())} unfinished" + (f" ({parts})" if parts else "")
     return (
-        f"INTERIM report, not final: {finished} finished run(s) and {sum(n.values())} unfinished ({parts}) "
-        "counted as solved or censored at their last evaluation; RMST and verdicts only up to the horizon "
-        "every counted run has reached"
+        f"INTERIM report, not final: {finished} finished run(s) and {unfinished} counted as solved or "
+        "censored at their last evaluation; RMST and verdicts only up to the horizon every counted run "
+        "has reached"
     )
 
 
