@@ -51,6 +51,7 @@ class Analysis:
     source: str  # where the pairs come from
     margin: float | None
     n_tests: int  # Holm's m
+    interim: str = ""  # interim.py: the banner of a report that counts unfinished runs
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class Arm:
 
     time: np.ndarray
     solved: np.ndarray
-    budget: float  # the shortest step budget among them
+    budget: float  # the shortest step budget among them (or interim horizon: interim.py)
     loss: np.ndarray
 
     @classmethod
@@ -67,7 +68,7 @@ class Arm:
         return cls(
             runs["_time"].to_numpy(float),
             runs["_solved"].to_numpy(bool),
-            float(runs["_budget"].min()),
+            float(runs["_horizon"].min()),
             runs["_loss"].to_numpy(float),
         )
 
@@ -101,6 +102,8 @@ def prepare(runs: pd.DataFrame) -> pd.DataFrame:
     df["variant"] = variant.astype(object).where(variant.notna(), "")
     steps, budget = _num(df, "steps"), _num(df, "train.steps")
     df["_budget"] = budget.fillna(steps)
+    # RMST and tests stop at the budget, or where an unfinished run (interim.py) is known to be unsolved
+    df["_horizon"] = np.fmin(df._budget, _num(df, "interim_reached"))
     df["_solved"] = df.status == "solved"
     stopped = np.where(df.status == "diverged", _num(df, "diverged_at_step").fillna(steps), steps)
     df["_time"] = np.where(df._solved, _num(df, "steps_to_solve"), stopped)
@@ -325,7 +328,7 @@ def analyse(runs: pd.DataFrame, pairs=None, source: str = "", margin: float | No
     if fin.empty:
         return Analysis(empty, pd.DataFrame(), keys, axes, notes, [], source, margin, 0)
     fin["_row"] = fin.groupby([*keys, "method"], dropna=False, sort=True).ngroup()
-    fin["_tau"] = fin.groupby(keys, dropna=False)["_budget"].transform("min")
+    fin["_tau"] = fin.groupby(keys, dropna=False)["_horizon"].transform("min")
     rows = []
     for _, g in fin.groupby("_row", sort=True):
         first = g.iloc[0]

@@ -54,6 +54,7 @@ def run(
 
     A killed or interrupted run continues from its checkpoint; a finished one is not trained again (--force retrains it)."""
     from . import tboard
+    from .extend import for_run
     from .outputs import CHECKPOINT, finished, read_summary, run_dir
     from .runner import RunBusy, execute, hold
     from .sweep import is_sweep_file
@@ -102,6 +103,12 @@ def run(
                 (path / CHECKPOINT).unlink(missing_ok=True)
             elif (path / CHECKPOINT).is_file():
                 out_console.print(f"continuing from the checkpoint in {escape(str(path))}", soft_wrap=True)
+            elif (extended := for_run(path, cfg)) is not None:  # a shorter budget of this config ran
+                copied, how = extended
+                out_console.print(f"train.steps {cfg.train.steps:,}: {how}", soft_wrap=True, markup=False)
+                if copied:
+                    print_summary(read_summary(path), path)
+                    raise typer.Exit(0)
             show = not no_progress and out_console.is_terminal
             summary, path = execute(cfg, out, progress=show, weights=weights, console=out_console, warn=warn)
     except RunBusy as e:
@@ -376,6 +383,11 @@ def report(
     flow_step: Optional[int] = typer.Option(
         None, "--flow-step", help="Training step of the gradient-flow figure (default: common to all runs)."
     ),
+    interim: bool = typer.Option(
+        False,
+        "--interim",
+        help="Also count unfinished runs, censored at their last evaluation (labelled INTERIM).",
+    ),
 ):
     """Compare methods across runs: time to solve, tests, verdicts.
 
@@ -394,6 +406,7 @@ def report(
             flow_step=flow_step,
             console=out_console,
             err_console=err_console,
+            interim=interim,
         )
     )
 

@@ -7,6 +7,8 @@
     checkpoint.pt       while a run is unfinished: everything needed to continue it bit for bit, sealed
                         with a digest, its run id and its config's hash (trust.seal)
     checkpoint.rejected.pt  a checkpoint that failed those checks, kept for inspection
+    final_state.pt      a run its budget stopped: its state there, sealed the same way, for a longer budget
+                        to go on from (extend.py)
     claim               while a sweep or `run` trains the run: which process does (host, pid)
     summary.json        written last
 
@@ -56,7 +58,12 @@ METRIC_COLUMNS = [
     "nonfinite_steps",
     "wall_time_s",
 ]
-CHECKPOINT, CLAIM, REJECTED = "checkpoint.pt", "claim", "checkpoint.rejected.pt"
+CHECKPOINT, CLAIM, REJECTED, FINAL_STATE = (
+    "checkpoint.pt",
+    "claim",
+    "checkpoint.rejected.pt",
+    "final_state.pt",
+)
 
 
 @dataclass
@@ -69,6 +76,7 @@ class RunResult:
     summary: dict = field(default_factory=dict)
     state_dict: dict = field(default_factory=dict)
     flow: dict = field(default_factory=dict)  # gradient-flow arrays, one entry per evaluation
+    final_state: dict = field(default_factory=dict)  # a checkpoint at the budget, when it stopped the run
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -171,8 +179,10 @@ class MetricsLog:
 
 def write_result(path: Path, res: RunResult, weights: bool = True) -> None:
     """Write everything a run produced; summary.json goes last. A finished run's checkpoint goes after
-    it; an interrupted run keeps its checkpoint to continue from."""
-    atomic_write(path / "config.yaml", resolved_yaml(Config.model_validate(res.config)))
+    it; an interrupted run keeps its checkpoint to continue from. The state at the budget is kept with
+    the weights (final_state.pt), for a longer budget to continue from (extend.py)."""
+    cfg = Config.model_validate(res.config)
+    atomic_write(path / "config.yaml", resolved_yaml(cfg))
     atomic_write(path / "metrics.csv", metrics_csv(res.metrics))
     if res.flow:
         buf = io.BytesIO()
@@ -184,6 +194,8 @@ def write_result(path: Path, res: RunResult, weights: bool = True) -> None:
         buf = io.BytesIO()
         torch.save(res.state_dict, buf)
         atomic_write(path / "model.pt", buf.getvalue())
+    if weights and res.final_state:
+        write_checkpoint(path, res.final_state, cfg, FINAL_STATE)
     atomic_write(path / "summary.json", json.dumps(_jsonable(res.summary), indent=2) + "\n")
     if res.summary.get("status") in FINAL:
         (path / CHECKPOINT).unlink(missing_ok=True)
@@ -194,26 +206,31 @@ def _jsonable(d: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------- checkpoints
-def write_checkpoint(path: Path, state: dict, cfg: Config) -> None:
+def write_checkpoint(path: Path, state: dict, cfg: Config, name: str = CHECKPOINT) -> None:
     """train()'s state for the run `cfg` (tensors, numbers, strings, lists and dicts only) as
-    checkpoint.pt, sealed with a digest, the run id and the config's hash (trust.seal), atomically."""
+    checkpoint.pt (or `name`), sealed with a digest, the run id and the config's hash (trust.seal),
+    atomically."""
     import torch
 
     buf = io.BytesIO()
     torch.save(state, buf)
-    atomic_write(path / CHECKPOINT, trust.seal(buf.getvalue(), cfg.run_id, trust.config_hash(cfg)))
 
 
 def read_checkpoint(
-    path: Path, cfg: Config, check: Callable[[dict], str | None] | None = None
+    path: Path,
+    cfg: Config,
+    check: Callable[[dict], str | None] | None = None,
+    name: str = CHECKPOINT,
+    set_aside: bool = True,
 ) -> tuple[dict | None, str | None]:
     """(state, None); (None, None) when there is none; (None, why) when it cannot be used: damaged (its
     digest), another run's or another config's, unreadable, or refused by `check` (e.g. tensors of
-    another shape). An unusable one is set aside as checkpoint.rejected.pt (kept for inspection) and the
-    run starts afresh. Loaded with weights_only=True: it carries no code that would run here."""
+    another shape). An unusable one is set aside as checkpoint.rejected.pt (kept for inspection; not by a
+    reader that only looks, `set_aside=False`) and the run starts afresh. Loaded with weights_only=True: it
+    carries no code that would run here."""
     import torch
 
-    file = path / CHECKPOINT
+    file = path / name
     if not file.is_file():
         return None, None
     try:
@@ -230,9 +247,12 @@ def read_checkpoint(
             raise ValueError(why)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
         kind = "" if isinstance(e, ValueError) else f"{type(e).__name__}: "
+        if not set_aside:
+            return None, f"{file}: {kind}{e}"
+        rejected = REJECTED if name == CHECKPOINT else name.replace(".pt", ".rejected.pt")
         with contextlib.suppress(OSError):
-            os.replace(file, path / REJECTED)
-        return None, f"{file}: {kind}{e}; set aside as {REJECTED}, the run starts afresh"
+            os.replace(file, path / rejected)
+        return None, f"{file}: {kind}{e}; set aside as {rejected}, the run starts afresh"
     return state, None
 
 

@@ -17,6 +17,7 @@ Only finished runs (solved / unsolved / diverged) are drawn; a figure without da
 
 from __future__ import annotations
 
+import contextvars
 import math
 from pathlib import Path
 
@@ -40,6 +41,7 @@ DECADES = 100  # log axis once the data spans two decades
 MEDIAN_LW, RUN_LW, RUN_ALPHA = 2.0, 0.7, 0.35
 RATIO_COLUMNS = ["rmst_ratio", "rmst_ratio_low", "rmst_ratio_high"]
 RATIO_TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]
+BANNER = contextvars.ContextVar("banner", default="")  # make_plots: an interim report's mark on every page
 VERDICT_STYLE = {  # verdict: (colour, marker); "no-information" has no ratio and is written out instead
     "helps": ("tab:green", "o"),
     "behind": ("tab:red", "o"),
@@ -68,6 +70,9 @@ class _Pages:
             fig.suptitle(
                 title + (f" (page {len(self.figs) + 1} of {pages})" if pages > 1 else ""), fontsize=10
             )
+            if BANNER.get():  # interim.py: never mistaken for a final figure
+                fig.text(0.5, 0.5, "INTERIM", ha="center", va="center", fontsize=60, color="red", alpha=0.12)
+                fig.suptitle(f"{BANNER.get()}\n{fig.get_suptitle()}", fontsize=8, color="darkred", wrap=True)
             self.figs.append(fig)
             self.axes.extend(axs[:k])
 
@@ -132,7 +137,7 @@ def _time_to_solve(fin, an, colors, out, fmt, saved) -> None:
         for i, (m, g) in enumerate(cell.groupby("method", sort=True)):
             t, s = censor_at(g._time, g._solved, tau)
             cdf = kaplan_meier(t, s).cdf
-            xs = np.r_[0.0, cdf.quantiles, tau]
+            xs = np.r_[0.0, cdf.quantiles, t.max() if BANNER.get() else tau]  # interim: as far as observed
             ys = np.r_[0.0, cdf.probabilities, cdf.probabilities[-1]]
             ls = ["-", "--", "-.", ":"][
                 i % 4
@@ -142,6 +147,9 @@ def _time_to_solve(fin, an, colors, out, fmt, saved) -> None:
             )
             if (~s).any():
                 ax.plot(t[~s], cdf.evaluate(t[~s]), "|", color=colors[m], ms=9, mew=1.5)
+        if BANNER.get():  # where RMST and verdicts stop (interim.py)
+            h = float(cell._horizon.min())
+            ax.axvline(h, color="gray", ls=":", lw=1, label=f"interim horizon {steps(h, short=True)}")
         ax.set(xlim=(0, tau * 1.02), xlabel="updates", ylabel="fraction solved")
         ax.set_title(_title(cell.iloc[0], an.axes, tau))
         _small(ax, on_top=True)
@@ -395,6 +403,15 @@ def make_plots(res, an: Analysis, out_dir: Path, fmt: str = "png", flow_step: in
     out_dir.mkdir(parents=True, exist_ok=True)
     colors = _colors(fin.method)
     saved: list[Path] = []
+    token = BANNER.set(an.interim)
+    try:
+        _figures(fin, res, an, out_dir, fmt, flow_step, colors, saved, warnings)
+    finally:
+        BANNER.reset(token)
+    return saved, warnings
+
+
+def _figures(fin, res, an, out_dir, fmt, flow_step, colors, saved, warnings) -> None:
     _verdicts(an, out_dir, fmt, saved)
     _time_to_solve(fin, an, colors, out_dir, fmt, saved)
     _success(an, colors, out_dir, fmt, saved, "seq_len", "success_vs_length", "sequence length T")
@@ -412,4 +429,3 @@ def make_plots(res, an: Analysis, out_dir: Path, fmt: str = "png", flow_step: in
     _learning_curves(fin, an, res.metrics, colors, out_dir, fmt, saved)
     _grad_norm_omega(fin, an, res.metrics, colors, out_dir, fmt, saved)
     _gradient_flow(fin, an, colors, out_dir, fmt, saved, warnings, flow_step)
-    return saved, warnings

@@ -195,9 +195,10 @@ def terminal(console, an: Analysis, title: str) -> None:
             )
         )
 
-    console.print(title, markup=False, highlight=False)
+    console.print(title, markup=False, highlight=False, style="bold magenta" if an.interim else "")
+    counted = "finished runs" + ("; unfinished ones censored at their last evaluation" if an.interim else "")
     show(
-        "Time to solve per cell and method (finished runs)",
+        f"Time to solve per cell and method ({counted})",
         cell_table,
         Fit(breaks=CELL_BREAKS, drop=("loss/base",)),
     )
@@ -230,10 +231,12 @@ def write_markdown(path: Path, root: Path, an: Analysis, warnings: list[str]) ->
     vh, vr, _ = verdict_table(an, short=False)
     n = an.cells.n_runs
     parts = [
-        f"# ltd-bench report: `{root}`",
+        f"# ltd-bench {'INTERIM ' if an.interim else ''}report: `{root}`",
         "",
-        f"{int(n.sum())} finished runs; {n.min()}–{n.max()} per cell and method. Interrupted and failed "
-        "runs are not counted.",
+        f"**{an.interim}.**"
+        if an.interim
+        else f"{int(n.sum())} finished runs; {n.min()}–{n.max()} per cell and method. Interrupted and "
+        "failed runs are not counted.",
         "",
         "## Time to solve per cell and method",
         "",
@@ -261,10 +264,11 @@ def write_csvs(path: Path, runs: pd.DataFrame, an: Analysis) -> list[Path]:
     """Cells -> path; one row per run -> <stem>_runs.csv; verdicts -> <stem>_verdicts.csv."""
     path = Path(path)
     out = [path, path.with_name(f"{path.stem}_runs.csv"), path.with_name(f"{path.stem}_verdicts.csv")]
-    cells = an.cells.reindex(columns=[*an.keys, *CELL_CSV])
+    interim = lambda df: [c for c in df.columns if c.startswith("interim")]  # interim.py's columns
+    cells = an.cells.reindex(columns=[*an.keys, *CELL_CSV, *interim(an.cells)])
     first = list(dict.fromkeys(c for c in [*RUN_CSV[:4], *an.axes, *RUN_CSV[4:]] if c in runs.columns))
     tidy = runs[first + sorted(c for c in runs.columns if c not in first)]
-    verdicts = an.verdicts.reindex(columns=[*an.keys, *VERDICT_CSV])
+    verdicts = an.verdicts.reindex(columns=[*an.keys, *VERDICT_CSV, *interim(an.verdicts)])
     for p, df in zip(out, (cells, tidy, verdicts), strict=True):
         df.to_csv(p, index=False)
     return out

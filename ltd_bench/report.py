@@ -81,6 +81,7 @@ def run_report(
     flow_step: int | None = None,
     console=None,
     err_console=None,
+    interim: bool = False,
 ) -> int:
     from rich.console import Console
 
@@ -94,6 +95,8 @@ def run_report(
     root = Path(root)
     try:
         check_options(root, csv, markdown, plots, margin, plots_format, flow_step)
+        if interim:  # unfinished runs counted as censored (interim.py)
+            from .interim import load_interim as load
         res = load(root)
         finished = res.runs[res.runs.status.isin(COUNTED)] if len(res.runs) else res.runs
         if finished.empty:  # say what there was instead, on the same line
@@ -115,9 +118,13 @@ def run_report(
         return 2
     an = analyse(res.runs, pairs, source, margin)
     skipped = sum(w.startswith("skipped") for w in res.warnings)
-    title = f"{len(finished)} finished run(s) from {root}" + (
-        f", {skipped} folder(s) skipped" if skipped else ""
-    )
+    counted = f"{len(finished)} finished run(s)"
+    if interim:
+        from .interim import km_table, label
+
+        label(an, res.runs)
+        counted = f"{an.interim}: {len(finished)} run(s)"
+    title = f"{counted} from {root}" + (f", {skipped} folder(s) skipped" if skipped else "")
     terminal(console, an, title)
     for w in res.warnings:
         say(err, f"warning: {w}", style="yellow")
@@ -126,6 +133,10 @@ def run_report(
             csv.parent.mkdir(parents=True, exist_ok=True)
             for p in write_csvs(csv, res.runs, an):
                 say(console, f"wrote {p}")
+            if interim:  # the Kaplan–Meier curves as numbers: what an interim figure draws
+                km = csv.with_name(f"{csv.stem}_km.csv")
+                km_table(an, res.runs).to_csv(km, index=False)
+                say(console, f"wrote {km}")
         if markdown:
             markdown.parent.mkdir(parents=True, exist_ok=True)
             write_markdown(markdown, root, an, res.warnings)

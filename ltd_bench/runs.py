@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import method_label
+from .extend import supersede
 from .outputs import FINAL, read_run
 from .trust import SWEEP_JSON_BYTES, read_capped
 
@@ -111,6 +112,17 @@ def _declared(path: Path, warnings: list[str]) -> list[tuple[str, str]]:
         return []
 
 
+def typed(runs: pd.DataFrame) -> pd.DataFrame:
+    """The summary's numbers as numbers (nullable integers, floats), whatever JSON gave."""
+    for c in INT_FIELDS:
+        if c in runs:
+            runs[c] = pd.to_numeric(runs[c], errors="coerce").astype("Int64")
+    for c in FLOAT_FIELDS:
+        if c in runs:
+            runs[c] = pd.to_numeric(runs[c], errors="coerce").astype(float)
+    return runs
+
+
 def load(root: Path | str) -> Results:
     """Every readable run under `root` (a results folder, a sweep folder or one run folder)."""
     root, rows, metrics, warnings = Path(root), [], Frames(), []
@@ -135,13 +147,18 @@ def load(root: Path | str) -> Results:
         first = runs.loc[(runs.run_id == r.run_id) & ~dup, "run_dir"].iloc[0]
         warnings.append(f"skipped {r.run_dir}: duplicate of run {r.run_id} at {first} (counted once)")
         metrics.pop(r.run_dir, None)
-    runs = runs[~dup].reset_index(drop=True)
-    for c in INT_FIELDS:
-        if c in runs:
-            runs[c] = pd.to_numeric(runs[c], errors="coerce").astype("Int64")
-    for c in FLOAT_FIELDS:
-        if c in runs:
-            runs[c] = pd.to_numeric(runs[c], errors="coerce").astype(float)
+    runs, superseded = supersede(runs[~dup])
+    runs = runs.reset_index(drop=True)
+    for d in superseded:
+        metrics.pop(d, None)
+    if superseded:
+        warnings.append(
+            f"{len(superseded)} run(s) superseded by the same config at a larger train.steps (an extended "
+            f"budget): counted once, at the larger one ({', '.join(Path(d).name for d in superseded[:5])}"
+            + (", ..." if len(superseded) > 5 else "")
+            + ")"
+        )
+    runs = typed(runs)
     excluded = runs[~runs.status.isin(FINAL)]
     if len(excluded):
         warnings.append(

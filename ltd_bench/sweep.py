@@ -37,7 +37,9 @@ from .config import (
     set_dotted,
     validate_dict,
 )
+from .extend import Siblings, begin, describe
 from .outputs import (
+    CHECKPOINT,
     FINAL,
     Claims,
     RunResult,
@@ -47,6 +49,7 @@ from .outputs import (
     heartbeat,
     is_finished,
     prepare,
+    read_summary,
     run_dir,
     write_result,
 )
@@ -437,6 +440,16 @@ def sweep_command(
         f"sweep {sw.name}: {len(sw.runs)} runs{dups}, {len(done)} done, {len(pending)} to run → {out / sw.name}",
         soft_wrap=True,
     )
+    # a larger budget than a finished run of the same config: begin where that one stopped (extend.py)
+    origins = (
+        Siblings(out / sw.name, set(configs)).plan(
+            [r.config for r in pending], [paths[r.run_id] for r in pending]
+        )
+        if pending
+        else {}
+    )
+    if extending := describe(origins):
+        console.print(extending, soft_wrap=True, markup=False)
     share = workers or default_workers()  # --pack auto leaves no worker idle
 
     def units(pending: list[Job]) -> list[list[Job]]:
@@ -471,6 +484,13 @@ def sweep_command(
                     claims.release(job.path)
                 else:
                     prepare(job.path, configs[job.run_id])
+                    o = origins.get(job.run_id)
+                    if o and not (job.path / CHECKPOINT).is_file():  # one of its own: continue from that
+                        copied, how = begin(job.path, configs[job.run_id], o)
+                        if copied:  # its result is a shorter run's: nothing to train
+                            claims.release(job.path)
+                            tally(job, read_summary(job.path) or {}, f" ({how})")
+                            continue
                     mine.append(job)
             if len(mine) > 1:
                 yield PackJob(tuple(mine))
@@ -490,11 +510,14 @@ def sweep_command(
                 )  # the parent writes: a killed worker leaves nothing trusted
                 write_result(job.path, res)
                 claims.release(job.path)
-            status = res.summary.get("status", "failed")
+            tally(job, res.summary)
+
+        def tally(job: Job, summary: dict, note: str = "") -> None:
+            status = summary.get("status", "failed")
             counts[status] = counts.get(status, 0) + 1
-            bar.done(job.path, res.summary.get("steps"))
+            bar.done(job.path, summary.get("steps"))
             n = sum(counts.values())
-            console.print(f"[{n}/{len(todo)}] {_line(job, res.summary)}", soft_wrap=True, markup=False)
+            console.print(f"[{n}/{len(todo)}] {_line(job, summary)}{note}", soft_wrap=True, markup=False)
 
         try:
             while todo:  # a second round takes over runs whose other sweep died meanwhile
@@ -515,10 +538,10 @@ def sweep_command(
             return 1
         finally:
             claims.release_all()
-    tally = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none trained here"
+    trained = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none trained here"
     others = [j for j in elsewhere if not is_finished(j.path)]
     console.print(
-        f"{sum(counts.values())} runs in {time.perf_counter() - start:.1f} s: {tally} · "
+        f"{sum(counts.values())} runs in {time.perf_counter() - start:.1f} s: {trained} · "
         f"ltd-bench report {out / sw.name}",
         soft_wrap=True,
         markup=False,

@@ -225,7 +225,9 @@ def train(
     checkpoint(state) gets the whole state at the first evaluation train.checkpoint_s after the last
     one, and when `stop()` turns true (checked between steps), after which the run ends `interrupted`;
     `resume` is such a state to continue from. Ctrl-C (KeyboardInterrupt) also ends it `interrupted`,
-    without a checkpoint (it may land mid-step).
+    without a checkpoint (it may land mid-step). A run its budget stopped returns such a state as it
+    stood at the budget (RunResult.final_state: before the budget's own evaluation when that one is off
+    the eval_every grid), for a larger budget to continue from (extend.py).
     """
     (res,) = train_runs([RunSpec(cfg, on_eval, progress, checkpoint, resume)], stop)
     if isinstance(res, BaseException):
@@ -329,6 +331,7 @@ class _Run:
         self.step, self.solved_at, self.best, self.nonfinite = 0, None, math.inf, 0
         self.training, self.error, self.packed, self.pack_key = False, None, 0, None
         self.elapsed0 = 0.0  # wall time of earlier sessions of this run (resumed from a checkpoint)
+        self.kept: dict | None = None  # the state at the budget, as a longer budget has it (extend.py)
         self.start = self.last_checkpoint = time.perf_counter()
 
     def elapsed(self) -> float:
@@ -359,6 +362,8 @@ class _Run:
         self.acc.add(loss, norm, clipped, finite)
         try:
             if self.step % tc.eval_every == 0 or self.step == tc.steps:
+                if self.step % tc.eval_every:  # the budget's own evaluation, which a longer budget skips
+                    self.kept = self.state()
                 if self.evaluate():
                     self.finish("done")
                     return
@@ -368,6 +373,7 @@ class _Run:
             self.fail(e)
             return
         if self.step >= tc.steps:
+            self.kept = self.kept or self.state()
             self.finish("done")
 
     def interrupt(self) -> None:
@@ -397,6 +403,11 @@ class _Run:
         self.res.flow = {
             k: np.asarray(v, dtype=np.int64 if k == "step" else np.float32) for k, v in self.flow.items()
         }
+        if self.kept and status in (
+            "solved",
+            "unsolved",
+        ):  # a run stopped by its budget: a longer one goes on
+            self.res.final_state = self.kept
 
     def result(self) -> RunResult | Exception:
         return self.error if self.error is not None else self.res
@@ -472,27 +483,29 @@ class _Run:
         return s
 
     # ------------------------------------------------------------------------------- checkpoints
+    def state(self) -> dict:
+        """Everything needed to continue the run bit for bit from here (between steps)."""
+        return {
+            "version": CHECKPOINT_VERSION,
+            "run_id": self.res.run_id,
+            "trainer": self.tr.state_dict(),
+            "step": self.step,
+            "solved_at": self.solved_at,
+            "best": self.best,
+            "nonfinite": self.nonfinite,
+            "interval": dict(vars(self.acc)),
+            "metrics": list(self.res.metrics),
+            "flow": {
+                k: [torch.from_numpy(v) if isinstance(v, np.ndarray) else v for v in vs]
+                for k, vs in self.flow.items()
+            },
+            "elapsed": self.elapsed(),
+        }
+
     def save(self) -> None:
         if not self.checkpoint:
             return
-        self.checkpoint(
-            {
-                "version": CHECKPOINT_VERSION,
-                "run_id": self.res.run_id,
-                "trainer": self.tr.state_dict(),
-                "step": self.step,
-                "solved_at": self.solved_at,
-                "best": self.best,
-                "nonfinite": self.nonfinite,
-                "interval": dict(vars(self.acc)),
-                "metrics": list(self.res.metrics),
-                "flow": {
-                    k: [torch.from_numpy(v) if isinstance(v, np.ndarray) else v for v in vs]
-                    for k, vs in self.flow.items()
-                },
-                "elapsed": self.elapsed(),
-            }
-        )
+        self.checkpoint(self.state())
         self.last_checkpoint = time.perf_counter()
 
     def load(self, state: dict) -> bool:
