@@ -214,6 +214,7 @@ def write_checkpoint(path: Path, state: dict, cfg: Config, name: str = CHECKPOIN
 
     buf = io.BytesIO()
     torch.save(state, buf)
+    atomic_write(path / name, trust.seal(buf.getvalue(), cfg.run_id, trust.config_hash(cfg)))
 
 
 def read_checkpoint(

@@ -49,6 +49,9 @@ class Frames(Mapping):
             self.frames[key] = pd.DataFrame(table, columns=columns)
         return self.frames[key]
 
+    def __setitem__(self, key: str, frame: pd.DataFrame) -> None:  # a frame built elsewhere (interim.py)
+        self.tables[key], self.frames[key] = (list(frame.columns), None), frame
+
     def __iter__(self):
         return iter(self.tables)
 

@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ltd_bench.cli import app
-from ltd_bench.config import validate_dict
+from ltd_bench.config import Config, validate_dict
 from ltd_bench.extend import lineage
-from ltd_bench.outputs import CHECKPOINT, FINAL_STATE, read_checkpoint
+from ltd_bench.outputs import CHECKPOINT, FINAL_STATE, read_checkpoint, read_config
 
 runner = CliRunner()
 # H = 12, batch 20, adding: shapes that pack (pack.pack_key); Ω with a schedule, momentum, norm clipping,
@@ -50,7 +50,8 @@ def folders(out: Path, steps: int) -> dict[str, dict]:
         if f"steps: {steps}\n" not in (d / "config.yaml").read_text():
             continue
         s = json.loads((d / "summary.json").read_text())
-        state, why = read_checkpoint(d, d.name, FINAL_STATE)
+        cfg = Config.model_validate(read_config(d))
+        state, why = read_checkpoint(d, cfg, name=FINAL_STATE, set_aside=False)
         got[d.name] = {
             "summary": {k: v for k, v in s.items() if k not in ("wall_time_s", "packed")},
             "metrics": [line.rsplit(",", 1)[0] for line in (d / "metrics.csv").read_text().splitlines()],

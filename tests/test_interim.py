@@ -214,10 +214,9 @@ def test_a_checkpoint_without_metrics_csv_counts_by_its_rows(tmp_path):
     rows = list(csv.DictReader((d / "metrics.csv").open()))[:4]  # evaluations 0-300
     (d / "summary.json").unlink()
     (d / "metrics.csv").unlink()
-    run_id = Config.model_validate(read_config(d)).run_id
-    write_checkpoint(
-        d, {"run_id": run_id, "metrics": [{k: float(v or "nan") for k, v in r.items()} for r in rows]}
-    )
+    cfg = Config.model_validate(read_config(d))
+    rows = [{k: float(v or "nan") for k, v in r.items()} for r in rows]
+    write_checkpoint(d, {"run_id": cfg.run_id, "metrics": rows}, cfg)
     (run,) = load_interim(tmp_path).runs.itertuples()
     assert (run.status, run.steps, run.interim_reached, run.interim_state) == (
         "unsolved",
