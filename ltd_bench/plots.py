@@ -38,7 +38,8 @@ TITLE_CHARS = 50  # what fits on one line above a PANEL_W panel at 8 pt
 DPI = 110
 DECADES = 100  # log axis once the data spans two decades
 MEDIAN_LW, RUN_LW, RUN_ALPHA = 2.0, 0.7, 0.35
-RATIO_COLUMNS = ["rmst_ratio", "rmst_ratio_low", "rmst_ratio_high"]
+RATIO_COLUMNS = ["rmst_ratio", "rmst_ratio_low", "rmst_ratio_high", "ratio_bound"]
+BOUND_ARROW = 1.8  # a bound's arrow spans this factor on the log axis: it points, it does not measure
 RATIO_TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]
 VERDICT_STYLE = {  # verdict: (colour, marker); "no-information" has no ratio and is written out instead
     "helps": ("tab:green", "o"),
@@ -151,7 +152,8 @@ def _time_to_solve(fin, an, colors, out, fmt, saved) -> None:
 def _cell_label(row, keys: list[str]) -> str:
     """The cell named by the keys that vary among the comparisons drawn ('pooled (k cells)' for a pool)."""
     if row["scope"] != "cell":
-        return f"pooled ({int(row['n_cells'])} cells)"
+        task = f"{task_label(row)}, " if "task" in keys or "variant" in keys else ""
+        return f"{task}pooled ({int(row['n_cells'])} cells)"
     parts = [task_label(row)] if "task" in keys or "variant" in keys else []
     parts += [f"T={row['seq_len']:g}"] if "seq_len" in keys else []
     return " · ".join(parts + [f"{a.split('.')[-1]}={row[a]}" for a in keys if "." in a]) or "the cell"
@@ -165,11 +167,11 @@ def _verdicts(an: Analysis, out, fmt, saved) -> None:
     v = v.reindex(columns=[*v.columns, *(c for c in RATIO_COLUMNS if c not in v)])  # none: nothing solved
     cells = v[v.scope == "cell"]
     keys = [k for k in an.keys if cells[k].nunique(dropna=False) > 1]
-    pairs = list(dict.fromkeys(zip(v.method, v.reference, strict=True)))
-    title = "Declared comparisons: RMST ratio (95% CI)"
+    pairs = list(dict.fromkeys(zip(v.method, v.reference, v.endpoint, strict=True)))
+    title = "Declared comparisons: RMST ratio (95% CI; arrow: a bound, one side never solved)"
     pages = _Pages(len(pairs), title, "verdicts", ncols=min(2, len(pairs)), panel_w=1.5 * PANEL_W)  # + labels
-    for ax, (m, ref) in zip(pages.axes, pairs, strict=True):
-        rows = v[(v.method == m) & (v.reference == ref)].reset_index(drop=True)
+    for ax, (m, ref, endpoint) in zip(pages.axes, pairs, strict=True):
+        rows = v[(v.method == m) & (v.reference == ref) & (v.endpoint == endpoint)].reset_index(drop=True)
         y = np.arange(len(rows))[::-1]
         for yi, (_, r) in zip(y, rows.iterrows(), strict=True):
             counts = f"{r.k_method:.0f}/{r.n_method:.0f} vs {r.k_ref:.0f}/{r.n_ref:.0f}"
@@ -177,13 +179,22 @@ def _verdicts(an: Analysis, out, fmt, saved) -> None:
                 ax.text(1, yi, f"{r.verdict} ({counts})", ha="center", va="center", fontsize=6, color="0.45")
                 continue
             color, marker = VERDICT_STYLE[r.verdict]
+            bound = {"lower": 1, "upper": -1}.get(r.get("ratio_bound") or "", 0)
+            if bound:  # one side never solved: a one-sided arrow from the bound, never an interval
+                tip = r.rmst_ratio * BOUND_ARROW**bound
+                ax.annotate("", (tip, yi), (r.rmst_ratio, yi), arrowprops=dict(arrowstyle="->", color=color))
+                ax.plot(r.rmst_ratio, yi, "|", ms=8, mew=2, color=color)
+                label = f"  {'≥' if bound > 0 else '≤'} {r.rmst_ratio:.2g}: {r.verdict} ({counts})"
+                ax.text(max(tip, r.rmst_ratio), yi, label, fontsize=6, color=color, va="center")
+                continue
             err = [[r.rmst_ratio - r.rmst_ratio_low], [r.rmst_ratio_high - r.rmst_ratio]]
             ax.errorbar(r.rmst_ratio, yi, xerr=err, fmt=marker, ms=4, capsize=2, color=color)
             ax.text(r.rmst_ratio_high, yi, f"  {r.verdict} ({counts})", fontsize=6, color=color, va="center")
         ax.axvline(1, color="gray", lw=1, ls=":")
         ax.set_xscale("log")
-        lo = np.nanmin([rows.rmst_ratio_low.min(), 0.5])
-        hi = np.nanmax([rows.rmst_ratio_high.max(), 2.0])
+        ends = pd.concat([rows.rmst_ratio_low, rows.rmst_ratio_high, rows.rmst_ratio * BOUND_ARROW])
+        ends = pd.concat([ends, rows.rmst_ratio / BOUND_ARROW])
+        lo, hi = np.nanmin([ends.min(), 0.5]), np.nanmax([ends.max(), 2.0])
         ax.set_xlim(lo / 1.5, hi * 3)  # room on the right for the verdict labels
         ticks = [t for t in RATIO_TICKS if lo / 1.5 <= t <= hi * 3]
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
@@ -191,7 +202,7 @@ def _verdicts(an: Analysis, out, fmt, saved) -> None:
         ax.set_yticks(y, [_cell_label(r, keys) for _, r in rows.iterrows()], fontsize=6)
         ax.set_ylim(-0.7, len(rows) - 0.3)
         ax.set(xlabel="RMST ratio, method / reference (< 1: solves sooner)")
-        ax.set_title(f"{m} vs {ref}")
+        ax.set_title(f"{m} vs {ref}" + (" (test: solved by the budget)" if endpoint == "solved" else ""))
         _small(ax, legend=False)
     pages.save(out, fmt, saved)
 

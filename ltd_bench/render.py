@@ -7,15 +7,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from .analysis import ALPHA, Analysis
+from .analysis import ALPHA, Analysis, ratio_text
 
 RULE = (
-    "Verdicts compare time to solve (runs that never solved count as censored at their budget, diverged "
-    "runs at the step they diverged). helps / behind: two-sided log-rank test (exact by permutation "
-    f"below 15 runs a side), Holm-adjusted over every test in this report, p < {ALPHA}; the direction "
-    "from the RMST ratio (method/reference; < 1 = solves sooner). equivalent: only with --margin, when "
-    "the ratio's 95% bootstrap interval lies inside it. no-information: neither side solved a run. "
-    "inconclusive: anything else. Only solved/unsolved/diverged runs count."
+    "Each comparison tests the endpoint declared with it. Time to solve (the default): two-sided log-rank "
+    "test, runs that never solved censored at their budget, diverged runs at the step they diverged; "
+    "exact over all splits of the pooled runs below 15 runs a side (Monte Carlo, labelled so, only where "
+    "there are too many to enumerate); the direction from the RMST ratio (method/reference; < 1 = solves "
+    "sooner), a bound (≥, ≤) when one side never solved. Solved by the budget: Boschloo's exact test "
+    "(pooled: exact test of the counts stratified by cell). Pooled tests pool the cells of one task. "
+    f"helps / behind: Holm-adjusted p < {ALPHA} within the comparison's family (one per report unless "
+    "declared). equivalent: only with --margin, when the ratio's 95% bootstrap interval lies inside it. "
+    "no-information: neither side solved a run. inconclusive: anything else. Only solved/unsolved/"
+    "diverged runs count."
 )
 CELL_CSV = [
     "method",
@@ -44,10 +48,16 @@ VERDICT_CSV = [
     "n_cells",
     "method",
     "reference",
+    "endpoint",
+    "family",
+    "family_size",
     "verdict",
     "reason",
-    "p_logrank",
+    "p",
     "p_adjusted",
+    "p_logrank",
+    "p_boschloo",
+    "ratio_bound",
     "rmst_ratio",
     "rmst_ratio_low",
     "rmst_ratio_high",
@@ -147,22 +157,40 @@ def cell_table(an: Analysis, short: bool) -> tuple[list[str], list[list[str]], l
     return header, rows, first
 
 
+def _declared_columns(an: Analysis) -> tuple[bool, bool]:
+    """(show the endpoint column, show the family column): only when some comparison is not the default."""
+    return any(c.test != "time" for c in an.comparisons), len(an.families) > 1
+
+
+def holm_caption(an: Analysis) -> str:
+    if len(an.families) > 1:
+        return "Holm within each family: " + ", ".join(
+            f"{f or '(undeclared)'} ({m})" for f, m in an.families.items()
+        )
+    return f"Holm over {an.n_tests} tests"
+
+
 def verdict_table(an: Analysis, short: bool) -> tuple[list[str], list[list[str]], list[bool]]:
-    header = ["task", "T", *_axis_names(an.axes), "method vs reference", "RMST ratio [CI]", "p", "Holm p"]
-    header += ["verdict"] + ([] if short else ["reason"])
+    endpoint, family = _declared_columns(an)
+    header = ["task", "T", *_axis_names(an.axes), "method vs reference"] + ["test"] * endpoint
+    header += (
+        ["family (m)"] * family
+        + ["RMST ratio [CI]", "p", "Holm p", "verdict"]
+        + ([] if short else ["reason"])
+    )
     rows, first, prev = [], [], None
     for _, v in an.verdicts.iterrows():
         if v.scope == "pooled":
-            cell = [f"pooled ({int(v.n_cells)} cells)", "", *[""] * len(an.axes)]
+            cell = [f"{task_label(v)}, pooled ({int(v.n_cells)} cells)", "", *[""] * len(an.axes)]
         else:
             cell = [task_label(v), _int(v.seq_len), *[str(v[a]) for a in an.axes]]
         new = cell != prev
         prev = cell
-        ratio = "–" if _missing(v.get("rmst_ratio")) else f"{num(v.rmst_ratio)}"
-        if not _missing(v.get("rmst_ratio_low")):
-            ratio += f" [{num(v.rmst_ratio_low)}, {num(v.rmst_ratio_high)}]"
-        row = (cell if new or not short else [""] * len(cell)) + [f"{v.method} vs {v.reference}", ratio]
-        row += [num(v.p_logrank), num(v.p_adjusted), v.verdict] + ([] if short else [v.reason])
+        row = (cell if new or not short else [""] * len(cell)) + [f"{v.method} vs {v.reference}"]
+        row += [v.endpoint] * endpoint + [f"{v.family or '–'} ({int(v.family_size)})"] * family
+        row += [ratio_text(v.to_dict()), num(v.p), num(v.p_adjusted), v.verdict] + (
+            [] if short else [v.reason]
+        )
         rows.append(row)
         first.append(new)
     return header, rows, first
@@ -202,7 +230,7 @@ def terminal(console, an: Analysis, title: str) -> None:
     for note in an.notes:
         console.print(f"note: {note}", markup=False, highlight=False)
     if len(an.verdicts):
-        caption = f"Verdicts ({an.source}; Holm over {an.n_tests} tests)"
+        caption = f"Verdicts ({an.source}; {holm_caption(an)})"
         show(caption, verdict_table, verdict_col=-1)
         console.print(RULE, style="dim", markup=False, highlight=False)
     else:
@@ -235,7 +263,7 @@ def write_markdown(path: Path, root: Path, an: Analysis, warnings: list[str]) ->
         "median final test loss over the trivial baseline. div.: diverged runs.",
         "",
         *([*[f"- {note}" for note in an.notes], ""] if an.notes else []),
-        f"## Verdicts ({an.source}; Holm over {an.n_tests} tests)",
+        f"## Verdicts ({an.source}; {holm_caption(an)})",
         "",
         RULE,
         "",

@@ -174,11 +174,17 @@ def test_stratified_exact_matches_brute_force():
     assert single.p == pytest.approx(logrank(*strata[0]).p)
 
 
-def test_stratified_monte_carlo_many_small_cells():
-    """Eight 3-vs-3 cells, one method solving everything: far below 0.05 pooled (each cell alone: 0.1)."""
+def test_stratified_exact_over_many_small_cells(monkeypatch):
+    """Eight 3-vs-3 cells, one method solving everything: far below 0.05 pooled (each cell alone: 0.1).
+    20^8 splits, exact over the distinct values: only the two all-extreme ones reach |U|; Monte Carlo
+    (floor 1/20,001) only when the convolution may not be formed."""
     cells = [([1000] * 3, [1] * 3, [15000] * 3, [0] * 3)] * 8
     res = stratified_logrank(cells)
-    assert res.method == "Monte Carlo" and res.p < 0.001 and res.u > 0
+    assert res.method == "exact" and res.splits == 20**8 and res.u > 0
+    assert res.p == pytest.approx(2 / 20**8, rel=1e-9)
+    monkeypatch.setattr(survival, "MAX_SUPPORT", 10)
+    mc = stratified_logrank(cells)
+    assert mc.method == "Monte Carlo" and mc.p == pytest.approx(1 / (survival.MC_DRAWS + 1))
     assert stratified_logrank([([15000] * 3, [0] * 3, [15000] * 3, [0] * 3)] * 4).p == 1.0
 
 
