@@ -29,7 +29,7 @@ from matplotlib.ticker import NullFormatter
 
 from .analysis import COUNTED, Analysis, prepare
 from .outputs import read_flow
-from .render import steps, task_label
+from .render import axis_parts, steps, task_label
 from .survival import censor_at, kaplan_meier
 
 NCOLS, NROWS = 3, 4  # panels per page: 12 stay legible on one printed page
@@ -94,7 +94,7 @@ def _maybe_log(ax, values, axis: str = "x") -> None:
 
 def _title(row, axes: list[str], budget=None, extra: str = "", with_t: bool = True) -> str:
     parts = [task_label(row)] + ([f"T={row['seq_len']}"] if with_t else [])
-    parts += [f"{a.split('.')[-1]}={row[a]}" for a in axes]
+    parts += axis_parts(row, axes)
     if budget is not None:
         parts.append(f"budget {steps(budget, short=True)}")
     parts += [extra] if extra else []
@@ -156,7 +156,7 @@ def _cell_label(row, keys: list[str]) -> str:
         return f"{task}pooled ({int(row['n_cells'])} cells)"
     parts = [task_label(row)] if "task" in keys or "variant" in keys else []
     parts += [f"T={row['seq_len']:g}"] if "seq_len" in keys else []
-    return " · ".join(parts + [f"{a.split('.')[-1]}={row[a]}" for a in keys if "." in a]) or "the cell"
+    return " · ".join(parts + axis_parts(row, [a for a in keys if "." in a])) or "the cell"
 
 
 def _verdicts(an: Analysis, out, fmt, saved) -> None:

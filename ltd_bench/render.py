@@ -126,6 +126,25 @@ def task_label(row) -> str:
     return f"{row['task']} ({row['variant']})" if row.get("variant") else str(row["task"])
 
 
+def axis_parts(row, axes: list[str]) -> list[str]:
+    """'threshold=0.1' per axis; a run without clipping reads 'no clipping' (its threshold is unused)."""
+    none = row.get("clipping.mode") == "none"
+    parts = []
+    for a in axes:
+        if a == "seq_len":
+            parts.append(f"T={_int(row[a])}")
+        elif a == "clipping.mode" and none:
+            parts.append("no clipping")
+        elif not (a == "clipping.threshold" and none):
+            parts.append(f"{a.split('.')[-1]}={row[a]}")
+    return parts
+
+
+def setting_label(row, keys: list[str]) -> str:
+    """'temporal_order · T=50 · mode=norm': the task, then each key."""
+    return " · ".join([task_label(row), *axis_parts(row, keys)])
+
+
 def _axis_names(axes: list[str]) -> list[str]:
     short = [a.split(".")[-1] for a in axes]  # narrower headers when the last parts are unambiguous
     return short if len(set(short)) == len(short) else list(axes)
@@ -243,7 +262,8 @@ def _pipe_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(map(esc, r)) + " |" for r in rows])
 
 
-def write_markdown(path: Path, root: Path, an: Analysis, warnings: list[str]) -> None:
+def write_markdown(path: Path, root: Path, an: Analysis, warnings: list[str], extra: list[str] = ()) -> None:
+    """The report as Markdown; `extra`: lines of further sections, placed before the warnings."""
     ch, cr, _ = cell_table(an, short=False)
     vh, vr, _ = verdict_table(an, short=False)
     n = an.cells.n_runs
@@ -270,6 +290,7 @@ def write_markdown(path: Path, root: Path, an: Analysis, warnings: list[str]) ->
         _pipe_table(vh, vr) if vr else "_No comparison has runs on both sides._",
         "",
     ]
+    parts += list(extra)
     if warnings:
         parts += ["## Warnings", "", *[f"- {w}" for w in warnings], ""]
     Path(path).write_text("\n".join(parts))
