@@ -18,6 +18,7 @@ Only finished runs (solved / unsolved / diverged) are drawn; a figure without da
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -35,6 +36,7 @@ from .survival import censor_at, kaplan_meier
 NCOLS, NROWS = 3, 4  # panels per page: 12 stay legible on one printed page
 PANEL_W, PANEL_H, TITLE_H = 3.9, 2.3, 0.7  # inches: 4 rows and the title fit in 10 inches
 TITLE_CHARS = 50  # what fits on one line above a PANEL_W panel at 8 pt
+CHARS_PER_INCH = 12  # characters of a 10 pt suptitle per inch of figure width (with margin)
 DPI = 110
 DECADES = 100  # log axis once the data spans two decades
 MEDIAN_LW, RUN_LW, RUN_ALPHA = 2.0, 0.7, 0.35
@@ -66,9 +68,9 @@ class _Pages:
             for ax in axs[k:]:
                 ax.set_visible(False)
             pages = math.ceil(n / self.per_page)
-            fig.suptitle(
-                title + (f" (page {len(self.figs) + 1} of {pages})" if pages > 1 else ""), fontsize=10
-            )
+            full = title + (f" (page {len(self.figs) + 1} of {pages})" if pages > 1 else "")
+            width = int(panel_w * cols * CHARS_PER_INCH)  # wrapped to the figure: never cut at its edges
+            fig.suptitle("\n".join(textwrap.wrap(full, width)), fontsize=10)
             self.figs.append(fig)
             self.axes.extend(axs[:k])
 
@@ -143,9 +145,11 @@ def _time_to_solve(fin, an, colors, out, fmt, saved) -> None:
             )
             if (~s).any():
                 ax.plot(t[~s], cdf.evaluate(t[~s]), "|", color=colors[m], ms=9, mew=1.5)
-        ax.set(xlim=(0, tau * 1.02), xlabel="updates", ylabel="fraction solved")
+        ax.set(xlabel="updates", ylabel="fraction solved")
         ax.set_title(_title(cell.iloc[0], an.axes, tau))
         _small(ax, on_top=True)
+    for ax in pages.axes:  # one x range for all panels: the longest budget
+        ax.set_xlim(0, float(fin._budget.max()) * 1.02)
     pages.save(out, fmt, saved)
 
 
@@ -213,7 +217,9 @@ def _success(an, colors, out, fmt, saved, x: str, stem: str, xlabel: str) -> Non
     panel_keys = [k for k in an.keys if k != x]
     if x != "seq_len" and not (tab.groupby([*panel_keys, "method"], dropna=False)[x].nunique() > 1).any():
         return
-    panels = list(tab.groupby(panel_keys, dropna=False, sort=True))
+    panels = [(k, p) for k, p in tab.groupby(panel_keys, dropna=False, sort=True) if p[x].nunique() > 1]
+    if not panels:  # one value per panel is a point, not a curve: the where figure has the other axes
+        return
     what = "sequence length" if x == "seq_len" else x
     pages = _Pages(len(panels), f"Solved runs (fraction, 95% Wilson interval) vs {what}", stem)
     for ax, (_, p) in zip(pages.axes, panels, strict=True):
@@ -258,9 +264,11 @@ def _median(curves: list[tuple[pd.Series, bool]]) -> tuple[np.ndarray, np.ndarra
 
 
 def _runs_and_median(ax, cell, metrics, column, colors, hold: bool, positive=False) -> list[float]:
+    """Every run thin; the median bold only where all of a method's runs share an outcome (the median of
+    runs that solved and runs that stalled describes no run)."""
     seen = []
     for m, g in cell.groupby("method", sort=True):
-        curves = []
+        curves, mixed = [], g._solved.nunique() > 1
         for _, r in g.iterrows():
             df = metrics.get(r.run_dir)
             if df is None or column not in df or df[column].notna().sum() == 0:
@@ -271,11 +279,31 @@ def _runs_and_median(ax, cell, metrics, column, colors, hold: bool, positive=Fal
             if len(s):
                 curves.append((s, hold and bool(r._solved)))
                 ax.plot(s.index, s.to_numpy(), color=colors[m], lw=RUN_LW, alpha=RUN_ALPHA)
-        if curves:
+        if curves and mixed:
+            k = int(g._solved.sum())
+            ax.plot([], [], color=colors[m], lw=1.0, label=f"{m} (n={len(curves)}, {k} solved: no median)")
+            seen += [float(x) for s, _ in curves for x in s.index]
+        elif curves:
             x, med = _median(curves)
             ax.plot(x, med, color=colors[m], lw=MEDIAN_LW, label=f"{m} (n={len(curves)})")
             seen += list(x)
     return seen
+
+
+def _share_x(axes, xs: list[float], start: float | None = None) -> None:
+    """One x range (and scale) for every panel of a figure, so that panels compare at a glance."""
+    v = np.asarray([x for x in xs if np.isfinite(x)], dtype=float)
+    if not len(v):
+        return
+    pos = v[v > 0]
+    log = len(pos) and pos.max() / pos.min() >= DECADES
+    for ax in axes:
+        ax.set_xscale("log" if log else "linear")
+        ax.set_xlim(
+            (pos.min() / 1.2, pos.max() * 1.2)
+            if log
+            else (start if start is not None else v.min(), v.max() * 1.02)
+        )
 
 
 def _learning_curves(fin, an, metrics, colors, out, fmt, saved) -> None:
@@ -284,11 +312,12 @@ def _learning_curves(fin, an, metrics, colors, out, fmt, saved) -> None:
     ]
     if not cells:
         return
-    pages = _Pages(
-        len(cells), "Learning curves: test error of every run (thin) and the median (bold)", "learning_curves"
-    )
+    title = "Learning curves: test error of every run (thin), the median (bold) where all of a method's runs share an outcome"
+    pages = _Pages(len(cells), title, "learning_curves")
+    xs: list[float] = []
     for ax, (_, cell) in zip(pages.axes, cells, strict=True):
         x = _runs_and_median(ax, cell, metrics, "test_error", colors, hold=True)
+        xs += x
         for col, style, what in (
             ("train.success_error", ":", "solved below"),
             ("baseline_error", "--", "trivial baseline"),
@@ -296,35 +325,44 @@ def _learning_curves(fin, an, metrics, colors, out, fmt, saved) -> None:
             vals = cell[col].dropna().unique() if col in cell else []
             if len(vals) == 1:
                 ax.axhline(float(vals[0]), color="gray", ls=style, lw=1, label=what)
-        _maybe_log(ax, x)
         ax.set(xlabel="updates", ylabel="test error")
         ax.set_title(_title(cell.iloc[0], an.axes, cell._budget.min()))
         _small(ax)
+    _share_x(pages.axes, xs)
     pages.save(out, fmt, saved)
 
 
 def _grad_norm_omega(fin, an, metrics, colors, out, fmt, saved) -> None:
-    parts = [("grad_norm", "pre-clip ‖g‖"), ("omega", "Ω")]
+    parts = [
+        ("grad_norm", "pre-clip ‖g‖, window mean"),
+        ("grad_norm_max", "pre-clip ‖g‖, window max"),
+        ("omega", "Ω"),
+    ]
     has = lambda c, col: any(col in metrics.get(d, {}) and metrics[d][col].notna().any() for d in c.run_dir)
     cells = [c for _, c in fin.groupby(an.keys, dropna=False, sort=True) if any(has(c, p) for p, _ in parts)]
     if not cells:
         return
-    title = "Pre-clip gradient norm and Ω during training: every run (thin), the median (bold)"
-    pages = _Pages(2 * len(cells), title, "grad_norm_omega", ncols=2)
+    title = (
+        "Pre-clip gradient norm (mean and max over each evaluation window: spikes show in the max) and Ω "
+        "during training: every run (thin), the median (bold) where all of a method's runs share an outcome"
+    )
+    pages = _Pages(len(parts) * len(cells), title, "grad_norm_omega", ncols=len(parts))
+    xs: list[float] = []
     for i, cell in enumerate(cells):
         for j, (col, label) in enumerate(parts):
-            ax = pages.axes[2 * i + j]
+            ax = pages.axes[len(parts) * i + j]
             x = _runs_and_median(ax, cell, metrics, col, colors, hold=False, positive=True)
-            if col == "grad_norm" and "clipping.threshold" in cell:
+            xs += x
+            if col.startswith("grad_norm") and "clipping.threshold" in cell:
                 thr = cell[cell["clipping.mode"] == "norm"]["clipping.threshold"].dropna().unique()
                 if len(thr) == 1:
                     ax.axhline(float(thr[0]), color="gray", ls=":", lw=1, label="norm-clip threshold")
             if x:
                 ax.set_yscale("log")
-            _maybe_log(ax, x)
             ax.set(xlabel="updates", ylabel=label)
             ax.set_title(_title(cell.iloc[0], an.axes))
             _small(ax, legend=j == 0)
+    _share_x(pages.axes, xs)
     pages.save(out, fmt, saved)
 
 
@@ -350,14 +388,26 @@ def _gradient_flow(fin, an, colors, out, fmt, saved, warnings, flow_step) -> Non
                 flows[r.run_dir] = read_flow(Path(r.run_dir))
             except ValueError as e:
                 warnings.append(f"ignored {r.run_dir}: {e}")
-        if not flows:
-            continue
-        step = flow_step if flow_step is not None else common_step({d: f["step"] for d, f in flows.items()})
-        if step is not None:
-            panels.append((cell, flows, step))
+        if flows:
+            panels.append((cell, flows, flow_step))
     if not panels:
         return
-    title = "Gradient-norm profile ‖∂L/∂h_t‖ / ‖∂L/∂h_T‖ at one step for all runs of a cell; solid: run solved, dashed: not"
+    if flow_step is None:  # one step for the whole figure: panels at different steps do not compare
+        every = {d: f["step"] for _, flows, _ in panels for d, f in flows.items()}
+        step = common_step(every)
+        if step is None:  # no step that every run has: each cell at its own, said in its title
+            warnings.append(
+                "gradient_flow: no evaluation step common to every run; each panel at its own step"
+            )
+            own = [(c, f, common_step({d: x["step"] for d, x in f.items()})) for c, f, _ in panels]
+            panels = [p for p in own if p[2] is not None]
+        else:
+            panels = [(c, f, step) for c, f, _ in panels]
+    steps_used = {p[2] for p in panels}
+    at = (
+        f"at step {steps(steps_used.pop())} for every run" if len(steps_used) == 1 else "at one step per cell"
+    )
+    title = f"Gradient-norm profile ‖∂L/∂h_t‖ / ‖∂L/∂h_T‖ {at}; solid: run solved, dashed: not"
     pages = _Pages(len(panels), title, "gradient_flow")
     for ax, (cell, flows, step) in zip(pages.axes, panels, strict=True):
         groups: dict = {}

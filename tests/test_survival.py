@@ -193,3 +193,27 @@ def test_rmst_ratio():
     assert (ratio, lo, hi) == pytest.approx((0.5, 0.5, 0.5))  # no spread: every replicate is the same
     ratio, lo, hi = rmst_ratio([([1000, 3000], [1, 1], [2000, 2000], [1, 1], 15000)] * 2)
     assert ratio == pytest.approx(1.0) and lo < 1 < hi
+
+
+def test_ten_against_ten_is_exact_over_all_184756_splits():
+    """Enumerated, not sampled: every split's U summed directly (no merging of equal values)."""
+    rng = np.random.default_rng(11)
+    ta, sa = random_runs(rng, 10)
+    tb, sb = random_runs(rng, 10)
+    sa[:3] = True
+    res = logrank(ta, sa, tb, sb)
+    assert res.method == "exact" and res.splits == 184_756 == math.comb(20, 10)
+    w = survival.scores(np.r_[ta, tb], np.r_[sa, sb])
+    idx = np.array(list(itertools.combinations(range(20), 10)))
+    dist = np.abs(w[idx].sum(axis=1))
+    assert res.p == pytest.approx(np.mean(dist >= abs(res.u) - 1e-9), abs=1e-12)
+    assert "all 184,756 splits" in res.describe()
+
+
+def test_equal_statistics_merge_without_changing_p():
+    """Ties (many runs unsolved at the budget) collapse the distribution; p is the same as splitwise."""
+    ta, sa = [1000, 2000, 3000, 9000, 9000, 9000], [1, 1, 1, 0, 0, 0]
+    tb, sb = [2000, 9000, 9000, 9000, 9000, 9000], [1, 0, 0, 0, 0, 0]
+    values, counts = survival._exact_dist(survival.scores(np.r_[ta, tb], np.r_[sa, sb]), 6)
+    assert counts.sum() == math.comb(12, 6) and len(values) < math.comb(12, 6)
+    assert logrank(ta, sa, tb, sb).p == pytest.approx(brute_p(ta, sa, tb, sb), abs=1e-12)
