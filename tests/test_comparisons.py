@@ -131,7 +131,7 @@ def test_holm_runs_within_each_declared_family_and_the_table_says_so(ten_vs_five
     ]
     an = analyse(load(ten_vs_five).runs, cmp)
     assert an.families == {"speed": 3, "counts": 3} and an.n_tests == 6
-    for fam, g in an.verdicts.groupby("family"):
+    for _, g in an.verdicts.groupby("family"):
         assert (g.family_size == 3).all()
         smallest = g.p.min()
         assert g.loc[g.p.idxmin(), "p_adjusted"] == pytest.approx(min(1.0, 3 * smallest))
