@@ -131,7 +131,7 @@ class LogRank:
         if self.method == "exact":
             return f"exact, all {self.splits:,} splits"
         if self.method == "Monte Carlo":
-            return f"permutation, {self.splits:,} random splits, ±{self.se:.1g}"
+            return f"Monte Carlo permutation, {self.splits:,} random splits, ±{self.se:.1g}"
         return "normal approximation"
 
 
