@@ -11,11 +11,15 @@ diverged run is censored at the step it diverged at (see survival.py).
 
 Comparisons (method vs reference) are declared, never chosen by results: --compare, else the sweep's
 `compare:`, else every method with Ω > 0 against the same model and clipping without Ω and against each
-LSTM method. Each is a two-sided log-rank test in every cell both ran (times past the shorter budget
-censored there), plus one test stratified by cell per pair that shares two cells or more. Holm's
-adjustment runs over all of them together. Verdicts:
+LSTM method. Each tests its declared endpoint (comparisons.py) in every cell both ran (times past the
+shorter budget censored there): time to solve by a two-sided log-rank test, solved by the budget by
+Boschloo's exact test; plus one test stratified by cell per comparison and task with two cells or more
+(pooling across tasks means nothing). Holm's adjustment runs within each family (by default one: the
+whole report). A side that never solved makes the RMST ratio a bound ("≥ 6"), never an estimate with an
+interval. Verdicts:
   no-information  no run on either side solved: there is nothing to test (not counted in Holm's m)
-  helps / behind  Holm-adjusted p < ALPHA; the direction from the RMST ratio (< 1: the method is faster)
+  helps / behind  Holm-adjusted p < ALPHA; the direction from the RMST ratio (< 1: the method is faster),
+                  or from the solved fractions for the solved endpoint
   equivalent      only with a margin declared beforehand: the ratio's 95% CI inside (1/margin, margin)
   inconclusive    everything else
 """

@@ -2,16 +2,18 @@
 pages (name.png, name_2.png, ...). Object API only (Figure + its canvas): no pyplot state, no GUI.
 
 verdicts              per declared comparison, the RMST ratio and its 95% interval in every cell and
-                      pooled, marked by verdict: where a method helps, falls behind, or nothing is known
+                      pooled per task, marked by verdict; a bound (one side never solved) is an arrow
 time_to_solve         Kaplan–Meier fraction solved vs updates per cell; ticks mark censored runs
-success_vs_length     solved/n (Wilson 95%) vs T per task and variant, with n and the budget
+success_vs_length     solved/n (Wilson 95%) vs T per task and variant, only panels with 2+ lengths
 success_vs_threshold  the same vs the clipping threshold, when some method's runs vary it
-learning_curves       test error of every run (thin) and the median over runs (bold), per cell
-grad_norm_omega       pre-clip gradient norm and Ω over training, every run thin, the median bold
-gradient_flow         ‖∂L/∂h_t‖ over time-distance at one step common to every run of a cell (the last
-                      evaluation before any of them stopped, or --flow-step), normalised to the last
-                      time step, split by outcome: runs at their own last evaluation would compare a
-                      solved run at step 1,000 with a stalled one at 15,000
+learning_curves       test error of every run (thin) and the median over runs (bold) where all of a
+                      method's runs in the cell share an outcome (a median of two outcomes is no run's)
+grad_norm_omega       pre-clip gradient norm (window mean and window max: spikes show in the max) and Ω
+gradient_flow         ‖∂L/∂h_t‖ over time-distance at one step for every run of the figure (the last
+                      evaluation before any run stopped, or --flow-step), normalised to the last time
+                      step, split by outcome: runs at their own last evaluation would compare a solved
+                      run at step 1,000 with a stalled one at 15,000
+Panels of one figure share their x range. where.png is wheremap.py's.
 Only finished runs (solved / unsolved / diverged) are drawn; a figure without data is skipped.
 """
 

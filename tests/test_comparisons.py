@@ -153,3 +153,22 @@ def test_report_prints_bounds_as_bounds(ten_vs_five, tmp_path_factory):
     row = next(line for line in verdicts.splitlines() if line.startswith("| temporal_order | 50 |"))
     assert row.split(" | ")[3].startswith("≤ ") and "[" not in row.split(" | ")[3]
     assert "RMST ratio (method/ref) ≤ " in row
+
+
+def test_sweep_json_merges_declarations_of_both_forms_once(tmp_path):
+    from ltd_bench.sweep import _write_manifest
+
+    path = tmp_path / "sweep.json"
+    solved = {"method": "a", "reference": "b", "test": "solved"}
+    first = {
+        "name": "s",
+        "grid_keys": [],
+        "zip_keys": [],
+        "runs": ["r1"],
+        "methods": {},
+        "compare": [["a", "b"], solved],
+    }
+    _write_manifest(path, first)
+    _write_manifest(path, first | {"runs": ["r2"], "compare": [solved, ["b", "a"]]})
+    assert json.loads(path.read_text())["compare"] == [["a", "b"], solved, ["b", "a"]]
+    assert from_json(json.loads(path.read_text())["compare"])[1] == Comparison("a", "b", "solved")
