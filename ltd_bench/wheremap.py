@@ -24,7 +24,7 @@ SYMBOL = {"helps": "+", "behind": "−", "equivalent": "=", "inconclusive": "?",
 COLOR = {"helps": "tab:green", "behind": "tab:red", "equivalent": "tab:cyan", "inconclusive": "0.35"}
 COLOR["no-information"] = "0.65"
 LEGEND = "+ helps, − behind, = equivalent, ? inconclusive, ○ no-information (nothing solved on either side)"
-RIGHT = 1.6  # x room (in axis values) right of the last value for the comparison labels
+RIGHT = 2.2  # x room (in axis values) right of the last value: comparison labels above, legend below
 CSV = [
     "method",
     "reference",
@@ -180,15 +180,15 @@ def write_csv(path: Path, an: Analysis) -> Path | None:
 def figure(an: Analysis, out_dir: Path, fmt: str = "png") -> list[Path]:
     """where.<fmt>: per axis and group, success against the axis per method of the group's comparisons
     (95% Wilson band), each comparison's verdicts marked above the curves, the pooled one on the right."""
-    from .plots import _colors, _Pages, _small
+    from .plots import PANEL_W, _colors, _Pages, _small
 
     wm = where_map(an)
     if wm.empty:
         return []
     groups = list(wm.groupby(["axis", "group"], sort=False))
     colors = _colors(an.cells.method)
-    title = f"Where, at a glance: solved fraction (95% Wilson band) and verdicts\n{LEGEND}"
-    pages = _Pages(len(groups), title, "where")
+    title = f"Where, at a glance: solved fraction (95% Wilson band) and verdicts ({LEGEND})"
+    pages = _Pages(len(groups), title, "where", ncols=min(2, len(groups)), panel_w=1.6 * PANEL_W)
     for ax, ((axis, label), comps) in zip(pages.axes, groups, strict=True):
         key = comps._key.iloc[0]
         sel = np.ones(len(an.cells), bool)
@@ -215,12 +215,12 @@ def figure(an: Analysis, out_dir: Path, fmt: str = "png") -> list[Path]:
                     color=COLOR.get(r.pooled, "0.3"))  # fmt: skip
         ax.set_xticks(range(len(values)), [value_label(axis, x).split("=")[-1] for x in values])
         ax.set_xlim(-0.5, len(values) - 0.5 + RIGHT)
-        ax.set_ylim(-0.04, 1.05 + 0.13 * len(comps))
+        ax.set_ylim(-0.04, 1.12 + 0.13 * len(comps))
         ax.set_yticks([0, 0.25, 0.5, 0.75, 1])
         ax.set(xlabel="T" if axis == "seq_len" else axis, ylabel="fraction solved")
         ax.set_title(label, fontsize=8)
         _small(ax, legend=False)
-        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncols=2, frameon=False)
+        ax.legend(fontsize=6, loc="lower right", frameon=False)  # in the room right of the last value
     saved: list[Path] = []
     pages.save(Path(out_dir), fmt, saved)
     return saved
