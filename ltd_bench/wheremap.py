@@ -222,5 +222,6 @@ def figure(an: Analysis, out_dir: Path, fmt: str = "png") -> list[Path]:
         _small(ax, legend=False)
         ax.legend(fontsize=6, loc="lower right", frameon=False)  # in the room right of the last value
     saved: list[Path] = []
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     pages.save(Path(out_dir), fmt, saved)
     return saved
