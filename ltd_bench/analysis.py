@@ -11,11 +11,15 @@ diverged run is censored at the step it diverged at (see survival.py).
 
 Comparisons (method vs reference) are declared, never chosen by results: --compare, else the sweep's
 `compare:`, else every method with Ω > 0 against the same model and clipping without Ω and against each
-LSTM method. Each is a two-sided log-rank test in every cell both ran (times past the shorter budget
-censored there), plus one test stratified by cell per pair that shares two cells or more. Holm's
-adjustment runs over all of them together. Verdicts:
+LSTM method. Each tests its declared endpoint (comparisons.py) in every cell both ran (times past the
+shorter budget censored there): time to solve by a two-sided log-rank test, solved by the budget by
+Boschloo's exact test; plus one test stratified by cell per comparison and task with two cells or more
+(pooling across tasks means nothing). Holm's adjustment runs within each family (by default one: the
+whole report). A side that never solved makes the RMST ratio a bound ("≥ 6"), never an estimate with an
+interval. Verdicts:
   no-information  no run on either side solved: there is nothing to test (not counted in Holm's m)
-  helps / behind  Holm-adjusted p < ALPHA; the direction from the RMST ratio (< 1: the method is faster)
+  helps / behind  Holm-adjusted p < ALPHA; the direction from the RMST ratio (< 1: the method is faster),
+                  or from the solved fractions for the solved endpoint
   equivalent      only with a margin declared beforehand: the ratio's 95% CI inside (1/margin, margin)
   inconclusive    everything else
 """
@@ -23,13 +27,14 @@ adjustment runs over all of them together. Verdicts:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from .comparisons import Comparison, normalise
 from .config import Config, flatten
-from .stats import holm, quartiles, wilson_interval
+from .stats import boschloo, holm, quartiles, stratified_solved, wilson_interval
 from .survival import censor_at, km_median, logrank, rmst, rmst_ci, rmst_ratio, stratified_logrank
 
 COUNTED = ("solved", "unsolved", "diverged")  # interrupted/failed runs say nothing about a method
@@ -50,7 +55,9 @@ class Analysis:
     pairs: list[tuple[str, str]]  # (method, reference) as declared
     source: str  # where the pairs come from
     margin: float | None
-    n_tests: int  # Holm's m
+    n_tests: int  # tests in all (Holm's m when there is one family)
+    comparisons: list[Comparison] = field(default_factory=list)  # as declared, with endpoint and family
+    families: dict[str, int] = field(default_factory=dict)  # Holm family ("" = the report's) -> its m
     interim: str = ""  # interim.py: the banner of a report that counts unfinished runs
 
 
@@ -182,36 +189,41 @@ def default_pairs(fin: pd.DataFrame) -> list[tuple[str, str]]:
     return pairs
 
 
-def compare(a: Arm, b: Arm, ci: bool = True) -> dict:
-    """One cell's comparison: counts, RMSTs and their ratio (a / b), and the log-rank test (no Holm yet)."""
+def compare(a: Arm, b: Arm, ci: bool = True, test: str = "time") -> dict:
+    """One cell's comparison: counts, RMSTs and their ratio (a / b), and the declared endpoint's test
+    (log-rank for "time", Boschloo for "solved"; no Holm yet). A side that never solved makes the ratio a
+    bound: its RMST is the budget, a floor on what it would have taken (ratio_bound "lower": the ratio is
+    at least this; "upper": at most)."""
     tau = min(a.budget, b.budget)
     ta, sa = censor_at(a.time, a.solved, tau)
     tb, sb = censor_at(b.time, b.solved, tau)
-    row = dict(n_method=len(ta), k_method=int(sa.sum()), n_ref=len(tb), k_ref=int(sb.sum()), budget_steps=tau)
+    row = dict(
+        n_method=len(ta), k_method=int(sa.sum()), n_ref=len(tb), k_ref=int(sb.sum()), budget_steps=tau,
+        endpoint=test,
+    )  # fmt: skip
     row.update(_loss_columns(a.loss, b.loss))
     if not (sa.any() or sb.any()):
-        return row | dict(
-            p_logrank=math.nan, test="none: nothing solved", p_min=math.nan, rmst_method=tau, rmst_ref=tau
-        )
-    test = logrank(ta, sa, tb, sb)
+        none = dict(p=math.nan, test="none: nothing solved", p_min=math.nan, rmst_method=tau, rmst_ref=tau)
+        return row | none | ({"p_logrank": math.nan} if test == "time" else {})
     ra, rb = rmst(ta, sa, tau), rmst(tb, sb, tau)
-    ratio, lo, hi = (
-        rmst_ratio([(ta, sa, tb, sb, tau)]) if ci else (max(ra, 1) / max(rb, 1), math.nan, math.nan)
-    )
-    return row | dict(
-        p_logrank=test.p,
-        test=f"log-rank ({test.describe()})",
-        p_min=test.p_min,
-        rmst_method=ra,
-        rmst_ref=rb,
-        rmst_ratio=ratio,
-        rmst_ratio_low=lo,
-        rmst_ratio_high=hi,
-    )
+    bound = "lower" if not sa.any() else "upper" if not sb.any() else ""
+    if ci and not bound:
+        ratio, lo, hi = rmst_ratio([(ta, sa, tb, sb, tau)])
+    else:
+        ratio, lo, hi = max(ra, 1) / max(rb, 1), math.nan, math.nan
+    row |= dict(rmst_method=ra, rmst_ref=rb, rmst_ratio=ratio, rmst_ratio_low=lo, rmst_ratio_high=hi)
+    row["ratio_bound"] = bound
+    if test == "solved":
+        res = boschloo(row["k_method"], row["n_method"], row["k_ref"], row["n_ref"])
+        return row | dict(p=res.p, p_boschloo=res.p, test=res.name, p_min=res.p_min)
+    lr = logrank(ta, sa, tb, sb)
+    return row | dict(p=lr.p, p_logrank=lr.p, test=f"log-rank ({lr.describe()})", p_min=lr.p_min)
 
 
-def compare_pooled(strata: list[tuple[Arm, Arm]]) -> dict:
-    """One pair over several cells: log-rank stratified by cell, geometric-mean RMST ratio."""
+def compare_pooled(strata: list[tuple[Arm, Arm]], test: str = "time") -> dict:
+    """One comparison over several cells of one task: the endpoint's test stratified by cell, and the
+    geometric-mean RMST ratio over the cells where something solved (a bound when any of them is one;
+    none when bounds point both ways)."""
     cut = []
     for a, b in strata:
         tau = min(a.budget, b.budget)
@@ -222,20 +234,26 @@ def compare_pooled(strata: list[tuple[Arm, Arm]]) -> dict:
         n_ref=sum(len(c[2]) for c in cut),
         k_ref=sum(int(c[3].sum()) for c in cut),
         n_cells=len(cut),
+        endpoint=test,
     )
     row.update(_loss_columns(*(np.concatenate([s[i].loss for s in strata]) for i in (0, 1))))
     if not row["k_method"] + row["k_ref"]:
-        return row | dict(p_logrank=math.nan, test="none: nothing solved", p_min=math.nan)
-    test = stratified_logrank([c[:4] for c in cut])
-    ratio, lo, hi = rmst_ratio(cut)
-    return row | dict(
-        p_logrank=test.p,
-        test=f"log-rank stratified by cell ({test.describe()})",
-        p_min=test.p_min,
-        rmst_ratio=ratio,
-        rmst_ratio_low=lo,
-        rmst_ratio_high=hi,
-    )
+        return row | dict(p=math.nan, test="none: nothing solved", p_min=math.nan)
+    informative = [c for c in cut if c[1].any() or c[3].any()]  # both never solved: no ratio there
+    bounds = {"lower" if not c[1].any() else "upper" for c in informative if not (c[1].any() and c[3].any())}
+    if not bounds:
+        ratio, lo, hi = rmst_ratio(informative)
+    else:
+        logs = [math.log(max(rmst(*c[:2], c[4]), 1) / max(rmst(*c[2:4], c[4]), 1)) for c in informative]
+        ratio, lo, hi = (math.exp(float(np.mean(logs))) if len(bounds) == 1 else math.nan), math.nan, math.nan
+    row |= dict(rmst_ratio=ratio, rmst_ratio_low=lo, rmst_ratio_high=hi)
+    row["ratio_bound"] = bounds.pop() if len(bounds) == 1 else "mixed" if bounds else ""
+    if test == "solved":
+        res, u = stratified_solved([(c[1], c[3]) for c in cut])
+        return row | dict(p=res.p, p_boschloo=math.nan, test=res.name, p_min=res.p_min, _u=u)
+    lr = stratified_logrank([c[:4] for c in cut])
+    desc = f"log-rank stratified by cell ({lr.describe()})"
+    return row | dict(p=lr.p, p_logrank=lr.p, test=desc, p_min=lr.p_min, _u=lr.u)
 
 
 def _loss_columns(loss_a: np.ndarray, loss_b: np.ndarray) -> dict:
@@ -246,6 +264,17 @@ def _loss_columns(loss_a: np.ndarray, loss_b: np.ndarray) -> dict:
         loss_over_baseline_ref=qb[0],
         loss_over_baseline_ref_iqr=f"{qb[1]:.2f}–{qb[2]:.2f}" if math.isfinite(qb[0]) else "",
     )
+
+
+def ratio_text(row: dict, ci: bool = True) -> str:
+    """'0.53 [0.34, 0.78]', '≥ 6' (a bound: one side never solved), or '–' (none, or bounds both ways)."""
+    ratio = row.get("rmst_ratio", math.nan)
+    if not math.isfinite(ratio):
+        return "–"
+    sign = {"lower": "≥ ", "upper": "≤ "}.get(row.get("ratio_bound") or "", "")
+    lo, hi = row.get("rmst_ratio_low", math.nan), row.get("rmst_ratio_high", math.nan)
+    interval = f" [{lo:.2g}, {hi:.2g}]" if ci and not sign and math.isfinite(lo) else ""
+    return f"{sign}{ratio:.2g}{interval}"
 
 
 def decide(row: dict, p_adjusted: float, n_tests: int, margin: float | None = None) -> tuple[str, str]:
@@ -260,22 +289,37 @@ def decide(row: dict, p_adjusted: float, n_tests: int, margin: float | None = No
             else "no final test loss"
         )
         return "no-information", f"{solved}{where}: no evidence either way; {loss}"
-    ratio = row["rmst_ratio"]
-    ci = row.get("rmst_ratio_low", math.nan), row.get("rmst_ratio_high", math.nan)
-    ci_txt = f" [{ci[0]:.2g}, {ci[1]:.2g}]" if math.isfinite(ci[0]) else ""
+    ratio, bound = row.get("rmst_ratio", math.nan), row.get("ratio_bound") or ""
+    family = f" in family {row['family']!r}" if row.get("family") else ""
+    p = f"{row['test']}: p={_p(row['p'])}, Holm {_p(p_adjusted)} over {n_tests} test{'s' * (n_tests != 1)}{family}"
+    if row.get("endpoint") == "solved":
+        fa, fb = row["k_method"] / row["n_method"], row["k_ref"] / row["n_ref"]
+        text = f"{solved}{where}; {p}"
+        if p_adjusted < ALPHA and fa != fb:
+            return (
+                "helps" if fa > fb else "behind"
+            ), f"{text} < {ALPHA}: solves {'more' if fa > fb else 'fewer'}"
+        return "inconclusive", _why_not(row, text, p_adjusted, "the solved fractions are equal")
     geo = "geometric mean " if pooled else ""
-    p = f"{row['test']}: p={_p(row['p_logrank'])}, Holm {_p(p_adjusted)} over {n_tests} test{'s' * (n_tests != 1)}"
-    text = f"{solved}{where}; RMST ratio ({geo}method/ref) {ratio:.2g}{ci_txt}; {p}"
+    what = {"lower": " (a bound: the method never solved)", "upper": " (a bound: the reference never solved)"}
+    what["mixed"] = " (none: cells where either side never solved point both ways)"
+    text = f"{solved}{where}; RMST ratio ({geo}method/ref) {ratio_text(row)}{what.get(bound, '')}; {p}"
+    sooner = ratio < 1 if math.isfinite(ratio) else row.get("_u", 0.0) > 0  # U > 0: the method solves sooner
     if p_adjusted < ALPHA and ratio != 1:
-        word = "helps" if ratio < 1 else "behind"
-        return word, f"{text} < {ALPHA}: solves {'sooner' if ratio < 1 else 'later'}"
+        word = "helps" if sooner else "behind"
+        return word, f"{text} < {ALPHA}: solves {'sooner' if sooner else 'later'}"
+    ci = row.get("rmst_ratio_low", math.nan), row.get("rmst_ratio_high", math.nan)
     if margin and math.isfinite(ci[0]) and 1 / margin < ci[0] and ci[1] < margin:
         return "equivalent", f"{text}; ratio CI inside the declared margin ({1 / margin:.2g}, {margin:.3g})"
+    return "inconclusive", _why_not(row, text, p_adjusted, "the RMST ratio is exactly 1")
+
+
+def _why_not(row: dict, text: str, p_adjusted: float, tie: str) -> str:
     floor = row.get("p_min", 0.0)
-    why = f"{text} ≥ {ALPHA}" if p_adjusted >= ALPHA else f"{text}, but the RMST ratio is exactly 1"
+    why = f"{text} ≥ {ALPHA}" if p_adjusted >= ALPHA else f"{text}, but {tie}"
     if floor and floor >= ALPHA:
         why += f" (these run counts cannot reach p < {ALPHA}: smallest possible p {_p(floor)})"
-    return "inconclusive", why
+    return why
 
 
 def _p(p: float) -> str:
@@ -352,51 +396,53 @@ def analyse(runs: pd.DataFrame, pairs=None, source: str = "", margin: float | No
             default_pairs(fin),
             "default: each Ω method vs the same RNN without Ω and vs each LSTM",
         )
+    declared = normalise(pairs)
     present = set(cells.method)
-    for m in dict.fromkeys(m for p in pairs for m in p if m not in present):
+    for m in dict.fromkeys(m for c in declared for m in c.pair if m not in present):
         notes.append(f"no finished run of method {m!r}: its comparisons are left out")
     by_row = {r: Arm.of(g) for r, g in fin.groupby("_row")}
     out, strata = [], {}
-    for a, b in pairs:
+    for c in declared:
         for base, grp in cells.groupby(BASE, sort=True):
-            ca, cb = grp[grp.method == a], grp[grp.method == b]
+            ca, cb = grp[grp.method == c.method], grp[grp.method == c.reference]
             for ra, rb, key, note in _matches(ca, cb, axes):
-                row = {
-                    **dict(zip(BASE, base, strict=True)),
-                    **key,
-                    "scope": "cell",
-                    "method": a,
-                    "reference": b,
-                }
-                row.update(compare(by_row[ra._row], by_row[rb._row]))
+                row = {**dict(zip(BASE, base, strict=True)), **key, "scope": "cell"}
+                row |= {"method": c.method, "reference": c.reference, "family": c.family}
+                row.update(compare(by_row[ra._row], by_row[rb._row], test=c.test))
                 row["_note"] = "; ".join(note)
+                row["_c"] = c
                 out.append(row)
-                strata.setdefault((a, b), []).append((by_row[ra._row], by_row[rb._row]))
-    for (a, b), arms in strata.items():
+                strata.setdefault((c, base[0], base[1]), []).append((by_row[ra._row], by_row[rb._row]))
+    for (c, task, variant), arms in strata.items():  # pooled only within a task: across tasks means nothing
         if len(arms) >= 2:
-            row = {"scope": "pooled", "method": a, "reference": b, "_note": ""}
-            out.append(row | compare_pooled(arms))
+            row = {"task": task, "variant": variant, "scope": "pooled", "method": c.method}
+            row |= {"reference": c.reference, "family": c.family, "_note": "", "_c": c}
+            out.append(row | compare_pooled(arms, test=c.test))
     verdicts = pd.DataFrame(out)
-    if len(verdicts):  # by cell, then in the declared order of the pairs; pooled tests last
-        order = {p: i for i, p in enumerate(pairs)}
-        verdicts["_pair"] = [order[(a, b)] for a, b in zip(verdicts.method, verdicts.reference, strict=True)]
+    n_tests, families = 0, {}
+    if len(verdicts):  # by cell, then in the declared order of the comparisons; pooled tests last
+        order = {c: i for i, c in enumerate(declared)}
+        verdicts["_pair"] = [order[c] for c in verdicts._c]
         verdicts["_pooled"] = verdicts.scope == "pooled"
         cols = ["_pooled", *[k for k in keys if k in verdicts], "_pair"]
         verdicts = (
             verdicts.sort_values(cols, kind="stable")
-            .drop(columns=["_pair", "_pooled"])
+            .drop(columns=["_pair", "_pooled", "_c"])
             .reset_index(drop=True)
         )
-    n_tests = 0
-    if len(verdicts):
-        verdicts["p_adjusted"] = holm(verdicts.p_logrank)
-        n_tests = int(verdicts.p_logrank.notna().sum())
-        decided = [decide(r, r["p_adjusted"], n_tests, margin) for r in verdicts.to_dict("records")]
+        verdicts["p_adjusted"] = np.nan
+        for fam, g in verdicts.groupby("family", sort=False):  # Holm within each family
+            verdicts.loc[g.index, "p_adjusted"] = holm(g.p)
+            families[fam] = int(g.p.notna().sum())
+        n_tests = int(verdicts.p.notna().sum())
+        verdicts["family_size"] = verdicts.family.map(families)
+        decided = [decide(r, r["p_adjusted"], r["family_size"], margin) for r in verdicts.to_dict("records")]
         verdicts["verdict"] = [v for v, _ in decided]
         verdicts["reason"] = [
             w + (f" [{n}]" if n else "") for (_, w), n in zip(decided, verdicts._note, strict=True)
         ]
-        verdicts = verdicts.drop(columns="_note")
+        verdicts = verdicts.drop(columns=[c for c in ("_note", "_u") if c in verdicts])
     return Analysis(
-        cells.drop(columns="_row"), verdicts, keys, axes, notes, list(pairs), source, margin, n_tests
-    )
+        cells.drop(columns="_row"), verdicts, keys, axes, notes, [c.pair for c in declared], source, margin,
+        n_tests, declared, families,
+    )  # fmt: skip

@@ -2,16 +2,18 @@
 pages (name.png, name_2.png, ...). Object API only (Figure + its canvas): no pyplot state, no GUI.
 
 verdicts              per declared comparison, the RMST ratio and its 95% interval in every cell and
-                      pooled, marked by verdict: where a method helps, falls behind, or nothing is known
+                      pooled per task, marked by verdict; a bound (one side never solved) is an arrow
 time_to_solve         Kaplan–Meier fraction solved vs updates per cell; ticks mark censored runs
-success_vs_length     solved/n (Wilson 95%) vs T per task and variant, with n and the budget
+success_vs_length     solved/n (Wilson 95%) vs T per task and variant, only panels with 2+ lengths
 success_vs_threshold  the same vs the clipping threshold, when some method's runs vary it
-learning_curves       test error of every run (thin) and the median over runs (bold), per cell
-grad_norm_omega       pre-clip gradient norm and Ω over training, every run thin, the median bold
-gradient_flow         ‖∂L/∂h_t‖ over time-distance at one step common to every run of a cell (the last
-                      evaluation before any of them stopped, or --flow-step), normalised to the last
-                      time step, split by outcome: runs at their own last evaluation would compare a
-                      solved run at step 1,000 with a stalled one at 15,000
+learning_curves       test error of every run (thin) and the median over runs (bold) where all of a
+                      method's runs in the cell share an outcome (a median of two outcomes is no run's)
+grad_norm_omega       pre-clip gradient norm (window mean and window max: spikes show in the max) and Ω
+gradient_flow         ‖∂L/∂h_t‖ over time-distance at one step for every run of the figure (the last
+                      evaluation before any run stopped, or --flow-step), normalised to the last time
+                      step, split by outcome: runs at their own last evaluation would compare a solved
+                      run at step 1,000 with a stalled one at 15,000
+Panels of one figure share their x range. where.png is wheremap.py's.
 Only finished runs (solved / unsolved / diverged) are drawn; a figure without data is skipped.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import contextvars
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -30,16 +33,18 @@ from matplotlib.ticker import NullFormatter
 
 from .analysis import COUNTED, Analysis, prepare
 from .outputs import read_flow
-from .render import steps, task_label
+from .render import axis_parts, steps, task_label
 from .survival import censor_at, kaplan_meier
 
 NCOLS, NROWS = 3, 4  # panels per page: 12 stay legible on one printed page
 PANEL_W, PANEL_H, TITLE_H = 3.9, 2.3, 0.7  # inches: 4 rows and the title fit in 10 inches
 TITLE_CHARS = 50  # what fits on one line above a PANEL_W panel at 8 pt
+CHARS_PER_INCH = 12  # characters of a 10 pt suptitle per inch of figure width (with margin)
 DPI = 110
 DECADES = 100  # log axis once the data spans two decades
 MEDIAN_LW, RUN_LW, RUN_ALPHA = 2.0, 0.7, 0.35
-RATIO_COLUMNS = ["rmst_ratio", "rmst_ratio_low", "rmst_ratio_high"]
+RATIO_COLUMNS = ["rmst_ratio", "rmst_ratio_low", "rmst_ratio_high", "ratio_bound"]
+BOUND_ARROW = 1.8  # a bound's arrow spans this factor on the log axis: it points, it does not measure
 RATIO_TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]
 BANNER = contextvars.ContextVar("banner", default="")  # make_plots: an interim report's mark on every page
 VERDICT_STYLE = {  # verdict: (colour, marker); "no-information" has no ratio and is written out instead
@@ -67,9 +72,9 @@ class _Pages:
             for ax in axs[k:]:
                 ax.set_visible(False)
             pages = math.ceil(n / self.per_page)
-            fig.suptitle(
-                title + (f" (page {len(self.figs) + 1} of {pages})" if pages > 1 else ""), fontsize=10
-            )
+            full = title + (f" (page {len(self.figs) + 1} of {pages})" if pages > 1 else "")
+            width = int(panel_w * cols * CHARS_PER_INCH)  # wrapped to the figure: never cut at its edges
+            fig.suptitle("\n".join(textwrap.wrap(full, width)), fontsize=10)
             if BANNER.get():  # interim.py: never mistaken for a final figure
                 fig.text(0.5, 0.5, "INTERIM", ha="center", va="center", fontsize=60, color="red", alpha=0.12)
                 fig.suptitle(f"{BANNER.get()}\n{fig.get_suptitle()}", fontsize=8, color="darkred", wrap=True)
@@ -98,7 +103,7 @@ def _maybe_log(ax, values, axis: str = "x") -> None:
 
 def _title(row, axes: list[str], budget=None, extra: str = "", with_t: bool = True) -> str:
     parts = [task_label(row)] + ([f"T={row['seq_len']}"] if with_t else [])
-    parts += [f"{a.split('.')[-1]}={row[a]}" for a in axes]
+    parts += axis_parts(row, axes)
     if budget is not None:
         parts.append(f"budget {steps(budget, short=True)}")
     parts += [extra] if extra else []
@@ -150,19 +155,22 @@ def _time_to_solve(fin, an, colors, out, fmt, saved) -> None:
         if BANNER.get():  # where RMST and verdicts stop (interim.py)
             h = float(cell._horizon.min())
             ax.axvline(h, color="gray", ls=":", lw=1, label=f"interim horizon {steps(h, short=True)}")
-        ax.set(xlim=(0, tau * 1.02), xlabel="updates", ylabel="fraction solved")
+        ax.set(xlabel="updates", ylabel="fraction solved")
         ax.set_title(_title(cell.iloc[0], an.axes, tau))
         _small(ax, on_top=True)
+    for ax in pages.axes:  # one x range for all panels: the longest budget
+        ax.set_xlim(0, float(fin._budget.max()) * 1.02)
     pages.save(out, fmt, saved)
 
 
 def _cell_label(row, keys: list[str]) -> str:
     """The cell named by the keys that vary among the comparisons drawn ('pooled (k cells)' for a pool)."""
     if row["scope"] != "cell":
-        return f"pooled ({int(row['n_cells'])} cells)"
+        task = f"{task_label(row)}, " if "task" in keys or "variant" in keys else ""
+        return f"{task}pooled ({int(row['n_cells'])} cells)"
     parts = [task_label(row)] if "task" in keys or "variant" in keys else []
     parts += [f"T={row['seq_len']:g}"] if "seq_len" in keys else []
-    return " · ".join(parts + [f"{a.split('.')[-1]}={row[a]}" for a in keys if "." in a]) or "the cell"
+    return " · ".join(parts + axis_parts(row, [a for a in keys if "." in a])) or "the cell"
 
 
 def _verdicts(an: Analysis, out, fmt, saved) -> None:
@@ -173,11 +181,11 @@ def _verdicts(an: Analysis, out, fmt, saved) -> None:
     v = v.reindex(columns=[*v.columns, *(c for c in RATIO_COLUMNS if c not in v)])  # none: nothing solved
     cells = v[v.scope == "cell"]
     keys = [k for k in an.keys if cells[k].nunique(dropna=False) > 1]
-    pairs = list(dict.fromkeys(zip(v.method, v.reference, strict=True)))
-    title = "Declared comparisons: RMST ratio (95% CI)"
+    pairs = list(dict.fromkeys(zip(v.method, v.reference, v.endpoint, strict=True)))
+    title = "Declared comparisons: RMST ratio (95% CI; arrow: a bound, one side never solved)"
     pages = _Pages(len(pairs), title, "verdicts", ncols=min(2, len(pairs)), panel_w=1.5 * PANEL_W)  # + labels
-    for ax, (m, ref) in zip(pages.axes, pairs, strict=True):
-        rows = v[(v.method == m) & (v.reference == ref)].reset_index(drop=True)
+    for ax, (m, ref, endpoint) in zip(pages.axes, pairs, strict=True):
+        rows = v[(v.method == m) & (v.reference == ref) & (v.endpoint == endpoint)].reset_index(drop=True)
         y = np.arange(len(rows))[::-1]
         for yi, (_, r) in zip(y, rows.iterrows(), strict=True):
             counts = f"{r.k_method:.0f}/{r.n_method:.0f} vs {r.k_ref:.0f}/{r.n_ref:.0f}"
@@ -185,13 +193,22 @@ def _verdicts(an: Analysis, out, fmt, saved) -> None:
                 ax.text(1, yi, f"{r.verdict} ({counts})", ha="center", va="center", fontsize=6, color="0.45")
                 continue
             color, marker = VERDICT_STYLE[r.verdict]
+            bound = {"lower": 1, "upper": -1}.get(r.get("ratio_bound") or "", 0)
+            if bound:  # one side never solved: a one-sided arrow from the bound, never an interval
+                tip = r.rmst_ratio * BOUND_ARROW**bound
+                ax.annotate("", (tip, yi), (r.rmst_ratio, yi), arrowprops=dict(arrowstyle="->", color=color))
+                ax.plot(r.rmst_ratio, yi, "|", ms=8, mew=2, color=color)
+                label = f"  {'≥' if bound > 0 else '≤'} {r.rmst_ratio:.2g}: {r.verdict} ({counts})"
+                ax.text(max(tip, r.rmst_ratio), yi, label, fontsize=6, color=color, va="center")
+                continue
             err = [[r.rmst_ratio - r.rmst_ratio_low], [r.rmst_ratio_high - r.rmst_ratio]]
             ax.errorbar(r.rmst_ratio, yi, xerr=err, fmt=marker, ms=4, capsize=2, color=color)
             ax.text(r.rmst_ratio_high, yi, f"  {r.verdict} ({counts})", fontsize=6, color=color, va="center")
         ax.axvline(1, color="gray", lw=1, ls=":")
         ax.set_xscale("log")
-        lo = np.nanmin([rows.rmst_ratio_low.min(), 0.5])
-        hi = np.nanmax([rows.rmst_ratio_high.max(), 2.0])
+        ends = pd.concat([rows.rmst_ratio_low, rows.rmst_ratio_high, rows.rmst_ratio * BOUND_ARROW])
+        ends = pd.concat([ends, rows.rmst_ratio / BOUND_ARROW])
+        lo, hi = np.nanmin([ends.min(), 0.5]), np.nanmax([ends.max(), 2.0])
         ax.set_xlim(lo / 1.5, hi * 3)  # room on the right for the verdict labels
         ticks = [t for t in RATIO_TICKS if lo / 1.5 <= t <= hi * 3]
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
@@ -199,7 +216,7 @@ def _verdicts(an: Analysis, out, fmt, saved) -> None:
         ax.set_yticks(y, [_cell_label(r, keys) for _, r in rows.iterrows()], fontsize=6)
         ax.set_ylim(-0.7, len(rows) - 0.3)
         ax.set(xlabel="RMST ratio, method / reference (< 1: solves sooner)")
-        ax.set_title(f"{m} vs {ref}")
+        ax.set_title(f"{m} vs {ref}" + (" (test: solved by the budget)" if endpoint == "solved" else ""))
         _small(ax, legend=False)
     pages.save(out, fmt, saved)
 
@@ -210,7 +227,9 @@ def _success(an, colors, out, fmt, saved, x: str, stem: str, xlabel: str) -> Non
     panel_keys = [k for k in an.keys if k != x]
     if x != "seq_len" and not (tab.groupby([*panel_keys, "method"], dropna=False)[x].nunique() > 1).any():
         return
-    panels = list(tab.groupby(panel_keys, dropna=False, sort=True))
+    panels = [(k, p) for k, p in tab.groupby(panel_keys, dropna=False, sort=True) if p[x].nunique() > 1]
+    if not panels:  # one value per panel is a point, not a curve: the where figure has the other axes
+        return
     what = "sequence length" if x == "seq_len" else x
     pages = _Pages(len(panels), f"Solved runs (fraction, 95% Wilson interval) vs {what}", stem)
     for ax, (_, p) in zip(pages.axes, panels, strict=True):
@@ -255,9 +274,11 @@ def _median(curves: list[tuple[pd.Series, bool]]) -> tuple[np.ndarray, np.ndarra
 
 
 def _runs_and_median(ax, cell, metrics, column, colors, hold: bool, positive=False) -> list[float]:
+    """Every run thin; the median bold only where all of a method's runs share an outcome (the median of
+    runs that solved and runs that stalled describes no run)."""
     seen = []
     for m, g in cell.groupby("method", sort=True):
-        curves = []
+        curves, mixed = [], g._solved.nunique() > 1
         for _, r in g.iterrows():
             df = metrics.get(r.run_dir)
             if df is None or column not in df or df[column].notna().sum() == 0:
@@ -268,11 +289,31 @@ def _runs_and_median(ax, cell, metrics, column, colors, hold: bool, positive=Fal
             if len(s):
                 curves.append((s, hold and bool(r._solved)))
                 ax.plot(s.index, s.to_numpy(), color=colors[m], lw=RUN_LW, alpha=RUN_ALPHA)
-        if curves:
+        if curves and mixed:
+            k = int(g._solved.sum())
+            ax.plot([], [], color=colors[m], lw=1.0, label=f"{m} (n={len(curves)}, {k} solved: no median)")
+            seen += [float(x) for s, _ in curves for x in s.index]
+        elif curves:
             x, med = _median(curves)
             ax.plot(x, med, color=colors[m], lw=MEDIAN_LW, label=f"{m} (n={len(curves)})")
             seen += list(x)
     return seen
+
+
+def _share_x(axes, xs: list[float], start: float | None = None) -> None:
+    """One x range (and scale) for every panel of a figure, so that panels compare at a glance."""
+    v = np.asarray([x for x in xs if np.isfinite(x)], dtype=float)
+    if not len(v):
+        return
+    pos = v[v > 0]
+    log = len(pos) and pos.max() / pos.min() >= DECADES
+    for ax in axes:
+        ax.set_xscale("log" if log else "linear")
+        ax.set_xlim(
+            (pos.min() / 1.2, pos.max() * 1.2)
+            if log
+            else (start if start is not None else v.min(), v.max() * 1.02)
+        )
 
 
 def _learning_curves(fin, an, metrics, colors, out, fmt, saved) -> None:
@@ -281,11 +322,12 @@ def _learning_curves(fin, an, metrics, colors, out, fmt, saved) -> None:
     ]
     if not cells:
         return
-    pages = _Pages(
-        len(cells), "Learning curves: test error of every run (thin) and the median (bold)", "learning_curves"
-    )
+    title = "Learning curves: test error of every run (thin), the median (bold) where all of a method's runs share an outcome"
+    pages = _Pages(len(cells), title, "learning_curves")
+    xs: list[float] = []
     for ax, (_, cell) in zip(pages.axes, cells, strict=True):
         x = _runs_and_median(ax, cell, metrics, "test_error", colors, hold=True)
+        xs += x
         for col, style, what in (
             ("train.success_error", ":", "solved below"),
             ("baseline_error", "--", "trivial baseline"),
@@ -293,35 +335,44 @@ def _learning_curves(fin, an, metrics, colors, out, fmt, saved) -> None:
             vals = cell[col].dropna().unique() if col in cell else []
             if len(vals) == 1:
                 ax.axhline(float(vals[0]), color="gray", ls=style, lw=1, label=what)
-        _maybe_log(ax, x)
         ax.set(xlabel="updates", ylabel="test error")
         ax.set_title(_title(cell.iloc[0], an.axes, cell._budget.min()))
         _small(ax)
+    _share_x(pages.axes, xs)
     pages.save(out, fmt, saved)
 
 
 def _grad_norm_omega(fin, an, metrics, colors, out, fmt, saved) -> None:
-    parts = [("grad_norm", "pre-clip ‖g‖"), ("omega", "Ω")]
+    parts = [
+        ("grad_norm", "pre-clip ‖g‖, window mean"),
+        ("grad_norm_max", "pre-clip ‖g‖, window max"),
+        ("omega", "Ω"),
+    ]
     has = lambda c, col: any(col in metrics.get(d, {}) and metrics[d][col].notna().any() for d in c.run_dir)
     cells = [c for _, c in fin.groupby(an.keys, dropna=False, sort=True) if any(has(c, p) for p, _ in parts)]
     if not cells:
         return
-    title = "Pre-clip gradient norm and Ω during training: every run (thin), the median (bold)"
-    pages = _Pages(2 * len(cells), title, "grad_norm_omega", ncols=2)
+    title = (
+        "Pre-clip gradient norm (mean and max over each evaluation window: spikes show in the max) and Ω "
+        "during training: every run (thin), the median (bold) where all of a method's runs share an outcome"
+    )
+    pages = _Pages(len(parts) * len(cells), title, "grad_norm_omega", ncols=len(parts))
+    xs: list[float] = []
     for i, cell in enumerate(cells):
         for j, (col, label) in enumerate(parts):
-            ax = pages.axes[2 * i + j]
+            ax = pages.axes[len(parts) * i + j]
             x = _runs_and_median(ax, cell, metrics, col, colors, hold=False, positive=True)
-            if col == "grad_norm" and "clipping.threshold" in cell:
+            xs += x
+            if col.startswith("grad_norm") and "clipping.threshold" in cell:
                 thr = cell[cell["clipping.mode"] == "norm"]["clipping.threshold"].dropna().unique()
                 if len(thr) == 1:
                     ax.axhline(float(thr[0]), color="gray", ls=":", lw=1, label="norm-clip threshold")
             if x:
                 ax.set_yscale("log")
-            _maybe_log(ax, x)
             ax.set(xlabel="updates", ylabel=label)
             ax.set_title(_title(cell.iloc[0], an.axes))
             _small(ax, legend=j == 0)
+    _share_x(pages.axes, xs)
     pages.save(out, fmt, saved)
 
 
@@ -347,14 +398,26 @@ def _gradient_flow(fin, an, colors, out, fmt, saved, warnings, flow_step) -> Non
                 flows[r.run_dir] = read_flow(Path(r.run_dir))
             except ValueError as e:
                 warnings.append(f"ignored {r.run_dir}: {e}")
-        if not flows:
-            continue
-        step = flow_step if flow_step is not None else common_step({d: f["step"] for d, f in flows.items()})
-        if step is not None:
-            panels.append((cell, flows, step))
+        if flows:
+            panels.append((cell, flows, flow_step))
     if not panels:
         return
-    title = "Gradient-norm profile ‖∂L/∂h_t‖ / ‖∂L/∂h_T‖ at one step for all runs of a cell; solid: run solved, dashed: not"
+    if flow_step is None:  # one step for the whole figure: panels at different steps do not compare
+        every = {d: f["step"] for _, flows, _ in panels for d, f in flows.items()}
+        step = common_step(every)
+        if step is None:  # no step that every run has: each cell at its own, said in its title
+            warnings.append(
+                "gradient_flow: no evaluation step common to every run; each panel at its own step"
+            )
+            own = [(c, f, common_step({d: x["step"] for d, x in f.items()})) for c, f, _ in panels]
+            panels = [p for p in own if p[2] is not None]
+        else:
+            panels = [(c, f, step) for c, f, _ in panels]
+    steps_used = {p[2] for p in panels}
+    at = (
+        f"at step {steps(steps_used.pop())} for every run" if len(steps_used) == 1 else "at one step per cell"
+    )
+    title = f"Gradient-norm profile ‖∂L/∂h_t‖ / ‖∂L/∂h_T‖ {at}; solid: run solved, dashed: not"
     pages = _Pages(len(panels), title, "gradient_flow")
     for ax, (cell, flows, step) in zip(pages.axes, panels, strict=True):
         groups: dict = {}

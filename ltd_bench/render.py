@@ -7,15 +7,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from .analysis import ALPHA, Analysis
+from .analysis import ALPHA, Analysis, ratio_text
 
 RULE = (
-    "Verdicts compare time to solve (runs that never solved count as censored at their budget, diverged "
-    "runs at the step they diverged). helps / behind: two-sided log-rank test (exact by permutation "
-    f"below 15 runs a side), Holm-adjusted over every test in this report, p < {ALPHA}; the direction "
-    "from the RMST ratio (method/reference; < 1 = solves sooner). equivalent: only with --margin, when "
-    "the ratio's 95% bootstrap interval lies inside it. no-information: neither side solved a run. "
-    "inconclusive: anything else. Only solved/unsolved/diverged runs count."
+    "Each comparison tests the endpoint declared with it. Time to solve (the default): two-sided log-rank "
+    "test, runs that never solved censored at their budget, diverged runs at the step they diverged; "
+    "exact over all splits of the pooled runs below 15 runs a side (Monte Carlo, labelled so, only where "
+    "there are too many to enumerate); the direction from the RMST ratio (method/reference; < 1 = solves "
+    "sooner), a bound (≥, ≤) when one side never solved. Solved by the budget: Boschloo's exact test "
+    "(pooled: exact test of the counts stratified by cell). Pooled tests pool the cells of one task. "
+    f"helps / behind: Holm-adjusted p < {ALPHA} within the comparison's family (one per report unless "
+    "declared). equivalent: only with --margin, when the ratio's 95% bootstrap interval lies inside it. "
+    "no-information: neither side solved a run. inconclusive: anything else. Only solved/unsolved/"
+    "diverged runs count."
 )
 CELL_CSV = [
     "method",
@@ -44,10 +48,16 @@ VERDICT_CSV = [
     "n_cells",
     "method",
     "reference",
+    "endpoint",
+    "family",
+    "family_size",
     "verdict",
     "reason",
-    "p_logrank",
+    "p",
     "p_adjusted",
+    "p_logrank",
+    "p_boschloo",
+    "ratio_bound",
     "rmst_ratio",
     "rmst_ratio_low",
     "rmst_ratio_high",
@@ -119,6 +129,25 @@ def task_label(row) -> str:
     return f"{row['task']} ({row['variant']})" if row.get("variant") else str(row["task"])
 
 
+def axis_parts(row, axes: list[str]) -> list[str]:
+    """'threshold=0.1' per axis; a run without clipping reads 'no clipping' (its threshold is unused)."""
+    none = row.get("clipping.mode") == "none"
+    parts = []
+    for a in axes:
+        if a == "seq_len":
+            parts.append(f"T={_int(row[a])}")
+        elif a == "clipping.mode" and none:
+            parts.append("no clipping")
+        elif not (a == "clipping.threshold" and none):
+            parts.append(f"{a.split('.')[-1]}={row[a]}")
+    return parts
+
+
+def setting_label(row, keys: list[str]) -> str:
+    """'temporal_order · T=50 · mode=norm': the task, then each key."""
+    return " · ".join([task_label(row), *axis_parts(row, keys)])
+
+
 def _axis_names(axes: list[str]) -> list[str]:
     short = [a.split(".")[-1] for a in axes]  # narrower headers when the last parts are unambiguous
     return short if len(set(short)) == len(short) else list(axes)
@@ -150,22 +179,40 @@ def cell_table(an: Analysis, short: bool) -> tuple[list[str], list[list[str]], l
     return header, rows, first
 
 
+def _declared_columns(an: Analysis) -> tuple[bool, bool]:
+    """(show the endpoint column, show the family column): only when some comparison is not the default."""
+    return any(c.test != "time" for c in an.comparisons), len(an.families) > 1
+
+
+def holm_caption(an: Analysis) -> str:
+    if len(an.families) > 1:
+        return "Holm within each family: " + ", ".join(
+            f"{f or '(undeclared)'} ({m})" for f, m in an.families.items()
+        )
+    return f"Holm over {an.n_tests} tests"
+
+
 def verdict_table(an: Analysis, short: bool) -> tuple[list[str], list[list[str]], list[bool]]:
-    header = ["task", "T", *_axis_names(an.axes), "method vs reference", "RMST ratio [CI]", "p", "Holm p"]
-    header += ["verdict"] + ([] if short else ["reason"])
+    endpoint, family = _declared_columns(an)
+    header = ["task", "T", *_axis_names(an.axes), "method vs reference"] + ["test"] * endpoint
+    header += (
+        ["family (m)"] * family
+        + ["RMST ratio [CI]", "p", "Holm p", "verdict"]
+        + ([] if short else ["reason"])
+    )
     rows, first, prev = [], [], None
     for _, v in an.verdicts.iterrows():
         if v.scope == "pooled":
-            cell = [f"pooled ({int(v.n_cells)} cells)", "", *[""] * len(an.axes)]
+            cell = [f"{task_label(v)}, pooled ({int(v.n_cells)} cells)", "", *[""] * len(an.axes)]
         else:
             cell = [task_label(v), _int(v.seq_len), *[str(v[a]) for a in an.axes]]
         new = cell != prev
         prev = cell
-        ratio = "–" if _missing(v.get("rmst_ratio")) else f"{num(v.rmst_ratio)}"
-        if not _missing(v.get("rmst_ratio_low")):
-            ratio += f" [{num(v.rmst_ratio_low)}, {num(v.rmst_ratio_high)}]"
-        row = (cell if new or not short else [""] * len(cell)) + [f"{v.method} vs {v.reference}", ratio]
-        row += [num(v.p_logrank), num(v.p_adjusted), v.verdict] + ([] if short else [v.reason])
+        row = (cell if new or not short else [""] * len(cell)) + [f"{v.method} vs {v.reference}"]
+        row += [v.endpoint] * endpoint + [f"{v.family or '–'} ({int(v.family_size)})"] * family
+        row += [ratio_text(v.to_dict()), num(v.p), num(v.p_adjusted), v.verdict] + (
+            [] if short else [v.reason]
+        )
         rows.append(row)
         first.append(new)
     return header, rows, first
@@ -213,7 +260,7 @@ def terminal(console, an: Analysis, title: str) -> None:
     for note in an.notes:
         console.print(f"note: {note}", markup=False, highlight=False)
     if len(an.verdicts):
-        caption = f"Verdicts ({an.source}; Holm over {an.n_tests} tests)"
+        caption = f"Verdicts ({an.source}; {holm_caption(an)})"
         show(caption, verdict_table, Fit(breaks=VERDICT_BREAKS, drop=("p",)))
         console.print(RULE, style="dim", markup=False, highlight=False)
     else:
@@ -226,7 +273,8 @@ def _pipe_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(map(esc, r)) + " |" for r in rows])
 
 
-def write_markdown(path: Path, root: Path, an: Analysis, warnings: list[str]) -> None:
+def write_markdown(path: Path, root: Path, an: Analysis, warnings: list[str], extra: list[str] = ()) -> None:
+    """The report as Markdown; `extra`: lines of further sections, placed before the warnings."""
     ch, cr, _ = cell_table(an, short=False)
     vh, vr, _ = verdict_table(an, short=False)
     n = an.cells.n_runs
@@ -248,13 +296,14 @@ def write_markdown(path: Path, root: Path, an: Analysis, warnings: list[str]) ->
         "median final test loss over the trivial baseline. div.: diverged runs.",
         "",
         *([*[f"- {note}" for note in an.notes], ""] if an.notes else []),
-        f"## Verdicts ({an.source}; Holm over {an.n_tests} tests)",
+        f"## Verdicts ({an.source}; {holm_caption(an)})",
         "",
         RULE,
         "",
         _pipe_table(vh, vr) if vr else "_No comparison has runs on both sides._",
         "",
     ]
+    parts += list(extra)
     if warnings:
         parts += ["## Warnings", "", *[f"- {w}" for w in warnings], ""]
     Path(path).write_text("\n".join(parts))

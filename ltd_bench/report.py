@@ -85,6 +85,7 @@ def run_report(
 ) -> int:
     from rich.console import Console
 
+    from . import wheremap
     from .analysis import COUNTED, analyse
     from .render import terminal, write_csvs, write_markdown
     from .runs import load
@@ -126,25 +127,28 @@ def run_report(
         counted = f"{an.interim}: {len(finished)} run(s)"
     title = f"{counted} from {root}" + (f", {skipped} folder(s) skipped" if skipped else "")
     terminal(console, an, title)
+    wheremap.terminal(console, an)
     for w in res.warnings:
         say(err, f"warning: {w}", style="yellow")
     try:
         if csv:
             csv.parent.mkdir(parents=True, exist_ok=True)
-            for p in write_csvs(csv, res.runs, an):
-                say(console, f"wrote {p}")
+            for p in [*write_csvs(csv, res.runs, an), wheremap.write_csv(csv, an)]:
+                if p:
+                    say(console, f"wrote {p}")
             if interim:  # the Kaplan–Meier curves as numbers: what an interim figure draws
                 km = csv.with_name(f"{csv.stem}_km.csv")
                 km_table(an, res.runs).to_csv(km, index=False)
                 say(console, f"wrote {km}")
         if markdown:
             markdown.parent.mkdir(parents=True, exist_ok=True)
-            write_markdown(markdown, root, an, res.warnings)
+            write_markdown(markdown, root, an, res.warnings, extra=wheremap.markdown(an))
             say(console, f"wrote {markdown}")
         if plots:
             from .plots import make_plots
 
             written, plot_warnings = make_plots(res, an, plots, fmt=plots_format, flow_step=flow_step)
+            written += wheremap.figure(an, plots, plots_format)
             for p in written:
                 say(console, f"wrote {p}")
             for w in plot_warnings:

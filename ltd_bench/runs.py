@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .comparisons import Comparison, from_json
 from .config import method_label
 from .extend import supersede
 from .outputs import FINAL, read_run
@@ -68,7 +69,7 @@ class Results:
     runs: pd.DataFrame  # one row per readable run
     metrics: Frames = field(default_factory=Frames)  # run_dir -> metrics.csv, parsed once
     warnings: list[str] = field(default_factory=list)  # one line per skipped folder or ignored file
-    compare: list[tuple[str, str]] = field(default_factory=list)  # declared by the sweeps' sweep.json
+    compare: list[Comparison] = field(default_factory=list)  # declared by the sweeps' sweep.json
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -103,13 +104,13 @@ def _row(run_dir: Path, config: dict, summary: dict) -> dict:
     return row
 
 
-def _declared(path: Path, warnings: list[str]) -> list[tuple[str, str]]:
-    """The `compare:` pairs a sweep recorded in its sweep.json (none when it declared none)."""
+def _declared(path: Path, warnings: list[str]) -> list[Comparison]:
+    """The `compare:` comparisons a sweep recorded in its sweep.json (none when it declared none)."""
     try:
         pairs = json.loads(read_capped(path, SWEEP_JSON_BYTES)).get("compare") or []
-        if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(m, str) for m in p) for p in pairs):
-            raise ValueError("compare is not a list of [method, reference] pairs")
-        return [(a, b) for a, b in pairs]
+        if not isinstance(pairs, list):
+            raise ValueError("compare is not a list of comparisons")
+        return from_json(pairs)
     except (OSError, ValueError, AttributeError) as e:
         warnings.append(f"ignored {path}: not a valid sweep.json ({e})")
         return []
@@ -138,7 +139,7 @@ def load(root: Path | str) -> Results:
         rows.append(_row(d, config, summary))
         if m is not None:
             metrics.tables[str(d)] = m
-    compare: list[tuple[str, str]] = []
+    compare: list[Comparison] = []
     for sweep in sorted({Path(r["run_dir"]).parent / "sweep.json" for r in rows}):
         if sweep.is_file():
             compare += [p for p in _declared(sweep, warnings) if p not in compare]

@@ -6,6 +6,7 @@ numpy and scipy only. The time-to-solve statistics (Kaplan–Meier, RMST, log-ra
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as _st
@@ -54,3 +55,49 @@ def quartiles(values) -> tuple[float, float, float]:
         return math.nan, math.nan, math.nan
     q1, med, q3 = np.percentile(v, [25, 50, 75])
     return float(med), float(q1), float(q3)
+
+
+# ------------------------------------------------------------------------------------ solved by the budget
+@dataclass(frozen=True)
+class CountTest:
+    p: float  # two-sided
+    p_min: float  # the smallest p any split of the same solved total between the two sides can give
+    name: str  # what was computed, for the reason text
+
+
+def boschloo(k_a: int, n_a: int, k_b: int, n_b: int) -> CountTest:
+    """Boschloo's exact unconditional test of "both sides solve with the same probability", two-sided
+    (scipy.stats.boschloo_exact: twice the smaller one-sided p, at most 1). Uniformly more powerful than
+    Fisher's test, which it uses as its statistic. Nothing or everything solved on both sides: p = 1."""
+
+    def p_of(ka: int) -> float:
+        kb = k - ka
+        if k in (0, n_a + n_b):
+            return 1.0
+        p = _st.boschloo_exact([[ka, kb], [n_a - ka, n_b - kb]], alternative="two-sided").pvalue
+        return 1.0 if not math.isfinite(p) else float(p)
+
+    k = k_a + k_b
+    extremes = {min(k, n_a), max(0, k - n_b)}  # all solves on one side, or as few there as possible
+    return CountTest(p_of(k_a), min(p_of(x) for x in extremes), "Boschloo's exact test")
+
+
+def stratified_solved(strata) -> tuple[CountTest, float]:
+    """Solved counts pooled over cells [(solved_a, solved_b), ...] (0/1 per run): the exact conditional
+    permutation test of the first side's total solves, runs split only within their cell (the exact
+    Cochran–Mantel–Haenszel test; one cell: Fisher's exact test with |observed − expected| as its
+    statistic). Returns (test, observed − expected solves of the first side)."""
+    from .survival import permutation_test  # survival imports nothing from here
+
+    pieces, u = [], 0.0
+    for sa, sb in strata:
+        s = np.concatenate([np.asarray(sa, dtype=float), np.asarray(sb, dtype=float)])
+        if 0 < s.sum() < len(s):  # a cell where every run or none solved adds nothing under any split
+            w = s - s.mean()
+            pieces.append((w, len(sa)))
+            u += float(w[: len(sa)].sum())
+    if not pieces:
+        return CountTest(1.0, 1.0, "exact stratified test of solved counts"), 0.0
+    res = permutation_test(pieces, u)
+    how = "all splits" if res.method == "exact" else f"{res.splits:,} random splits, Monte Carlo"
+    return CountTest(res.p, res.p_min, f"exact test of solved counts stratified by cell ({how})"), u

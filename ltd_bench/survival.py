@@ -13,9 +13,11 @@ unsolved when the budget ran out; survival analysis uses both. numpy and scipy o
   two-sided. U = observed − expected solves in the first group, the sum of each run's log-rank score.
   With fewer than SMALL_N runs on either side its p-value is exact: the share of all ways to split the
   pooled runs into groups of the same sizes whose |U| is at least the observed one (a permutation test
-  conditional on the data; Monte Carlo over MC_DRAWS random splits with a fixed seed when there are more
-  than MAX_ENUM ways). Larger samples use scipy.stats.logrank's normal approximation. The stratified
-  version adds U over strata (cells) and permutes within each.
+  conditional on the data, by enumerating all of them up to MAX_ENUM ways; Monte Carlo over MC_DRAWS
+  random splits with a fixed seed above that, labelled so). Larger samples use scipy.stats.logrank's
+  normal approximation. The stratified version adds U over strata (cells) and permutes within each: its
+  exact distribution is the convolution of the strata's, computed over their distinct values while that
+  stays under MAX_SUPPORT pairs.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ import numpy as np
 from scipy import stats as _st
 
 SMALL_N = 15  # fewer runs than this on either side: exact permutation p-value (the normal one is poor)
-MAX_ENUM = 20_000  # enumerate all splits up to this many (8 vs 8 runs is 12,870), else Monte Carlo
+MAX_ENUM = 200_000  # enumerate all splits up to this many (10 vs 10 runs: 184,756, well under a second)
+MAX_SUPPORT = 4_000_000  # distinct-value pairs one convolution step may form (~0.5 s, ~100 MB), else MC
 MC_DRAWS = 20_000  # Monte Carlo standard error sqrt(p(1-p)/20000): 0.0015 at p = 0.05, at most 0.0035
 BOOT = 2_000  # bootstrap replicates for RMST intervals (2.5% tails rest on ~50 replicates each)
 SEED = 2013  # fixed: the same results folder always gives the same intervals and p-values
@@ -128,7 +131,7 @@ class LogRank:
         if self.method == "exact":
             return f"exact, all {self.splits:,} splits"
         if self.method == "Monte Carlo":
-            return f"permutation, {self.splits:,} random splits, ±{self.se:.1g}"
+            return f"Monte Carlo permutation, {self.splits:,} random splits, ±{self.se:.1g}"
         return "normal approximation"
 
 
@@ -156,31 +159,41 @@ def _variance(time, solved, in_a) -> float:
     return float(np.sum(d * (na / n) * (1 - na / n) * (n - d) / np.maximum(n - 1, 1)))
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16)
 def _splits(n: int, k: int) -> tuple[np.ndarray, bool]:
-    """0/1 rows: which of n pooled runs go to the first group of size k. All C(n, k) when at most
+    """Rows of k indices: which of n pooled runs go to the first group. All C(n, k) when at most
     MAX_ENUM (exact), else MC_DRAWS uniform random ones (seeded by n, k: reproducible)."""
     if math.comb(n, k) <= MAX_ENUM:
-        idx = np.array(list(itertools.combinations(range(n), k)), dtype=np.intp).reshape(-1, k)
-        exact = True
+        flat = np.fromiter(itertools.chain.from_iterable(itertools.combinations(range(n), k)), np.int16)
+        idx, exact = flat.reshape(-1, k), True
     else:
         rng = np.random.default_rng([SEED, n, k])
-        idx = np.argsort(rng.random((MC_DRAWS, n)), axis=1)[:, :k]
-        exact = False
-    rows = np.zeros((len(idx), n))
-    rows[np.arange(len(idx))[:, None], idx] = 1.0
-    rows.flags.writeable = False
-    return rows, exact
+        idx, exact = np.argsort(rng.random((MC_DRAWS, n)), axis=1)[:, :k].astype(np.int16), False
+    idx.flags.writeable = False
+    return idx, exact
 
 
-def _permutation_p(dist: np.ndarray, u: float, exact: bool) -> tuple[float, float]:
-    """(p, smallest attainable p) of |U| >= |u| under the permutation distribution `dist`."""
-    a = np.abs(dist)
+def _merge(values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Equal values (to 1e-9, sums in different orders differ in the last bits) merged, counts added."""
+    key, inv = np.unique(np.round(values, 9), return_inverse=True)
+    return key, np.bincount(inv.ravel(), weights=counts.ravel(), minlength=len(key))
+
+
+def _exact_dist(w: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """U's permutation distribution over all C(n, k) splits, as (distinct values, number of splits)."""
+    idx, _ = _splits(len(w), k)
+    return _merge(w[idx].sum(axis=1), np.ones(len(idx)))
+
+
+def _permutation_p(values, counts, u: float, exact: bool) -> tuple[float, float]:
+    """(p, smallest attainable p) of |U| >= |u| under the permutation distribution (values, counts)."""
+    a = np.abs(values)
     tol = 1e-9 * (1.0 + a.max(initial=0.0))  # equal statistics computed in a different order count as ties
-    ge, top = np.sum(a >= abs(u) - tol), np.sum(a >= a.max(initial=0.0) - tol)
+    ge, top = counts[a >= abs(u) - tol].sum(), counts[a >= a.max(initial=0.0) - tol].sum()
+    total = counts.sum()
     if exact:
-        return ge / len(a), top / len(a)
-    return (1 + ge) / (len(a) + 1), (1 + top) / (len(a) + 1)  # the observed split counts as one draw
+        return float(ge / total), float(top / total)
+    return float((1 + ge) / (total + 1)), float((1 + top) / (total + 1))  # the observed split: one draw
 
 
 def logrank(time_a, solved_a, time_b, solved_b) -> LogRank:
@@ -195,17 +208,21 @@ def logrank(time_a, solved_a, time_b, solved_b) -> LogRank:
     if min(len(ta), len(tb)) >= SMALL_N:
         res = _st.logrank(_st.CensoredData(ta[sa], right=ta[~sa]), _st.CensoredData(tb[sb], right=tb[~sb]))
         return LogRank(float(res.pvalue), u, "asymptotic")
-    rows, exact = _splits(len(time), len(ta))
-    p, p_min = _permutation_p(rows @ w, u, exact)
-    return LogRank(float(p), u, "exact" if exact else "Monte Carlo", len(rows), float(p_min))
+    if math.comb(len(time), len(ta)) <= MAX_ENUM:
+        p, p_min = _permutation_p(*_exact_dist(w, len(ta)), u, True)
+        return LogRank(p, u, "exact", math.comb(len(time), len(ta)), p_min)
+    idx, _ = _splits(len(time), len(ta))
+    p, p_min = _permutation_p(w[idx].sum(axis=1), np.ones(len(idx)), u, False)
+    return LogRank(p, u, "Monte Carlo", len(idx), p_min)
 
 
 def stratified_logrank(strata) -> LogRank:
     """Log-rank test stratified by cell: U summed over strata, each split only within its stratum.
 
-    strata: [(time_a, solved_a, time_b, solved_b), ...]. Exact when the product of every stratum's split
-    count is at most MAX_ENUM, Monte Carlo otherwise; the normal approximation (summed hypergeometric
-    variances) when every stratum has >= SMALL_N runs a side.
+    strata: [(time_a, solved_a, time_b, solved_b), ...]. Exact (the strata's distributions convolved)
+    when every stratum can be enumerated and no convolution step exceeds MAX_SUPPORT value pairs, Monte
+    Carlo otherwise; the normal approximation (summed hypergeometric variances) when every stratum has
+    >= SMALL_N runs a side.
     """
     pieces = []  # (scores, n_a) of strata with a solve: the others add 0 under every split
     u = var = 0.0
@@ -223,17 +240,34 @@ def stratified_logrank(strata) -> LogRank:
         return LogRank(1.0, 0.0, "exact", 1, 1.0)
     if large:
         return LogRank(float(2 * _st.norm.sf(abs(u) / math.sqrt(var))), u, "asymptotic")
-    sizes = [math.comb(len(w), k) for w, k in pieces]
-    if math.prod(sizes) <= MAX_ENUM:  # convolve the exact per-stratum distributions
-        dist = np.zeros(1)
-        for w, k in pieces:
-            dist = (dist[:, None] + _splits(len(w), k)[0] @ w).ravel()
-        p, p_min = _permutation_p(dist, u, True)
-        return LogRank(float(p), u, "exact", len(dist), float(p_min))
+    return permutation_test(pieces, u)
+
+
+def permutation_test(pieces, u: float) -> LogRank:
+    """Two-sided permutation test of U = the first group's summed scores, each stratum's runs split
+    only within it: pieces [(scores, n_first), ...]. Exact when _convolved can compute the distribution,
+    Monte Carlo (MC_DRAWS seeded draws, each stratum split independently) otherwise."""
+    dist = _convolved(pieces)
+    if dist is not None:
+        p, p_min = _permutation_p(*dist, u, True)
+        return LogRank(p, u, "exact", math.prod(math.comb(len(w), k) for w, k in pieces), p_min)
     rng = np.random.default_rng([SEED, len(pieces)])
     dist = np.zeros(MC_DRAWS)
     for w, k in pieces:  # an independent uniform random split of every stratum per draw
         idx = np.argsort(rng.random((MC_DRAWS, len(w))), axis=1)[:, :k]
         dist += w[idx].sum(axis=1)
-    p, p_min = _permutation_p(dist, u, False)
-    return LogRank(float(p), u, "Monte Carlo", MC_DRAWS, float(p_min))
+    p, p_min = _permutation_p(dist, np.ones(MC_DRAWS), u, False)
+    return LogRank(p, u, "Monte Carlo", MC_DRAWS, p_min)
+
+
+def _convolved(pieces) -> tuple[np.ndarray, np.ndarray] | None:
+    """The exact distribution of U summed over strata, or None when it is too large to compute quickly."""
+    if any(math.comb(len(w), k) > MAX_ENUM for w, k in pieces):
+        return None
+    values, counts = np.zeros(1), np.ones(1)
+    for w, k in pieces:
+        v, c = _exact_dist(w, k)
+        if len(values) * len(v) > MAX_SUPPORT:
+            return None
+        values, counts = _merge(values[:, None] + v[None, :], counts[:, None] * c[None, :])
+    return values, counts

@@ -55,6 +55,8 @@ from .outputs import (
 )
 from . import tboard
 from .progress import UpdatesBar
+from .comparisons import Comparison
+from .comparisons import parse as parse_comparison
 from .registry import did_you_mean
 from .trust import SWEEP_JSON_BYTES, read_capped
 from .yamlio import YamlError, read_yaml
@@ -91,7 +93,7 @@ class Sweep:
     zip_keys: list[str] = field(default_factory=list)
     methods: dict[str, dict] = field(default_factory=dict)
     duplicates: int = 0  # expanded points whose config equalled an earlier one (same run_id)
-    compare: list[list[str]] = field(default_factory=list)  # [method, reference] pairs the report tests
+    compare: list = field(default_factory=list)  # declared comparisons as sweep.json records them
 
     def manifest(self) -> dict:
         return {
@@ -253,42 +255,44 @@ def load_sweep(path: Path | str, overrides: list[str] = (), max_runs: int = MAX_
     except ConfigError as e:
         raise ConfigError(errors + e.errors) from None
     if not methods:  # labels derived from the configs (rnn+clip, ...): known only now
-        compare = _compare(compare, str(path), sorted({r.label for r in sweep.runs}), errors)
+        again: list[str] = []  # the structural errors are in `errors` already: add only the new ones
+        compare = _compare(raw.get("compare"), str(path), sorted({r.label for r in sweep.runs}), again)
+        errors += [e for e in again if e not in errors]
     if errors:
         raise ConfigError(errors)
-    sweep.compare = compare
+    sweep.compare = [c.to_json() for c in compare]
     return sweep
 
 
-def _compare(raw: Any, src: str, labels: list[str] | None, errors: list[str]) -> list[list[str]]:
-    """compare: [[method, reference], ...]: the comparisons `ltd-bench report` tests, declared before any
-    result exists. labels None: not checked yet (the methods are derived later)."""
+def _compare(raw: Any, src: str, labels: list[str] | None, errors: list[str]) -> list[Comparison]:
+    """compare: the comparisons `ltd-bench report` tests, declared before any result exists (syntax:
+    comparisons.py). labels None: not checked yet (the methods are derived later)."""
     if raw is None:
         return []
     if not isinstance(raw, list):
-        errors.append(f"{src}: compare: expected a list of [method, reference] pairs, got {_show(raw)}")
+        errors.append(
+            f"{src}: compare: expected a list of [method, reference] pairs or "
+            f"{{method, reference, test, family}} mappings, got {_show(raw)}"
+        )
         return []
     out = []
-    for i, pair in enumerate(raw):
-        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(m, str) for m in pair)):
-            errors.append(
-                f"{src}: compare[{i}]: expected [method, reference], two method labels, got {_show(pair)}"
-            )
-            continue
-        if pair[0] == pair[1]:
-            errors.append(f"{src}: compare[{i}]: compares {pair[0]!r} with itself")
+    for i, item in enumerate(raw):
+        c = parse_comparison(item, f"{src}: compare[{i}]", errors)
+        if c is None:
             continue
         if labels is None:
-            out.append(list(pair))
+            out.append(c)
             continue
-        unknown = [(j, m) for j, m in enumerate(pair) if m not in labels]
+        listed = isinstance(item, list)
+        unknown = [(j, m) for j, m in enumerate(c.pair) if m not in labels]
         for j, m in unknown:
+            field_ = f"[{j}]" if listed else f".{('method', 'reference')[j]}"
             errors.append(
-                f"{src}: compare[{i}][{j}]: unknown method {m!r}{did_you_mean(m, labels)} "
+                f"{src}: compare[{i}]{field_}: unknown method {m!r}{did_you_mean(m, labels)} "
                 f"(allowed: {', '.join(labels)})"
             )
-        if not unknown and pair not in out:
-            out.append(list(pair))
+        if not unknown and c not in out:
+            out.append(c)
     return out
 
 
@@ -670,7 +674,9 @@ def _write_manifest(path: Path, new: dict) -> None:
             merged[k] = list(dict.fromkeys([*old[k], *new[k]]))
         merged["methods"] = {**old["methods"], **new["methods"]}
         pairs = [*old.get("compare", []), *new.get("compare", [])]
-        merged["compare"] = [list(p) for p in dict.fromkeys(map(tuple, pairs))]
+        merged["compare"] = [
+            json.loads(p) for p in dict.fromkeys(json.dumps(p, ensure_ascii=False) for p in pairs)
+        ]
         merged["plan"] = {**old.get("plan", {}), **new["plan"]}
     except (OSError, ValueError, KeyError, TypeError):  # none yet, or unreadable: start afresh
         merged = new

@@ -122,7 +122,8 @@ def test_sweep_file_declares_comparisons(tmp_path):
         load_sweep(sweep)
     assert e.value.errors == [
         f"{sweep}: compare[0][1]: unknown method 'c' (allowed: a, b)",
-        f'{sweep}: compare[1]: expected [method, reference], two method labels, got ["b"]',
+        f"{sweep}: compare[1]: expected [method, reference], two method labels (or a mapping with method, "
+        'reference, test, family), got ["b"]',
         f"{sweep}: compare[2]: compares 'a' with itself",
     ]
     sweep.write_text(

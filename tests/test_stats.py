@@ -6,7 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from ltd_bench.stats import holm, quartiles, wilson_interval
+from scipy import stats
+
+from ltd_bench.stats import boschloo, holm, quartiles, stratified_solved, wilson_interval
 
 
 @pytest.mark.parametrize(
@@ -85,3 +87,55 @@ def test_quartiles():
         (2.5, 1.75, 3.25)
     )  # numpy's linear rule
     assert all(math.isnan(v) for v in quartiles([]))
+
+
+# ------------------------------------------------------------------------------------- Boschloo's test
+def brute_boschloo(k_a, n_a, k_b, n_b, grid=4001):
+    """Boschloo's two-sided p from its definition: twice the smaller one-sided p, each the largest over
+    the common success probability π of P(Fisher's one-sided p <= the observed one) under two binomials."""
+    from scipy.stats import binom, hypergeom
+
+    def one_sided(stat):  # stat(x_a, x_b): Fisher's one-sided p of a table
+        obs = stat(k_a, k_b)
+        tables = [(x, y) for x in range(n_a + 1) for y in range(n_b + 1) if stat(x, y) <= obs * (1 + 1e-13)]
+        pis = np.linspace(0, 1, grid)
+        return float(max(sum(binom.pmf(x, n_a, pis) * binom.pmf(y, n_b, pis) for x, y in tables)))
+
+    n = n_a + n_b
+    less = one_sided(lambda x, y: hypergeom.cdf(x, n, x + y, n_a))
+    greater = one_sided(lambda x, y: hypergeom.cdf(y, n, x + y, n_b))
+    return min(1.0, 2 * min(less, greater))
+
+
+@pytest.mark.parametrize("k_a,n_a,k_b,n_b", [(3, 3, 0, 3), (4, 4, 1, 3), (2, 4, 0, 3)])
+def test_boschloo_matches_its_definition_by_brute_force(k_a, n_a, k_b, n_b):
+    assert boschloo(k_a, n_a, k_b, n_b).p == pytest.approx(brute_boschloo(k_a, n_a, k_b, n_b), rel=2e-3)
+
+
+def test_boschloo_is_scipys_and_its_floor_the_most_extreme_split():
+    ref = stats.boschloo_exact([[10, 5], [0, 5]], alternative="two-sided").pvalue
+    res = boschloo(10, 10, 5, 10)
+    assert res.p == pytest.approx(ref) and res.p == pytest.approx(0.0128, abs=1e-4)  # 10/10 vs 5/10
+    assert res.p_min == pytest.approx(res.p)  # 15 solves: all 10 on one side is the most extreme split
+    mid = boschloo(2, 5, 3, 5)
+    assert mid.p_min == pytest.approx(boschloo(5, 5, 0, 5).p) and mid.p > mid.p_min
+    assert boschloo(0, 5, 0, 5).p == 1.0 and boschloo(5, 5, 5, 5).p == 1.0  # nothing to tell apart
+
+
+def test_stratified_solved_counts_is_fisher_in_one_cell_and_exact_over_several():
+    # one cell: the permutation test on |O − E| of solved counts is the two-sided Fisher test here
+    test, u = stratified_solved([([1] * 5, [1, 1, 0, 0, 0])])
+    assert test.p == pytest.approx(stats.fisher_exact([[5, 2], [0, 3]]).pvalue) and u > 0
+    # two cells by brute force over every split within each cell
+    cells = [([1, 1, 0], [0, 0, 1]), ([1, 0], [0, 0, 1])]
+    dist, obs = [], 0.0
+    for a, b in cells:
+        s = np.r_[a, b]
+        obs += sum(a) - len(a) * s.mean()
+        dist.append(
+            [s[list(idx)].sum() - len(a) * s.mean() for idx in itertools.combinations(range(len(s)), len(a))]
+        )
+    total = [x + y for x in dist[0] for y in dist[1]]
+    brute = np.mean(np.abs(total) >= abs(obs) - 1e-9)
+    test, _ = stratified_solved(cells)
+    assert test.p == pytest.approx(brute) and "all splits" in test.name

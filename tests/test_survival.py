@@ -137,7 +137,7 @@ def test_monte_carlo_agrees_with_exact(monkeypatch):
         survival._splits.cache_clear()
     assert exact.method == "exact" and mc.method == "Monte Carlo" and mc.splits == survival.MC_DRAWS
     assert abs(mc.p - exact.p) < 4 * math.sqrt(exact.p * (1 - exact.p) / mc.splits) + 1 / mc.splits
-    assert "random splits" in mc.describe() and mc.se > 0
+    assert mc.describe().startswith("Monte Carlo") and "random splits" in mc.describe() and mc.se > 0
 
 
 def test_large_samples_use_scipy_logrank():
@@ -174,11 +174,17 @@ def test_stratified_exact_matches_brute_force():
     assert single.p == pytest.approx(logrank(*strata[0]).p)
 
 
-def test_stratified_monte_carlo_many_small_cells():
-    """Eight 3-vs-3 cells, one method solving everything: far below 0.05 pooled (each cell alone: 0.1)."""
+def test_stratified_exact_over_many_small_cells(monkeypatch):
+    """Eight 3-vs-3 cells, one method solving everything: far below 0.05 pooled (each cell alone: 0.1).
+    20^8 splits, exact over the distinct values: only the two all-extreme ones reach |U|; Monte Carlo
+    (floor 1/20,001) only when the convolution may not be formed."""
     cells = [([1000] * 3, [1] * 3, [15000] * 3, [0] * 3)] * 8
     res = stratified_logrank(cells)
-    assert res.method == "Monte Carlo" and res.p < 0.001 and res.u > 0
+    assert res.method == "exact" and res.splits == 20**8 and res.u > 0
+    assert res.p == pytest.approx(2 / 20**8, rel=1e-9)
+    monkeypatch.setattr(survival, "MAX_SUPPORT", 10)
+    mc = stratified_logrank(cells)
+    assert mc.method == "Monte Carlo" and mc.p == pytest.approx(1 / (survival.MC_DRAWS + 1))
     assert stratified_logrank([([15000] * 3, [0] * 3, [15000] * 3, [0] * 3)] * 4).p == 1.0
 
 
@@ -187,3 +193,27 @@ def test_rmst_ratio():
     assert (ratio, lo, hi) == pytest.approx((0.5, 0.5, 0.5))  # no spread: every replicate is the same
     ratio, lo, hi = rmst_ratio([([1000, 3000], [1, 1], [2000, 2000], [1, 1], 15000)] * 2)
     assert ratio == pytest.approx(1.0) and lo < 1 < hi
+
+
+def test_ten_against_ten_is_exact_over_all_184756_splits():
+    """Enumerated, not sampled: every split's U summed directly (no merging of equal values)."""
+    rng = np.random.default_rng(11)
+    ta, sa = random_runs(rng, 10)
+    tb, sb = random_runs(rng, 10)
+    sa[:3] = True
+    res = logrank(ta, sa, tb, sb)
+    assert res.method == "exact" and res.splits == 184_756 == math.comb(20, 10)
+    w = survival.scores(np.r_[ta, tb], np.r_[sa, sb])
+    idx = np.array(list(itertools.combinations(range(20), 10)))
+    dist = np.abs(w[idx].sum(axis=1))
+    assert res.p == pytest.approx(np.mean(dist >= abs(res.u) - 1e-9), abs=1e-12)
+    assert "all 184,756 splits" in res.describe()
+
+
+def test_equal_statistics_merge_without_changing_p():
+    """Ties (many runs unsolved at the budget) collapse the distribution; p is the same as splitwise."""
+    ta, sa = [1000, 2000, 3000, 9000, 9000, 9000], [1, 1, 1, 0, 0, 0]
+    tb, sb = [2000, 9000, 9000, 9000, 9000, 9000], [1, 0, 0, 0, 0, 0]
+    values, counts = survival._exact_dist(survival.scores(np.r_[ta, tb], np.r_[sa, sb]), 6)
+    assert counts.sum() == math.comb(12, 6) and len(values) < math.comb(12, 6)
+    assert logrank(ta, sa, tb, sb).p == pytest.approx(brute_p(ta, sa, tb, sb), abs=1e-12)
