@@ -677,7 +677,7 @@ def _write_manifest(path: Path, new: dict) -> None:
         merged["compare"] = [
             json.loads(p) for p in dict.fromkeys(json.dumps(p, ensure_ascii=False) for p in pairs)
         ]
-        merged["plan"] = {**old.get("plan", {}), **new["plan"]}
+        merged["plan"] = {**old.get("plan", {}), **new.get("plan", {})}
     except (OSError, ValueError, KeyError, TypeError):  # none yet, or unreadable: start afresh
         merged = new
     atomic_write(path, json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
