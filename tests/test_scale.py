@@ -1,6 +1,10 @@
 """What makes reports and dry runs fast at scale changes no number: the bootstrap's sorted cumulative
 sums equal the indicator-matrix products bit for bit, cached resampling draws equal fresh ones, the
-memoised YAML resolver reads what the checked loader reads."""
+memoised YAML resolver reads what the checked loader reads, and a dry run starts no torch."""
+
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -58,3 +62,28 @@ def test_cached_bootstrap_draws_equal_fresh_ones():
 def test_memoised_resolver_reads_what_the_checked_loader_reads(doc):
     for _ in range(2):  # the second read resolves from the memo
         assert yamlio.loads(doc, fast=True) == yamlio.loads(doc)
+
+
+def test_dry_run_imports_no_torch(tmp_path):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(
+        textwrap.dedent("""\
+            name: big
+            base: {model: {hidden_size: 8}, task: {name: adding, seq_len: 10, test_size: 50}, train: {steps: 100}}
+            methods: {lstm: {model.type: lstm}, rnn+clip: {clipping.mode: norm}}
+            grid: {seed: [0, 1, 2], task.seq_len: [10, 20]}
+        """)
+    )
+    code = textwrap.dedent(f"""\
+        import sys
+        from ltd_bench.cli import app
+        try:
+            app(["sweep", {str(sweep)!r}, "--out", {str(tmp_path / "out")!r}, "--dry-run"])
+        except SystemExit as e:
+            assert e.code in (0, None), e.code
+        print("torch" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "12 runs" in out.stdout and out.stdout.strip().endswith("False")
+    assert not (tmp_path / "out").exists()
