@@ -378,7 +378,7 @@ def _memory_errors(cfg: Config) -> list[tuple[str, str]]:
 
 def estimate_bytes(cfg: Config, max_len: int, input_size: int) -> int:
     """Upper estimate of tensor memory: held-out set + training graph + evaluation activations."""
-    from .heldout import EVAL_CHUNK
+    from .tasks import EVAL_CHUNK
 
     gates = choices.GATES[cfg.model.type]
     h = cfg.model.hidden_size

@@ -15,8 +15,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator
 
-import torch
-
 from .jobs import (
     MAX_TRIES,
     ExecutorError,
@@ -48,6 +46,8 @@ def _worker_init(parent: int) -> None:
     sweep ends idle workers itself (shutdown, or SIGKILL after a wind-down)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    import torch
+
     torch.set_num_threads(1)
 
     def watch() -> None:
@@ -71,7 +71,8 @@ def _context() -> mp.context.BaseContext:
     end it, and the pool with it, before the workers could checkpoint."""
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["ltd_bench.forkserver_signals", "ltd_bench.jobs", "torch._dynamo"])
+        preload = ["ltd_bench.forkserver_signals", "ltd_bench.jobs", "ltd_bench.train", "torch._dynamo"]
+        ctx.set_forkserver_preload(preload)
         return ctx
     return mp.get_context("spawn")
 

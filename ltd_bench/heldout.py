@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from .tasks import Task
+from .tasks import EVAL_CHUNK, Task  # EVAL_CHUNK lives there: config's memory check needs no torch
 
-EVAL_CHUNK = 1000  # sequences drawn (and evaluated) together at most
 LENGTHS = 10  # lengths a held-out set spreads over when a run trains on a range
 
 

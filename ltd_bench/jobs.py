@@ -15,7 +15,6 @@ from typing import Callable, Iterable, Protocol, Union
 from .config import Config, content_id, method_of
 from .outputs import RunResult
 from .runner import StopFlag, spec_in, train_in
-from .train import RunSpec, train, train_runs
 
 OnDone = Callable[["Job", RunResult], None]
 MAX_TRIES = 3  # a job whose worker process dies this often (OOM kill, segfault) is recorded as failed
@@ -71,6 +70,24 @@ class ExecutorError(Exception):
 
 
 # ------------------------------------------------------------------------------------------ the work
+def train(cfg: Config, **kw) -> RunResult:  # train.py's, imported on first use (a dry run needs no torch)
+    from .train import train as run
+
+    return run(cfg, **kw)
+
+
+def train_runs(specs: list, stop=None, **kw) -> list:
+    from .train import train_runs as run
+
+    return run(specs, stop, **kw)
+
+
+def _spec(cfg: Config):
+    from .train import RunSpec
+
+    return RunSpec(cfg)
+
+
 def train_job(config: dict, path: str | None = None) -> RunResult:
     """What a worker runs: the run, continued from the checkpoint in its folder `path` if there is one
     (checkpoints and metrics rows are written there as it trains; the final files are the parent's).
@@ -99,7 +116,7 @@ def train_pack_job(configs: list[dict], paths: list[str | None]) -> list[RunResu
         try:
             cfg = Config.model_validate(config)
             visible = path is not None and Path(path).is_dir()
-            specs.append(spec_in(cfg, Path(path), warn=warn) if visible else RunSpec(cfg))
+            specs.append(spec_in(cfg, Path(path), warn=warn) if visible else _spec(cfg))
             slots.append(i)
         except Exception as e:
             results[i] = failed_result(config, e, time.perf_counter() - start)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import signal
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from rich.console import Console
 from rich.progress import (
@@ -32,7 +32,16 @@ from .outputs import (
     write_checkpoint,
     write_result,
 )
-from .train import RunSpec, resume_problem, train
+
+if TYPE_CHECKING:
+    from .train import RunSpec
+
+
+def train(cfg: Config, **kw) -> RunResult:
+    """train.train, imported on first use: a sweep's dry run plans without torch."""
+    from .train import train as run
+
+    return run(cfg, **kw)
 
 
 class StopFlag:
@@ -123,6 +132,8 @@ def spec_in(
     """The run `cfg` whose folder is `path` (config.yaml already there), ready for train_runs: continuing
     from checkpoint.pt if it holds this run; metrics.csv grows row by row and checkpoint.pt is replaced
     as training goes. The final files are the caller's (write_result)."""
+    from .train import RunSpec, resume_problem
+
     state, why = read_checkpoint(path, cfg, check=lambda s: resume_problem(cfg, s))
     if why and warn:
         warn(why)

@@ -69,8 +69,14 @@ def _rmst_weighted(time: np.ndarray, solved: np.ndarray, tau: float, weights: np
     ev = np.unique(time[solved & (time <= tau)])
     if len(ev) == 0:
         return np.full(len(weights), float(tau))
-    at_risk = weights @ (time[:, None] >= ev[None, :])
-    events = weights @ ((time[:, None] == ev[None, :]) & solved[:, None])
+    # sums of whole counts, exact in any order: by cumulative sums over the runs sorted by time (n per
+    # replicate, not n × distinct times as a product with the indicator matrices takes)
+    weights, order = np.asarray(weights, dtype=float), np.argsort(time, kind="stable")
+    suffix = np.cumsum(weights[:, order[::-1]], axis=1)[:, ::-1]  # weight from each sorted position on
+    at_risk = suffix[:, np.searchsorted(time[order], ev, side="left")]
+    hit = order[(solved & (time <= tau))[order]]  # solved runs by time: each lands on one t_j, in order
+    starts = np.flatnonzero(np.diff(time[hit], prepend=-np.inf))
+    events = np.add.reduceat(weights[:, hit], starts, axis=1)
     factor = 1.0 - np.divide(events, at_risk, out=np.zeros_like(events), where=at_risk > 0)
     surv = np.cumprod(factor, axis=1)  # still unsolved just after each t_j
     widths = np.diff(np.append(ev, tau))
@@ -82,12 +88,36 @@ def rmst(time, solved, tau: float) -> float:
     return float(_rmst_weighted(time, solved, tau, np.ones((1, len(time))))[0])
 
 
+def _draw(n: int, reps: int, seed) -> np.ndarray:
+    """`reps` rows of multinomial(n, 1/n) counts: how often each of n runs is drawn in each replicate."""
+    return np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=reps)
+
+
+# a report's cells and strata share few (n, seed) pairs; at most 32 draws of 2M (one-byte) counts each
+@lru_cache(maxsize=32)
+def _cached_draw(n: int, reps: int, seed: int | tuple) -> np.ndarray:
+    w = _draw(n, reps, list(seed) if isinstance(seed, tuple) else seed)
+    w = w.astype(np.min_scalar_type(w.max(initial=0)))  # counts rarely exceed 255: one byte each
+    w.flags.writeable = False
+    return w
+
+
+def _boot_weights(n: int, reps: int, seed) -> np.ndarray:
+    """_draw's counts, drawn once per (n, reps, seed) and reused: cells with as many runs share one
+    seed, and the draw, not the arithmetic, is most of a bootstrap's time. The same numbers either way;
+    a seed that is not an int or list of ints (None, a Generator) is never cached."""
+    key = seed if isinstance(seed, int) else None
+    if isinstance(seed, (list, tuple)) and all(isinstance(s, int) for s in seed):
+        key = tuple(seed)
+    if key is None or n * reps > 2_000_000:
+        return _draw(n, reps, seed)
+    return _cached_draw(n, reps, key)
+
+
 def rmst_boot(time, solved, tau: float, reps: int = BOOT, seed=SEED) -> np.ndarray:
     """`reps` bootstrap RMSTs (runs resampled with replacement; seeded)."""
     time, solved = censor_at(time, solved, tau)
-    n = len(time)
-    weights = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=reps).astype(float)
-    return _rmst_weighted(time, solved, tau, weights)
+    return _rmst_weighted(time, solved, tau, _boot_weights(len(time), reps, seed))
 
 
 def rmst_ci(time, solved, tau: float, level: float = 0.95, seed=SEED) -> tuple[float, float, float]:

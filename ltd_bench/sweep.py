@@ -315,12 +315,6 @@ def _expand(
         for gvals in itertools.product(*grid.values()):
             for zvals in zip_points:
                 points = [*over.items(), *zip(grid, gvals, strict=True), *zip(zipped, zvals, strict=True)]
-                kinds = [f"method '{label}':"] * len(over) + ["grid"] * len(grid) + ["zip"] * len(zipped)
-                origins = (
-                    fixed
-                    | {k: f"{kind} {k}={_show(v)}" for kind, (k, v) in zip(kinds, points, strict=True)}
-                    | set_origins
-                )
                 run = {
                     **_copy(base),
                     "name": name,
@@ -335,6 +329,13 @@ def _expand(
                 except ConfigError as e:
                     errs += e.errors
                     cfg = None
+                if errs + set_errs:  # what set each key, for the messages (only then: 50,000 runs)
+                    kinds = [f"method '{label}':"] * len(over) + ["grid"] * len(grid) + ["zip"] * len(zipped)
+                    origins = (
+                        fixed
+                        | {k: f"{kind} {k}={_show(v)}" for kind, (k, v) in zip(kinds, points, strict=True)}
+                        | set_origins
+                    )
                 for e in errs + set_errs:
                     key = _attribute(e, src, origins, base_desc)
                     errors.setdefault(key, []).append(label)
@@ -416,10 +417,10 @@ def sweep_command(
         for msg in e.errors:
             err_console.print(f"[red]error[/red] {escape(msg)}", soft_wrap=True)
         return 2
-    # the training side (torch) is imported only now: a refused sweep file costs no torch start-up
+    # the training side is imported only now; torch itself only when a run trains (not on a dry run)
     from .executors import make_executor
     from .jobs import ExecutorError, Job, PackJob, default_workers
-    from .pack import parse_size, plan
+    from .packplan import parse_size, plan
     from .runner import interrupt_once, signals_deferred
 
     try:
@@ -436,8 +437,9 @@ def sweep_command(
         err_console.print(f"[red]error[/red] {escape(str(e))}", soft_wrap=True)
         return 2
     configs = {r.run_id: r.config for r in sw.runs}
-    paths = _folders(out, sw)
-    done = _done(sw.runs, paths, err_console)
+    fresh = dry_run and not (out / sw.name).exists()  # nothing done yet: no folder to look at per run
+    paths = {} if fresh else _folders(out, sw)
+    done = set() if fresh else _done(sw.runs, paths, err_console)
     pending = [r for r in sw.runs if r.run_id not in done]
     dups = f" ({sw.duplicates} duplicate configs dropped)" if sw.duplicates else ""
     console.print(

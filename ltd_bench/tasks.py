@@ -23,11 +23,15 @@ import importlib.resources
 import math
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-
+from ltd_bench.lazy import LazyModule
 from ltd_bench.registry import Registry, UnknownName, did_you_mean, short
 from ltd_bench.yamlio import loads
+
+torch = LazyModule(
+    "torch", globals(), "torch"
+)  # validating a config needs no torch: imported on first sample
+F = LazyModule("torch.nn.functional", globals(), "F")
+EVAL_CHUNK = 1000  # held-out sequences drawn (and evaluated) together at most (heldout.py)
 
 __all__ = [
     "TASKS",

@@ -103,6 +103,17 @@ class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     machine-written files (every run folder's config.yaml, whose content its run id then verifies). Only
     documents without anchors or aliases (no bombs) and provably shallow (_shallow) are given to it."""
 
+    _tags: dict = {}  # (kind, value, implicit) -> tag: a run's scalars recur across thousands of files
+
+    def resolve(self, kind, value, implicit):
+        key = (kind, value, implicit)
+        tag = self._tags.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(self._tags) < 100_000:  # bounded: a file of unique values costs no lasting memory
+                self._tags[key] = tag
+        return tag
+
 
 _FastLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXP_FLOAT, list("-+.0123456789"))
 
