@@ -451,7 +451,7 @@ def sweep_command(
         Siblings(out / sw.name, set(configs)).plan(
             [r.config for r in pending], [paths[r.run_id] for r in pending]
         )
-        if pending
+        if pending and not fresh  # a folder that does not exist yet holds no shorter run
         else {}
     )
     if extending := describe(origins):
