@@ -50,7 +50,7 @@ from rich.table import Table
 from . import choices
 from .batched import UPDATES
 from .bench_pack import PACK_SEQ_LENS, bench_pack
-from .bench_timing import COLUMNS, OMEGA_WEIGHT, Measure, Setup, finish, fmt, header, timed
+from .bench_timing import COLUMNS, OMEGA_WEIGHT, Measure, Setup, finish, fmt, goal_cells, header, timed
 from .config import TrainConfig
 from .models import WORKSPACE, training_threads
 from .omega import naive_omega
@@ -401,8 +401,7 @@ def render(rows: list[dict], device: torch.device) -> Table:
     for c in ("T", "ms", "cpu ms", "MB", "ratio", "goal", "ok"):
         t.add_column(c, justify="right", no_wrap=True)
     for r in rows:
-        ok = {"yes": "[green]yes[/green]", "no": "[red]no[/red]"}.get(r["ok"], "")
-        goal = f"≤ {r['goal']:g}" if not math.isnan(r["goal"]) else ""
+        goal, ok = goal_cells(r)
         t.add_row(
             r["measure"],
             str(r["seq_len"]),

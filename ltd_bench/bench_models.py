@@ -19,7 +19,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from .bench_timing import OMEGA_WEIGHT, Measure, Setup, finish, fmt, header, timed
+from .bench_timing import OMEGA_WEIGHT, Measure, Setup, finish, fmt, goal_cells, header, timed
 from .config import Config
 from .train import Trainer
 
@@ -107,8 +107,7 @@ def render(rows: list[dict]) -> Table:
     for c in ("T", "ms", "cpu ms", "ratio", "goal", "ok"):
         t.add_column(c, justify="right", no_wrap=True)
     for r in rows:
-        ok = {"yes": "[green]yes[/green]", "no": "[red]no[/red]"}.get(r["ok"], "")
-        goal = f"≤ {r['goal']:g}" if not math.isnan(r["goal"]) else ""
+        goal, ok = goal_cells(r)
         t.add_row(
             r["measure"],
             str(r["seq_len"]),

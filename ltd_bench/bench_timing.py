@@ -199,3 +199,9 @@ def write_csv(rows: list[dict], path: Path) -> None:
                     for k in COLUMNS
                 }
             )
+
+
+def goal_cells(row: dict) -> tuple[str, str]:
+    """A row's goal and whether it was met, as table cells ("≤ 1.3", a green yes or a red no)."""
+    ok = {"yes": "[green]yes[/green]", "no": "[red]no[/red]"}.get(row["ok"], "")
+    return (f"≤ {row['goal']:g}" if not math.isnan(row["goal"]) else ""), ok

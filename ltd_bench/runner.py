@@ -44,6 +44,22 @@ def train(cfg: Config, **kw) -> RunResult:
     return run(cfg, **kw)
 
 
+@contextlib.contextmanager
+def handling(handler):
+    """SIGINT and SIGTERM go to `handler` within the block, and back to what they were after it; outside
+    the main thread (where Python cannot set handlers) signals are left alone."""
+    try:
+        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
 class StopFlag:
     """SIGINT or SIGTERM asks the run to stop at the next step boundary (it checkpoints and ends
     `interrupted`); with `hard` (`ltd-bench run` in a terminal), a second Ctrl-C stops at once
@@ -64,16 +80,8 @@ class StopFlag:
                 raise KeyboardInterrupt
             self.requested = True
 
-        try:
-            old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        except ValueError:  # not the main thread: leave signals alone
+        with handling(handler):
             yield self
-            return
-        try:
-            yield self
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
 
 
 @contextlib.contextmanager
@@ -88,16 +96,8 @@ def interrupt_once():
         if len(seen) == 1:
             raise KeyboardInterrupt
 
-    try:
-        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread: leave signals alone
+    with handling(handler):
         yield
-        return
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 @contextlib.contextmanager
@@ -106,19 +106,8 @@ def signals_deferred():
     enclosing block defers them further): what the block writes (a run's final files, the results of
     runs winding down) is not cut short by a signal."""
     got = []
-    try:
-        old = {
-            s: signal.signal(s, lambda signum, frame: got.append(signum))
-            for s in (signal.SIGINT, signal.SIGTERM)
-        }
-    except ValueError:  # not the main thread: leave signals alone
+    with handling(lambda signum, frame: got.append(signum)):
         yield
-        return
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
     if got:
         signal.raise_signal(got[0])
 
