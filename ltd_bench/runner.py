@@ -88,7 +88,9 @@ class StopFlag:
 def interrupt_once():
     """SIGINT or SIGTERM (Ctrl-C, `kill`, `timeout`, a scheduler) ends what runs with KeyboardInterrupt,
     once: later ones are ignored, so that a signal sent twice to a whole process group cannot cut short
-    the wind-down the first one started (workers checkpointing, results being written)."""
+    the wind-down the first one started (workers checkpointing, results being written). After one, they
+    stay ignored past the block: the process is on its way out with 130, and a second signal of the group
+    landing after the block (seen under load, 0.3 s after the first) would otherwise kill it there."""
     seen = []
 
     def handler(signum, frame):
@@ -96,8 +98,13 @@ def interrupt_once():
         if len(seen) == 1:
             raise KeyboardInterrupt
 
-    with handling(handler):
-        yield
+    try:
+        with handling(handler):
+            yield
+    finally:
+        if seen:  # the handler was installed, so this is the main thread
+            for s in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(s, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
