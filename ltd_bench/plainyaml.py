@@ -40,6 +40,19 @@ def _scalar(v: str):
     return _MISSING
 
 
+_lines: dict = {}  # line -> _read_line(line): most lines recur across thousands of run folders
+
+
+def _read_line(line: str):
+    """(indent, key, raw value or None, value) of one `key: value` line; _MISSING when not one."""
+    m = _LINE.fullmatch(line)
+    if m is None or m.group(2).lower() in _SPECIAL:
+        return _MISSING
+    value = m.group(3)
+    v = None if value is None else _scalar(value)
+    return _MISSING if v is _MISSING else (len(m.group(1)), m.group(2), value, v)
+
+
 def parse(text: str) -> dict | None:
     """The mapping `text` holds when it is in the written format, else None (read it the general way)."""
     root: dict = {}
@@ -48,12 +61,16 @@ def parse(text: str) -> dict | None:
     for line in text.split("\n"):
         if not line:
             continue
-        m = _LINE.fullmatch(line)
-        if m is None:
+        got = _lines.get(line)
+        if got is None:
+            got = _read_line(line)
+            if len(_lines) < 100_000:  # bounded: a file of unique lines costs no lasting memory
+                _lines[line] = got
+        if got is _MISSING:
             return None
-        indent, key, value = len(m.group(1)), m.group(2), m.group(3)
-        if key.lower() in _SPECIAL:
-            return None
+        indent, key, value, v = got
+        if isinstance(v, (dict, list)):
+            v = type(v)()  # a fresh one each time: callers may change what they get
         if pending is not None:
             if indent != pending[0] + 2:
                 return None
@@ -72,9 +89,6 @@ def parse(text: str) -> dict | None:
             parent[key] = None  # placeholder, keeps the order; replaced by its mapping
             pending = (indent, parent, key)
             continue
-        v = _scalar(value)
-        if v is _MISSING:
-            return None
         parent[key] = v
     if pending is not None or not text.endswith("\n"):
         return None
