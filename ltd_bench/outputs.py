@@ -462,7 +462,7 @@ def read_run(path: Path, frame: bool = True):
     if why:
         raise ValueError(f"summary.json: {'; '.join(why)}")
     metrics = None
-    if (path / "metrics.csv").is_file() or summary["status"] in FINAL:
+    if summary["status"] in FINAL or (path / "metrics.csv").is_file():  # a final run's needs no stat
         try:
             metrics = read_metrics(path, trust.max_evals(cfg), frame)
         except FileNotFoundError:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .plainyaml import parse as parse_plain
 from .registry import short
 
 MAX_NODES = (
@@ -18,6 +22,7 @@ MAX_DEPTH = (
     64  # a config nests 3 levels, a sweep file 5; PyYAML's composer recurses and would overflow at ~300
 )
 
+_ABSENT = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -221,6 +226,10 @@ def _plain(node, loader) -> Any:
 def loads(text: str, fast: bool = False) -> Any:
     """One YAML document, safely. fast: parsed by _FastLoader (~6x faster) when the document allows;
     anything it cannot read is read by the checked loader, whose error is the one raised."""
+    if fast:  # the exact format ltd-bench writes first (plainyaml.py); None: anything else
+        plain = parse_plain(text)
+        if plain is not None:
+            return plain
     if fast and "&" not in text and "*" not in text and _shallow(text):
         loader = _FastLoader(text)
         try:
@@ -270,14 +279,18 @@ def loads(text: str, fast: bool = False) -> Any:
 def read_yaml(path: Path, fast: bool = False) -> Any:
     """Load a YAML file safely; every failure is a YamlError with a one-line reason (fast: see loads)."""
     try:
-        if not path.exists():
-            raise YamlError("file not found")
-        if path.is_dir():
+        try:  # one stat, not one per check: thousands of run folders are read this way
+            st = os.stat(path)
+        except OSError as e:
+            if e.errno in _ABSENT:  # as Path.exists() judges it
+                raise YamlError("file not found") from None
+            raise
+        if stat.S_ISDIR(st.st_mode):
             raise YamlError("is a directory, not a file")
-        if not path.is_file():  # a FIFO or device would block or never end
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
             raise YamlError("not a regular file")
-        if path.stat().st_size > MAX_BYTES:
-            raise YamlError(f"file is {path.stat().st_size} bytes; configs are at most {MAX_BYTES}")
+        if st.st_size > MAX_BYTES:
+            raise YamlError(f"file is {st.st_size} bytes; configs are at most {MAX_BYTES}")
         with open(path, "rb") as f:
             data = f.read(MAX_BYTES + 1)
     except OSError as e:
