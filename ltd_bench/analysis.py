@@ -335,7 +335,9 @@ def _q(row: dict, side: str) -> str:
 def _matches(a: pd.DataFrame, b: pd.DataFrame, axes: list[str]):
     """Pairs of cell rows (same task/variant/T) to compare: equal on every axis, except that a reference
     that ran one value of an axis is compared at each of the method's (e.g. an unclipped LSTM against every
-    clipping threshold), and so is a method that ran one value its reference never ran. Noted."""
+    clipping threshold), and so is a method that ran one value its reference never ran. Noted. Never
+    along a task axis (task.seq_len, task.options, ...): a method that a sweep's exclude: left out at
+    other lengths is compared at its own length only."""
     vals_a = {x: a[x].tolist() for x in axes}
     vals_b = {x: b[x].tolist() for x in axes}
     single = lambda vals: len(set(map(str, vals))) <= 1
@@ -345,6 +347,9 @@ def _matches(a: pd.DataFrame, b: pd.DataFrame, axes: list[str]):
             for x in axes:
                 if _same(ra[x], rb[x]):
                     key[x] = ra[x]
+                elif x.startswith("task."):  # another length or task is never the same problem
+                    ok = False
+                    break
                 elif single(vals_b[x]):
                     key[x] = ra[x]
                     note.append(f"{rb.method} ran {x}={rb[x]} only")

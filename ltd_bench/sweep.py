@@ -53,6 +53,7 @@ from .outputs import (
     run_dir,
     write_result,
 )
+from . import exclude as exclusions
 from . import tboard
 from .progress import UpdatesBar
 from .comparisons import Comparison
@@ -64,7 +65,7 @@ from .yamlio import YamlError, read_yaml
 if TYPE_CHECKING:
     from .jobs import Job
 
-SWEEP_KEYS = ["name", "base", "methods", "grid", "zip", "compare"]
+SWEEP_KEYS = ["name", "base", "methods", "grid", "zip", "exclude", "compare"]
 RUN_KEYS = {"seed", "task", "model", "train", "clipping", "regularizer"}  # sections of a run config
 # keys no run config has: they make a YAML file a sweep
 MARKERS = {"base", "methods", "grid", "zip", "compare"}
@@ -93,6 +94,7 @@ class Sweep:
     zip_keys: list[str] = field(default_factory=list)
     methods: dict[str, dict] = field(default_factory=dict)
     duplicates: int = 0  # expanded points whose config equalled an earlier one (same run_id)
+    excluded: int = 0  # expanded points left out by the sweep file's exclude: entries
     compare: list = field(default_factory=list)  # declared comparisons as sweep.json records them
 
     def manifest(self) -> dict:
@@ -238,6 +240,7 @@ def load_sweep(path: Path | str, overrides: list[str] = (), max_runs: int = MAX_
             + ", ".join(f"{k} has {len(v)}" for k, v in zipped.items())
         )
         zipped = {}
+    exclude = exclusions.parse(raw.get("exclude"), str(path), {**grid, **zipped}, list(methods), errors)
     n_runs = max(1, len(methods)) * math.prod(len(v) for v in [*grid.values(), *list(zipped.values())[:1]])
     if n_runs > max_runs:
         sizes = [f"methods: {len(methods)}"] if methods else []
@@ -251,7 +254,7 @@ def load_sweep(path: Path | str, overrides: list[str] = (), max_runs: int = MAX_
     if errors and (base is None or not isinstance(name, str)):
         raise ConfigError(errors)
     try:  # expand what is usable even after structural errors: every problem is reported in one go
-        sweep = _expand(path, name, base, base_desc, methods, grid, zipped, list(overrides))
+        sweep = _expand(path, name, base, base_desc, methods, grid, zipped, list(overrides), exclude)
     except ConfigError as e:
         raise ConfigError(errors + e.errors) from None
     if not methods:  # labels derived from the configs (rnn+clip, ...): known only now
@@ -305,8 +308,10 @@ def _expand(
     grid: dict[str, list],
     zipped: dict[str, list],
     overrides: list[str],
+    exclude: dict[int, dict] | None = None,
 ) -> Sweep:
     src = str(path)
+    exclude, hits = exclude or {}, {}
     zip_points = list(zip(*zipped.values(), strict=True)) or [()]
     runs, seen, errors = [], set(), {}  # errors: (path, msg, origin) -> method labels it occurs in
     fixed = {"name": "the sweep's name:", "method": "a methods: label"}
@@ -315,6 +320,11 @@ def _expand(
         for gvals in itertools.product(*grid.values()):
             for zvals in zip_points:
                 points = [*over.items(), *zip(grid, gvals, strict=True), *zip(zipped, zvals, strict=True)]
+                if exclude:
+                    swept = {"method": label, **dict(points[len(over) :])}
+                    if (i := exclusions.excluded(exclude, swept)) is not None:
+                        hits[i] = hits.get(i, 0) + 1
+                        continue
                 run = {
                     **_copy(base),
                     "name": name,
@@ -348,8 +358,9 @@ def _expand(
                 seen.add(run_id)
                 keys = {k: dotted_get(resolved, k) for k in [*grid, *zipped]}
                 runs.append(SweepRun(cfg, method_of(cfg), keys, run_id))
-    if errors:
-        raise ConfigError([_describe(src, k, labels, list(methods)) for k, labels in errors.items()])
+    unused = exclusions.unused(exclude, hits, src)
+    if errors or unused:
+        raise ConfigError([_describe(src, k, labels, list(methods)) for k, labels in errors.items()] + unused)
     n_points = max(1, len(methods)) * len(zip_points) * math.prod(len(v) for v in grid.values())
     return Sweep(
         runs[0].config.name if runs else name,
@@ -358,7 +369,8 @@ def _expand(
         list(grid),
         list(zipped),
         methods,
-        duplicates=n_points - len(runs),
+        duplicates=n_points - sum(hits.values()) - len(runs),
+        excluded=sum(hits.values()),
     )
 
 
@@ -442,6 +454,7 @@ def sweep_command(
     done = set() if fresh else _done(sw.runs, paths, err_console)
     pending = [r for r in sw.runs if r.run_id not in done]
     dups = f" ({sw.duplicates} duplicate configs dropped)" if sw.duplicates else ""
+    dups += f" ({sw.excluded} left out by exclude:)" if sw.excluded else ""
     console.print(
         f"sweep {sw.name}: {len(sw.runs)} runs{dups}, {len(done)} done, {len(pending)} to run → {out / sw.name}",
         soft_wrap=True,

@@ -28,6 +28,7 @@ def make_run(
     diverged_at=700,
     flow=False,
     test_loss=None,
+    options=None,
 ):
     """One run folder, written by outputs.write_result as `ltd-bench run` writes it; returns its path. Budget = `steps` (default evals × every); a solved run stops at
     steps_to_solve, a diverged one at diverged_at, an unsolved one at the budget."""
@@ -37,7 +38,8 @@ def make_run(
             "name": name,
             "seed": seed,
             "method": method,
-            "task": {"name": task, "seq_len": seq_len, "test_size": 1000, "test_seed": 123},
+            "task": {"name": task, "seq_len": seq_len, "test_size": 1000, "test_seed": 123}
+            | ({"options": options} if options else {}),
             "model": {"type": model, "init": "smart_tanh" if model == "rnn" else "default"},
             "train": {"steps": budget, "eval_every": every},
             "clipping": {"mode": clip, "threshold": threshold},

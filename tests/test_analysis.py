@@ -108,6 +108,21 @@ def test_reference_that_ran_one_setting_is_compared_at_each_and_noted(tmp_path):
     assert sorted(plain["clipping.threshold"]) == [0.1, 1.0, 10.0]
 
 
+def test_a_method_run_at_one_task_setting_is_compared_there_only(tmp_path):
+    """As a sweep's exclude: leaves it: never against another task setting's runs (another problem)."""
+    for options in ({}, {"copy_len": 3}):
+        for s in range(3):
+            make_run(tmp_path, task="copying", seq_len=10, seed=s, omega=2.0, options=options)
+    for s in range(3):
+        make_run(tmp_path, task="copying", seq_len=10, seed=s, model="lstm", status="unsolved")
+    an = analyse(load(tmp_path).runs, pairs=[("rnn+clip+Ω", "lstm+clip")])
+    assert an.axes == ["task.options.copy_len"] and len(an.cells) == 3
+    cells = an.verdicts[an.verdicts.scope == "cell"]
+    assert (
+        len(cells) == 1 and cells["task.options.copy_len"].isna().all() and "only" not in cells.reason.iloc[0]
+    )
+
+
 def test_default_pairs_are_declared_not_chosen(tmp_path):
     for s in range(2):
         for kw in (
