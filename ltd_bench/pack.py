@@ -99,11 +99,10 @@ class Pack:
         w = self.weights["readout.weight"]
         self.layout = (pack_key(first.cfg), len(self.trainers), str(w.device), torch.get_num_threads())
         self.exact = self.VERDICTS.get(self.layout)  # None: not checked yet in this process
-        # The orthogonal model's A trains in a second parameter group at its own rate, which the batched
-        # optimizers (one group per run) do not carry: its packs step run by run.
-        self.update = "per_run" if self.orthogonal else batched.resolve(update, w.device)
+        self.update = batched.resolve(update, w.device)
+        w_hh = ORIGINAL if self.orthogonal else NAMES[1]  # the parameter behind W_hh (shrink's target)
         self.batched = (
-            batched.BatchedUpdate(self.trainers, self.weights, self.grads, NAMES[1])
+            batched.BatchedUpdate(self.trainers, self.weights, self.grads, w_hh)
             if self.update == "batched"
             else None
         )
