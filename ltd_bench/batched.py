@@ -6,11 +6,12 @@ K × (a dozen) small kernels per step. `BatchedUpdate` does the same arithmetic 
 gradients and weights at once: each run's global norm (the norm of its per-parameter norms, as the
 Clipper), norm and value clipping at each run's own threshold, the non-finite policies (skip, shrink;
 random_step draws from the run's own generator, as alone), and SGD (with momentum), Adam and RMSProp
-with each run's own learning rate and momentum and its own step count. Decisions are masks, not
-branches: a run that must not step keeps its weights and optimizer state by `torch.where`. The step's
-one host read is the (K, 4) table of what `Trainer.update` returns (loss, norm, clipped, finite), at
-the end — one per pack step, none per run or per time step; a pack with random_step runs reads its
-non-finite mask once more, mid-step (the noise is drawn on the host, only for the runs that need it).
+with each run's own learning rate (per parameter group: the orthogonal model's A has its own) and
+momentum and its own step count. Decisions are masks, not branches: a run that must not step keeps
+its weights and optimizer state by `torch.where`. The step's one host read is the (K, 4) table of
+what `Trainer.update` returns (loss, norm, clipped, finite), at the end — one per pack step, none per
+run or per time step; a pack with random_step runs reads its non-finite mask once more, mid-step (the
+noise is drawn on the host, only for the runs that need it).
 
 Each run's optimizer state lives in stacked tensors whose rows are the run's own torch optimizer's
 state (views, as the weights are the pack's rows), so its checkpoints, a smaller pack after runs
@@ -49,7 +50,8 @@ def _col(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 class BatchedUpdate:
     """Clip and step every run of a pack at once. `weights`, `grads`: the pack's stacks (name → (K, ...)),
-    in the order of each run's parameters; `w_hh`: the recurrent weight's name (shrink's target)."""
+    in the order of each run's parameters; `w_hh`: the name of the parameter behind W_hh (shrink's
+    target: W_hh, or the orthogonal model's A)."""
 
     def __init__(self, trainers: Sequence, weights: dict, grads: dict, w_hh: str):
         self.trainers, self.weights, self.grads, self.w_hh = list(trainers), weights, grads, w_hh
@@ -127,8 +129,12 @@ class _Optimizer:
     def key(opt: torch.optim.Optimizer) -> tuple:
         kind = type(opt).__name__
         group = opt.param_groups[0]
-        if kind not in _Optimizer.KINDS or len(opt.param_groups) != 1:
+        if kind not in _Optimizer.KINDS:
             raise ValueError(f"batched update: no batched form of {kind}")
+        # groups (the orthogonal model's A has its own, models.RecurrentNet.param_groups) may differ in lr
+        rest = [{k: v for k, v in g.items() if k not in ("params", "lr")} for g in opt.param_groups]
+        if any(r != rest[0] for r in rest):
+            raise ValueError(f"batched update: {kind}'s parameter groups differ in more than lr")
         fixed = {k: v for k, v in group.items() if k not in ("params", "lr", "momentum")}
         for k in ("weight_decay", "dampening"):
             if fixed.get(k, 0):
@@ -142,19 +148,24 @@ class _Optimizer:
         first = up.trainers[idx[0]].opt
         self.kind, self.group = type(first).__name__, first.param_groups[0]
         dev = up.weights[up.w_hh].device
+        f64 = dict(dtype=torch.float64, device=dev)
         self.all = len(idx) == len(up.trainers)
         self.rows = torch.tensor(idx, device=dev)
         groups = [up.trainers[k].opt.param_groups[0] for k in idx]
-        self.lr = torch.tensor([g["lr"] for g in groups], dtype=torch.float64, device=dev)
+        params = [dict(zip(up.names, up.trainers[k].model.parameters(), strict=True)) for k in idx]
+        lrs = [{id(p): g["lr"] for g in up.trainers[k].opt.param_groups for p in g["params"]} for k in idx]
+        self.lr = {  # per parameter, the rate of its group in each run's optimizer
+            n: torch.tensor([lr[id(ps[n])] for ps, lr in zip(params, lrs, strict=True)], **f64)
+            for n in up.names
+        }
         mom = [g.get("momentum", 0.0) for g in groups]
-        self.mom = torch.tensor(mom, dtype=torch.float64, device=dev)
+        self.mom = torch.tensor(mom, **f64)
         self.has_mom = [m != 0 for m in mom]
         names = {
             "SGD": ["momentum_buffer"],
             "Adam": ["exp_avg", "exp_avg_sq"],
             "RMSprop": ["square_avg", "momentum_buffer"],
         }[self.kind]
-        params = [dict(zip(up.names, up.trainers[k].model.parameters(), strict=True)) for k in idx]
         own = [up.trainers[k].opt.state for k in idx]
 
         def stack(s: str, like: torch.Tensor, n: str | None) -> torch.Tensor:
@@ -203,7 +214,7 @@ class _Optimizer:
         buf.copy_(torch.where(_col(on, buf), new, buf))
 
     def _sgd(self, n, w, g, on):
-        lr = _col(self.lr.to(w.dtype), w)
+        lr = _col(self.lr[n].to(w.dtype), w)
         if "momentum_buffer" not in self.state or not any(self.has_mom):
             return w - lr * g
         buf = self.state["momentum_buffer"][n]
@@ -218,7 +229,7 @@ class _Optimizer:
         self._keep("exp_avg", n, m_new, on)
         self._keep("exp_avg_sq", n, v_new, on)
         t = self.steps.double()
-        size = _col((self.lr / (1 - b1**t)).to(w.dtype), w)
+        size = _col((self.lr[n] / (1 - b1**t)).to(w.dtype), w)
         bc2 = _col((1 - b2**t).sqrt().to(w.dtype), w)
         return w - size * m_new / (v_new.sqrt() / bc2 + self.group["eps"])
 
@@ -233,4 +244,4 @@ class _Optimizer:
             new = buf * _col(self.mom.to(w.dtype), w) + d
             self._keep("momentum_buffer", n, new, on)
             d = torch.where(_col(self.mom != 0, w), new, d)
-        return w - _col(self.lr.to(w.dtype), w) * d
+        return w - _col(self.lr[n].to(w.dtype), w) * d

@@ -8,6 +8,12 @@ mode), so W_hh is a function of the parameter: read it once per update (`paramet
 models.RecurrentNet.cached) and autograd carries every gradient of W_hh — the loss's and Ω's, added in
 the hand-written BPTT (models.py) — through matrix_exp's backward to A, before any clipping.
 
+That backward (PyTorch's) is the exponential of the 2H × 2H block matrix [[Aᵀ, G], [0, Aᵀ]] (Mathias
+1996), its Taylor degree and squarings chosen from that matrix's 1-norm, ≥ ‖G‖₁: a large cotangent G
+(modReLU's, or any gradient before clipping) costs squarings and digits. The gradient is linear in G, so
+it is taken on 2^-k G with ‖2^-k G‖₁ < 2^-COTANGENT_LOG2 and scaled back by 2^k (`scale_cotangent`): the
+same math, powers of two (exact), and the degree and squarings then follow ‖A‖₁ alone, as the forward's.
+
 f is tanh, relu or modReLU (Arjovsky, Shah & Bengio 2016; expRNN's `modrelu`): f(a) = sign(a)·relu(|a| + b)
 with a learned b (then no additive bias, as in expRNN). Its derivative, a.e., is f'(a) = 1[a ≠ 0, |a| + b > 0]
 = 1[h ≠ 0], and ∂h/∂b = sign(a)·1[|a| + b > 0] = sign(h): both from h_t alone, like tanh's 1 − h².
@@ -60,6 +66,84 @@ def _blocks(h: int, diag: torch.Tensor) -> torch.Tensor:
     return a - a.T
 
 
+# ‖2^-k G‖₁ < 2^-10: raises the block matrix's norm over ‖A‖₁ by < 0.001 (its degree and squarings are
+# then A's unless ‖A‖₁ sits within 0.001 below a threshold), while G's entries down to 2^-100 of its largest
+# stay normal floats (float32's smallest normal is 2^-126)
+COTANGENT_LOG2 = 10
+
+
+def cotangent_exponent(norm: float) -> int:
+    """k with ‖2^-k G‖₁ < 2^-COTANGENT_LOG2, for a cotangent G of 1-norm `norm`; 0 where the norm is 0 or
+    not finite (nothing to gain, or nothing to save). |k| ≤ 100: 2^±k is a normal float32."""
+    if norm == 0 or not math.isfinite(norm):
+        return 0
+    return max(-100, min(100, math.frexp(norm)[1] + COTANGENT_LOG2))
+
+
+def scale_cotangent(w: torch.Tensor) -> torch.Tensor:
+    """Hooks on W = matrix_exp(A)'s own backward node (PyTorch's), once per node: each matrix's cotangent G
+    goes in as 2^-k G (k from `cotangent_exponent`), its A's gradient comes out × 2^k (module docstring).
+    Node hooks cost no autograd call of their own. W is one matrix (H, H) or a batch (K, H, H), each
+    matrix with its own k: alone or in a pack, the same bits. Any other node (the Cayley map's solve
+    picks no degree; no graph): nothing. Returns w."""
+    node = w.grad_fn
+    if type(node).__name__ != "LinalgMatrixExpBackward0" or node.metadata.get("scaled"):
+        return w
+    node.metadata["scaled"] = True
+    up = []  # 2^k per matrix, from the pre-hook to the hook (a list: no cycle through the node)
+
+    def scale(g: torch.Tensor, factors: list[float]) -> torch.Tensor:
+        if g.dim() == 2:
+            return g * factors[0]
+        return g * torch.tensor(factors, dtype=g.dtype, device=g.device).view(-1, 1, 1)
+
+    def pre(grad_outputs):
+        (g,) = grad_outputs
+        up.clear()
+        if g is None:
+            return None
+        norms = g.abs().sum(-2).amax(-1).reshape(-1).tolist()  # ATen's operator 1-norm, per matrix
+        up.extend(2.0 ** cotangent_exponent(n) for n in norms)
+        return (scale(g, [1 / f for f in up]),) if any(f != 1 for f in up) else None
+
+    def post(grad_inputs, grad_outputs):
+        if not any(f != 1 for f in up):
+            return None
+        return tuple(None if g is None else scale(g, up) for g in grad_inputs)
+
+    node.register_prehook(pre)
+    node.register_hook(post)
+    return w
+
+
+# torch.matrix_exp (ATen) takes for one matrix the lowest Taylor degree (1, 2, 4, 8, 12, 18) its 1-norm
+# allows, and for a batch of more than one degree 18 for every matrix: from θ₁₂ (ATen's bound for degree
+# 12, below) up one matrix takes degree 18 too, with the same scaling, so a batched call gives each matrix
+# the bits it gets alone (tests/test_orthogonal.py pins this); below θ₁₂ it does not
+THETA_12 = {torch.float32: 1.461661507209034, torch.float64: 0.2996158913811580}
+
+
+def pack_weights(par: nn.Module, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """W_hh = par(x) for each run's parameter x (a pack's, pack.py), each with its graph to x and the bits
+    it has alone: the Cayley map in one batched call (a batched solve solves each matrix as alone), the
+    exponential batched over the runs whose ‖A‖₁ ≥ θ₁₂ (THETA_12), the others one by one."""
+    x = torch.stack(xs)
+    if par.orthogonal_map.name == "matrix_exp":
+        low = x.detach().tril()  # A as the parametrization forms it, and its 1-norm as ATen takes it
+        norm = (low - low.mH).abs().sum(-2).amax(-1)
+        theta = THETA_12.get(x.dtype)
+        batch = (norm >= theta).tolist() if theta is not None else [False] * len(xs)
+    else:
+        batch = [True] * len(xs)
+    out: list = [None] * len(xs)
+    idx = [k for k, b in enumerate(batch) if b]
+    if len(idx) > 1:
+        ws = scale_cotangent(par(x if len(idx) == len(xs) else x[idx]))
+        for k, w in zip(idx, ws.unbind(0), strict=True):
+            out[k] = w
+    return [scale_cotangent(par(xs[k])) if w is None else w for k, w in enumerate(out)]
+
+
 SKEW_INITS = {"henaff": henaff_skew, "cayley": cayley_skew, "identity": lambda h, gen: torch.zeros(h, h)}
 
 
@@ -102,9 +186,11 @@ class OrthogonalRNN(nn.Module):
 
     def weights(self) -> tuple[torch.Tensor, ...]:
         """(W_ih, W_hh, additive bias, a zero bias, modReLU's b or None): models.rnn_states' arguments.
-        Reads W_hh once (one exponential, unless inside parametrize.cached())."""
+        Reads W_hh once (one exponential, unless inside parametrize.cached()), its backward scaled
+        (scale_cotangent)."""
         b = self.zero_bias if self.nonlinearity == "modrelu" else self.bias_ih_l0
-        return self.weight_ih_l0, self.weight_hh_l0, b, self.zero_bias, self.act_bias
+        w_hh = scale_cotangent(self.weight_hh_l0)
+        return self.weight_ih_l0, w_hh, b, self.zero_bias, self.act_bias
 
     @torch.no_grad()
     def reset_parameters(self, readout: nn.Linear, gen: torch.Generator) -> None:

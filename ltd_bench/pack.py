@@ -23,10 +23,12 @@ multiples of 4 floats, batch × hidden × min(hidden, inputs) ≥ 400; see ALIGN
 rates, momentum, optimizers, clipping, Ω's weight and schedule, budgets and evaluation intervals may
 differ; runs that finish (solved, diverged, out of steps, failed) leave the pack, so compute follows the
 runs still training. The orthogonal RNN (orthogonal.py) packs too, with its map and nonlinearity in the
-key: each run's W_hh = exp(A) through its own parametrization, forward and backward, as alone (a batched
-matrix_exp over the runs gives other last bits for small H: ATen's own loop for small products), and the
-batched BPTT on them. LSTM and GRU do not pack: the fused single-run kernel already batches each step's
-gates, and a packed cell written with per-step products measured slower per run (README, Performance).
+key: the runs' W_hh through the parametrization batched where each run keeps its bits alone — the Cayley
+map always, exp(A) for the runs with ‖A‖₁ ≥ θ₁₂ (orthogonal.pack_weights: below it torch.matrix_exp picks
+another Taylor degree for one matrix than for a batch), the others one by one — forward and backward,
+and the batched BPTT on them. LSTM and GRU do not pack: the fused single-run kernel already batches each
+step's gates, and a packed cell written with per-step products measured slower per run (README,
+Performance).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from torch.nn import functional as F
 from .models import WORKSPACE, bptt_rnn, rnn_grads, rnn_states
 from . import batched, omega
 from .omega import OmegaRNN
+from .orthogonal import pack_weights
 from .packplan import *  # noqa: F403  (pack_key, plan, ... were defined here: callers import them from pack)
 from .packplan import pack_key
 
@@ -96,11 +99,10 @@ class Pack:
         w = self.weights["readout.weight"]
         self.layout = (pack_key(first.cfg), len(self.trainers), str(w.device), torch.get_num_threads())
         self.exact = self.VERDICTS.get(self.layout)  # None: not checked yet in this process
-        # The orthogonal model's A trains in a second parameter group at its own rate, which the batched
-        # optimizers (one group per run) do not carry: its packs step run by run.
-        self.update = "per_run" if self.orthogonal else batched.resolve(update, w.device)
+        self.update = batched.resolve(update, w.device)
+        w_hh = ORIGINAL if self.orthogonal else NAMES[1]  # the parameter behind W_hh (shrink's target)
         self.batched = (
-            batched.BatchedUpdate(self.trainers, self.weights, self.grads, NAMES[1])
+            batched.BatchedUpdate(self.trainers, self.weights, self.grads, w_hh)
             if self.update == "batched"
             else None
         )
@@ -204,7 +206,7 @@ class Pack:
                 gr["rnn.modrelu_bias"][k].add_((dk * hk.sign()).sum((0, 1)))
             else:
                 gr["rnn.bias_ih_l0"][k].add_(g_b)
-        if w_graph is not None:  # W_hh's gradients back through each run's own exponential
+        if w_graph is not None:  # W_hh's gradients back through the exponentials (pack_weights)
             grads = torch.autograd.grad(w_graph, self._originals, list(grad_w_hh.unbind(0)))
             for k, ga in enumerate(grads):
                 gr[ORIGINAL][k].add_(ga)
@@ -228,10 +230,7 @@ class Pack:
         rnn = self.trainers[0].model.rnn
         self._originals = [a.detach().requires_grad_() for a in w[ORIGINAL]]
         with torch.enable_grad():
-            w_graph = [
-                tr.model.rnn.parametrizations.weight_hh_l0[0](a)
-                for tr, a in zip(self.trainers, self._originals, strict=True)
-            ]
+            w_graph = pack_weights(rnn.parametrizations.weight_hh_l0[0], self._originals)
         zero = torch.zeros_like(w["readout.bias"][:, :1]).expand(len(self), rnn.hidden_size)
         b = w.get("rnn.bias_ih_l0", zero)
         w_hh = _aligned_stack([q.detach() for q in w_graph])

@@ -1,6 +1,7 @@
 """The batched update path (batched.py) trains every run of a pack as the per-run path does (Pack.step →
 Trainer.update per run, the CPU's reference), to float rounding: every optimizer, clipping mode and
-non-finite policy, runs of mixed settings in one pack, runs leaving it, checkpoints that go on alone."""
+non-finite policy, runs of mixed settings in one pack, orthogonal runs (A at its own rate), runs leaving
+it, checkpoints that go on alone."""
 
 import copy
 
@@ -56,6 +57,22 @@ PACKS = {
             ]
         )
     ],
+    "orthogonal": [  # A in a parameter group of its own rate (lr_orth), shrink acting on A
+        config(
+            s,
+            model={"type": "orthogonal", "nonlinearity": "modrelu", "init": init},
+            train={"optimizer": opt, "lr": lr, "lr_orth": lr_orth, "momentum": mom},
+            clipping={"mode": "norm", "threshold": 0.05, "nonfinite": pol, "bad_norm": bad},
+        )
+        for s, (init, opt, lr, lr_orth, mom, pol, bad) in enumerate(
+            [
+                ("henaff", "sgd", 0.02, None, 0.9, "shrink", 60.0),
+                ("cayley", "sgd", 0.05, 0.01, 0.0, "skip", 1100.0),
+                ("henaff", "rmsprop", 0.002, 0.0005, 0.0, "skip", None),
+                ("identity", "adam", 0.005, 0.02, 0.0, "skip", None),
+            ]
+        )
+    ],
     "runs_leave": [  # one solves early, one diverges, one has half the budget, one trains to the end
         config(0, train={"success_error": 0.9, "stop_when_solved": True, "eval_every": 5}, model=IRNN),
         config(1, train={"lr": 10.0}, model=IRNN),
@@ -98,6 +115,8 @@ def test_the_batched_update_trains_each_run_as_the_per_run_path(case):
             if 0 < r.summary["nonfinite_grad_steps"] < 30
         }
         assert mixed == {"skip", "shrink", "random_step"}
+    if case == "orthogonal":  # shrink (on A) and skip met bad steps and good ones
+        assert [0 < r.summary["nonfinite_grad_steps"] < 30 for r in per_run] == [True, True, False, False]
     if case == "runs_leave":
         status = [r.summary["status"] for r in per_run]
         assert status[0] == "solved" and status[1] == "diverged" and per_run[2].summary["steps"] == 15

@@ -12,11 +12,16 @@ def _params(seed):
     return [torch.nn.Parameter(torch.randn(*s, generator=g)) for s in ((7, 5), (5,), (3, 7))]
 
 
-@pytest.mark.parametrize("momentum", [0.0, 0.9])
-def test_the_fast_step_is_sgds_bit_for_bit(momentum):
+def _groups(params, groups: bool):
+    """One group, or the last parameter in a group of its own rate (the orthogonal model's A)."""
+    return [{"params": params[:-1]}, {"params": params[-1:], "lr": 0.0041}] if groups else params
+
+
+@pytest.mark.parametrize("momentum,groups", [(0.0, False), (0.9, False), (0.0, True), (0.9, True)])
+def test_the_fast_step_is_sgds_bit_for_bit(momentum, groups):
     ours, ref = _params(0), _params(0)
-    opt_ours = torch.optim.SGD(ours, lr=0.037, momentum=momentum)
-    opt_ref = torch.optim.SGD(ref, lr=0.037, momentum=momentum)
+    opt_ours = torch.optim.SGD(_groups(ours, groups), lr=0.037, momentum=momentum)
+    opt_ref = torch.optim.SGD(_groups(ref, groups), lr=0.037, momentum=momentum)
     assert fast_sgd.plain(opt_ours)
     g = torch.Generator().manual_seed(1)
     for step in range(5):
@@ -40,3 +45,5 @@ def test_other_settings_take_sgds_own_step():
     assert not fast_sgd.plain(torch.optim.SGD(p, lr=0.1, weight_decay=1e-4))
     assert not fast_sgd.plain(torch.optim.SGD(p, lr=0.1, maximize=True))
     assert not fast_sgd.plain(torch.optim.Adam(p, lr=0.1))
+    extra = [{"params": p[:1]}, {"params": p[1:], "weight_decay": 1e-4}]  # any group's extras
+    assert not fast_sgd.plain(torch.optim.SGD(extra, lr=0.1))

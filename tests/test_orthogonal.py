@@ -14,7 +14,7 @@ from torch.autograd.functional import jacobian
 from ltd_bench.config import ConfigError, ModelConfig, validate_dict
 from ltd_bench.models import build_model
 from ltd_bench.omega import OmegaRNN, probe
-from ltd_bench.orthogonal import orthogonality_error
+from ltd_bench.orthogonal import THETA_12, orthogonality_error, pack_weights, scale_cotangent
 from ltd_bench.pack import pack_key
 from ltd_bench.runner import train_in
 from ltd_bench.tasks import make_task
@@ -225,16 +225,23 @@ def test_one_exponential_per_update_and_per_evaluation(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "over",
+    "over,inits",
     [
-        {},  # modReLU, Henaff, RMSProp, norm clipping, Ω (RUN)
-        {"model.nonlinearity": "tanh", "model.orthogonal_map": "cayley", "train.optimizer": "sgd"},
-        {"model.nonlinearity": "relu", "regularizer.omega_weight": 0.0, "train.optimizer": "adam"},
+        (
+            {},
+            (),
+        ),  # modReLU, Cayley's init (‖A‖₁ ≤ 1: each exponential alone), RMSProp, norm clipping, Ω (RUN)
+        # Henaff's init (‖A‖₁ ≥ θ₁₂: one batched exponential) with a run at A = 0 (alone) in the same pack
+        ({"model.init": "henaff"}, ("henaff", "identity")),
+        ({"model.init": "henaff", "model.nonlinearity": "tanh", "train.optimizer": "sgd"}, ()),
+        ({"model.nonlinearity": "tanh", "model.orthogonal_map": "cayley", "train.optimizer": "sgd"}, ()),
+        ({"model.nonlinearity": "relu", "regularizer.omega_weight": 0.0, "train.optimizer": "adam"}, ()),
     ],
 )
-def test_orthogonal_runs_pack_and_give_their_numbers_alone(over):
-    """A pack computes every run's W_hh = exp(A) at once (batched) and back-propagates through it: each
-    run its numbers alone, bit for bit, and the pack's first-step check found them equal."""
+def test_orthogonal_runs_pack_and_give_their_numbers_alone(over, inits):
+    """A pack computes the runs' W_hh = exp(A) batched where that gives each run its bits alone
+    (orthogonal.pack_weights), the others one by one, and back-propagates through them: each run its
+    numbers alone, bit for bit, and the pack's first-step check found them equal."""
     from test_pack import fingerprint as unpacked_fingerprint
 
     from ltd_bench.pack import Pack
@@ -242,16 +249,121 @@ def test_orthogonal_runs_pack_and_give_their_numbers_alone(over):
 
     first = cfg(**over)
     cfgs = [first] + [
-        validate_dict({**first.to_dict(), "seed": s, "train": {**first.to_dict()["train"], "lr": lr}}, "c")
-        for s, lr in ((6, 0.02), (7, 0.005))
+        validate_dict(
+            {
+                **first.to_dict(),
+                "seed": s,
+                "train": {**first.to_dict()["train"], "lr": lr},
+                "model": {**first.to_dict()["model"], **({"init": init} if init else {})},
+            },
+            "c",
+        )
+        for (s, lr), init in zip(((6, 0.02), (7, 0.005)), inits or (None, None), strict=True)
     ]
     key = pack_key(first)
     assert key is not None and {pack_key(c) for c in cfgs} == {key} and "orthogonal" in key
+    if first.model.init == "henaff":  # what the pack batches at its first step
+        theta = THETA_12[torch.float32]
+        norms = [_a_norm(c) for c in cfgs]
+        assert all(n >= theta for n in norms[:2])
+        assert norms[2] == 0.0 if inits else norms[2] >= theta
     results = train_runs([RunSpec(c) for c in cfgs])
     assert [r.summary["packed"] for r in results] == [3, 3, 3]
     assert [v for layout, v in Pack.VERDICTS.items() if layout[0] == key] == [True]
     for c, r in zip(cfgs, results, strict=True):
         assert unpacked_fingerprint(r) == unpacked_fingerprint(train(c)), c.seed
+
+
+def _a_norm(c) -> float:
+    """‖A‖₁ of a config's initial A."""
+    task = make_task(c.task.name, c.task.seq_len, **c.task.options)
+    low = build_model(c.model, task.input_size, task.output_size, c.seed).rnn.skew.detach().tril()
+    return float(torch.linalg.matrix_norm(low - low.T, 1))
+
+
+def _parametrization(omap: str, h: int, dtype=torch.float32):
+    m = torch.nn.Linear(h, h).to(dtype)
+    torch.nn.utils.parametrizations.orthogonal(m, "weight", orthogonal_map=omap, use_trivialization=False)
+    return m.parametrizations.weight[0]
+
+
+def _skews(norms, h, dtype, seed=0):
+    """Parameters (strict lower triangles) whose A = L − Lᵀ has the given 1-norms."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for n in norms:
+        low = torch.randn(h, h, generator=g, dtype=dtype).tril(-1)
+        out.append(low * (n / float(torch.linalg.matrix_norm(low - low.T, 1))) if n else low * 0)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_batched_matrix_exp_gives_each_matrix_its_bits_alone_from_theta_12(dtype):
+    """What pack_weights relies on, pinned (ATen's degree choice, orthogonal.THETA_12): from ‖A‖₁ = θ₁₂
+    up, torch.matrix_exp on a batch gives each matrix the bits it gets alone, forward and backward
+    (with and without squarings); below θ₁₂ it does not (a batch takes degree 18, one matrix less)."""
+    theta = THETA_12[dtype]
+    for h in (12, 50):
+        norms = [theta * 1.0001, theta * 1.01, 2.5, 3.5, 7.0, 40.0]
+        xs = [(low - low.T).requires_grad_() for low in _skews(norms, h, dtype, seed=h)]
+        gs = [torch.randn(h, h, dtype=dtype, generator=torch.Generator().manual_seed(k)) for k in range(6)]
+        alone = [torch.matrix_exp(x) for x in xs]
+        alone_grads = torch.autograd.grad(alone, xs, gs)
+        xb = torch.stack([x.detach() for x in xs]).requires_grad_()
+        batched = torch.matrix_exp(xb)
+        (batched_grads,) = torch.autograd.grad(batched, xb, torch.stack(gs))
+        assert torch.equal(batched, torch.stack(alone)) and torch.equal(
+            batched_grads, torch.stack(alone_grads)
+        )
+    below = torch.stack([low - low.T for low in _skews([theta * 0.5, theta * 0.9], 50, dtype)])
+    assert not torch.equal(torch.matrix_exp(below), torch.stack([torch.matrix_exp(a) for a in below]))
+
+
+@pytest.mark.parametrize("omap", ["matrix_exp", "cayley"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_pack_weights_are_each_runs_own_bit_for_bit(omap, dtype):
+    """pack_weights (runs below and above θ₁₂, A = 0) against each run's parametrization alone, with its
+    scaled backward: W_hh and A's gradient, cotangents small and large, bit for bit."""
+    par, h = _parametrization(omap, 12, dtype), 12
+    theta = THETA_12[dtype]
+    skews = _skews([0.0, 0.5 * theta, 1.2 * theta, 2.5, 3.3, 9.0], h, dtype)
+    gen = torch.Generator().manual_seed(1)
+    gs = [torch.randn(h, h, dtype=dtype, generator=gen) * 10.0 ** (2 * k - 4) for k in range(len(skews))]
+    xs = [x.clone().requires_grad_() for x in skews]
+    ws = pack_weights(par, xs)
+    grads = torch.autograd.grad(ws, xs, gs)
+    for x, w, g, grad in zip(skews, ws, gs, grads, strict=True):
+        x = x.clone().requires_grad_()
+        alone = scale_cotangent(par(x))
+        assert torch.equal(w, alone)
+        assert torch.equal(grad, torch.autograd.grad(alone, x, g)[0])
+
+
+def test_the_scaled_backward_is_pytorchs_to_rounding_and_keeps_digits_for_large_cotangents():
+    """scale_cotangent: A's gradient as autograd's through matrix_exp (float64: to rounding; float32: the
+    same bits where G is small enough to leave matrix_exp's degree alone), and for a large G (modReLU's
+    reach 10⁵) within float32 precision of the float64 gradient, where the unscaled backward is not."""
+    par64, par32 = _parametrization("matrix_exp", 50, torch.float64), _parametrization("matrix_exp", 50)
+    (low,) = _skews([2.6], 50, torch.float64)
+    gen = torch.Generator().manual_seed(2)
+    g = torch.randn(50, 50, dtype=torch.float64, generator=gen)
+
+    def grad(par, x, g, scaled):
+        x = x.clone().requires_grad_()
+        w = par(x)
+        return torch.autograd.grad(scale_cotangent(w) if scaled else w, x, g)[0]
+
+    torch.testing.assert_close(grad(par64, low, g, True), grad(par64, low, g, False), rtol=1e-12, atol=0)
+    small = (g * 1e-4).float()
+    assert torch.equal(grad(par32, low.float(), small, True), grad(par32, low.float(), small, False))
+    big = g * 1e5
+    ref = grad(par64, low, big, False)
+    err = lambda got: float((got.double() - ref).norm() / ref.norm())
+    assert (
+        err(grad(par32, low.float(), big.float(), True))
+        < 1e-6
+        < err(grad(par32, low.float(), big.float(), False))
+    )
 
 
 def test_what_packs_with_an_orthogonal_run():
