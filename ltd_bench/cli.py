@@ -173,9 +173,7 @@ def validate(
             sw = load_sweep(config, set_ or [])
             out_console.print(f"sweep {sw.name}: {len(sw.runs)} runs, all valid", markup=False, emoji=False)
             for r in sw.runs:
-                out_console.print(
-                    f"  {r.config.run_id}  {r.label}", markup=False, emoji=False, soft_wrap=True
-                )
+                out_console.print(f"  {r.run_id}  {r.label}", markup=False, emoji=False, soft_wrap=True)
             return
         cfg = load_config(config, set_ or [])
     except ConfigError as e:

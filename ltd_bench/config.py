@@ -17,8 +17,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import choices
+from .lazy import LazyModule
 from .registry import did_you_mean, short
 from .yamlio import YamlError, dump, parse_scalar, read_yaml
+
+tasks = LazyModule("ltd_bench.tasks", globals(), "tasks")  # the registries, loaded when first validating
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.+-]{1,100}$")  # names become folder names: no separators, no '..'
 MEMORY_LIMIT_BYTES = 8 << 30  # refuse configs whose tensors alone would need more than 8 GiB
@@ -179,8 +182,11 @@ def run_id_of(resolved: dict) -> str:
 
 def content_id(d: Any) -> str:
     """12 hex digits of SHA-256 over canonical JSON: run ids (and ids of configs that failed to validate)."""
-    blob = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return hashlib.sha256(_CANONICAL.encode(d).encode()).hexdigest()[:12]
+
+
+# json.dumps(d, sort_keys=True, separators=(",", ":"), default=str), its encoder built once, not per call
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 
 
 def name_error(name: str) -> str | None:
@@ -247,8 +253,6 @@ def _format(source: str, errors: list[dict], schema: type[BaseModel] = Config) -
 def _semantic_errors(raw: dict) -> list[tuple[str, str]]:
     """Checks that need the registries (task names, variants, options) or span fields. They read the raw
     mapping, skipping fields of the wrong type (pydantic reports those), so all errors come out at once."""
-    from .tasks import TASKS, check_option, task_options, task_variants
-
     errs: list[tuple[str, str]] = []
     name = raw.get("name")
     if isinstance(name, str) and name_error(name):
@@ -256,13 +260,13 @@ def _semantic_errors(raw: dict) -> list[tuple[str, str]]:
     t = raw.get("task") if isinstance(raw.get("task"), dict) else {}
     m = raw.get("model") if isinstance(raw.get("model"), dict) else {}
     tname = t.get("name", TaskConfig.model_fields["name"].default)
-    if isinstance(tname, str) and tname not in TASKS:
-        names = TASKS.names()
+    if isinstance(tname, str) and tname not in tasks.TASKS:
+        names = tasks.TASKS.names()
         errs.append(
             ("task.name", f"unknown task {tname!r}{did_you_mean(tname, names)} (allowed: {', '.join(names)})")
         )
     elif isinstance(tname, str):
-        variants, variant = task_variants(tname), t.get("variant")
+        variants, variant = tasks.task_variants(tname), t.get("variant")
         if isinstance(variant, str) and variant not in variants:
             errs.append(
                 (
@@ -272,7 +276,7 @@ def _semantic_errors(raw: dict) -> list[tuple[str, str]]:
                 )
             )
         vname = variant if isinstance(variant, str) and variant in variants else None
-        known, options = task_options(tname, vname), t.get("options")
+        known, options = tasks.options_view(tname, vname), t.get("options")
         for key, value in options.items() if isinstance(options, dict) else ():
             if not isinstance(key, str):  # pydantic reports the key's type
                 continue
@@ -286,7 +290,7 @@ def _semantic_errors(raw: dict) -> list[tuple[str, str]]:
                 )
             else:
                 try:
-                    check_option(value, known[key])
+                    tasks.check_option(value, known[key])
                 except ValueError as e:
                     errs.append((f"task.options.{key}", str(e)))
     lo, hi = t.get("seq_len", TaskConfig.model_fields["seq_len"].default), t.get("seq_len_max")
@@ -347,10 +351,8 @@ def _orthogonal_errors(mtype: str, m: dict, tr: dict) -> list[tuple[str, str]]:
 def _task_shape(task_json: str) -> tuple[int, int] | str:
     """(longest sequence, input width) of a task section, or why the task refuses it: built once per
     distinct task section (a big sweep validates tens of thousands of runs of a few tasks)."""
-    from .tasks import task_of
-
     try:
-        task = task_of(TaskConfig.model_validate_json(task_json))
+        task = tasks.task_of(TaskConfig.model_validate_json(task_json))
     except (ValueError, TypeError, ArithmeticError) as e:  # the task's own checks (minimum length, ranges)
         return str(e)
     return task.max_len(), task.input_size
@@ -378,13 +380,11 @@ def _memory_errors(cfg: Config) -> list[tuple[str, str]]:
 
 def estimate_bytes(cfg: Config, max_len: int, input_size: int) -> int:
     """Upper estimate of tensor memory: held-out set + training graph + evaluation activations."""
-    from .tasks import EVAL_CHUNK
-
     gates = choices.GATES[cfg.model.type]
     h = cfg.model.hidden_size
     test_set = cfg.task.test_size * max_len * (input_size + 1) * 4
     train_graph = max_len * cfg.train.batch_size * (h * (3 * gates + 4) + input_size) * 4 * 2
-    evaluation = max_len * min(cfg.task.test_size, EVAL_CHUNK) * h * (gates + 2) * 4
+    evaluation = max_len * min(cfg.task.test_size, tasks.EVAL_CHUNK) * h * (gates + 2) * 4
     return test_set + train_graph + evaluation
 
 

@@ -27,8 +27,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING, Iterable
 
 from .config import Config
 from .outputs import (
@@ -43,6 +42,9 @@ from .outputs import (
     read_summary,
     write_checkpoint,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COPIED = ("metrics.csv", "gradient_flow.npz", "model.pt")  # a copied run's files besides config and summary
 
@@ -103,7 +105,7 @@ class Siblings:
             return Origin("restart", d, c, c.train.steps)
         return None
 
-    def plan(self, cfgs: list[Config], paths: list[Path]) -> dict[str, Origin]:
+    def plan(self, cfgs: Iterable[Config], paths: list[Path]) -> dict[str, Origin]:
         """run id -> Origin for the runs that have a shorter sibling and no checkpoint of their own (one
         that has continues from it: it is further on)."""
         out = {}
@@ -163,6 +165,8 @@ def supersede(runs: pd.DataFrame, counted=FINAL) -> tuple[pd.DataFrame, list[str
     """Per lineage, only the largest train.steps among runs whose status is in `counted` is kept; returns
     (the runs left, the run folders dropped). Only runs that share name, seed, task, T and method with a
     run of another budget are read again (their config.yaml), so a folder without budgets costs nothing."""
+    import pandas as pd  # here: a sweep (and its dry run) never needs it
+
     if runs.empty or "train.steps" not in runs:
         return runs, []
     steps = pd.to_numeric(runs["train.steps"], errors="coerce")

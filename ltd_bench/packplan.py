@@ -86,13 +86,18 @@ def plan(cfgs: Sequence[Config], size: str | int, workers: int) -> list[list[int
     """Group runs into packs: lists of indices into `cfgs`, ordered by their first run. size: "off" (each
     run alone), a number K (compatible runs K at a time, in as few packs as that allows, of sizes as
     equal as can be), or "auto": K = max_size for the device, less only where there would be fewer
-    packs and lone runs than `workers` (each group then splits into an equal share of the missing ones)."""
+    packs and lone runs than `workers` (each group then splits into an equal share of the missing ones).
+    Runs of one shape may share one Config object (compact.shapes: only the sections are read here), so
+    a sweep of 50,000 runs computes a pack key per shape."""
     if size in ("off", 1):
         return [[i] for i in range(len(cfgs))]
     groups: dict[str, list[int]] = {}
     out: list[list[int]] = []
+    keys: dict[int, str | None] = {}  # per object: a sweep passes one Config per shape (compact.shapes)
     for i, c in enumerate(cfgs):
-        key = pack_key(c)
+        if id(c) not in keys:
+            keys[id(c)] = pack_key(c)
+        key = keys[id(c)]
         if key is None:
             out.append([i])
         else:

@@ -23,7 +23,7 @@ import pandas as pd
 from .comparisons import Comparison, from_json
 from .config import method_label
 from .extend import supersede
-from .outputs import FINAL, read_run
+from .outputs import FINAL, read_runs
 from .trust import SWEEP_JSON_BYTES, read_capped
 
 INT_FIELDS = ("steps_to_solve", "steps", "diverged_at_step", "nonfinite_grad_steps")
@@ -130,17 +130,17 @@ def typed(runs: pd.DataFrame) -> pd.DataFrame:
 def load(root: Path | str) -> Results:
     """Every readable run under `root` (a results folder, a sweep folder or one run folder)."""
     root, rows, metrics, warnings = Path(root), [], Frames(), []
-    for d in _run_dirs(root):
-        try:
-            config, summary, m = read_run(d, frame=False)
-        except (ValueError, OSError, UnicodeDecodeError) as e:
-            warnings.append(f"skipped {d}: {e}")
+    dirs = _run_dirs(root)
+    for d, got in zip(dirs, read_runs(dirs, frame=False), strict=True):
+        if isinstance(got, BaseException):  # a ValueError or OSError saying why
+            warnings.append(f"skipped {d}: {got}")
             continue
+        config, summary, m = got
         rows.append(_row(d, config, summary))
         if m is not None:
             metrics.tables[str(d)] = m
     compare: list[Comparison] = []
-    for sweep in sorted({Path(r["run_dir"]).parent / "sweep.json" for r in rows}):
+    for sweep in sorted(Path(d or ".") / "sweep.json" for d in {os.path.dirname(r["run_dir"]) for r in rows}):
         if sweep.is_file():
             compare += [p for p in _declared(sweep, warnings) if p not in compare]
     runs = pd.DataFrame(rows)

@@ -69,14 +69,16 @@ def _rmst_weighted(time: np.ndarray, solved: np.ndarray, tau: float, weights: np
     ev = np.unique(time[solved & (time <= tau)])
     if len(ev) == 0:
         return np.full(len(weights), float(tau))
-    # sums of whole counts, exact in any order: by cumulative sums over the runs sorted by time (n per
-    # replicate, not n × distinct times as a product with the indicator matrices takes)
-    weights, order = np.asarray(weights, dtype=float), np.argsort(time, kind="stable")
-    suffix = np.cumsum(weights[:, order[::-1]], axis=1)[:, ::-1]  # weight from each sorted position on
-    at_risk = suffix[:, np.searchsorted(time[order], ev, side="left")]
+    # sums of whole counts, exact in any order: over the runs sorted by time, the weight of each block
+    # from one t_j to the next, summed from the last block back (n per replicate, not n × distinct times
+    # as a product with the indicator matrices takes). Each t_j is some run's time: the blocks are not empty.
+    weights, order = np.asarray(weights), np.argsort(time, kind="stable")
+    cuts = np.searchsorted(time[order], ev, side="left")  # where the runs with time >= t_j begin
+    blocks = np.add.reduceat(weights[:, order[cuts[0] :]], cuts - cuts[0], axis=1, dtype=float)
+    at_risk = np.cumsum(blocks[:, ::-1], axis=1)[:, ::-1]
     hit = order[(solved & (time <= tau))[order]]  # solved runs by time: each lands on one t_j, in order
     starts = np.flatnonzero(np.diff(time[hit], prepend=-np.inf))
-    events = np.add.reduceat(weights[:, hit], starts, axis=1)
+    events = np.add.reduceat(weights[:, hit], starts, axis=1, dtype=float)
     factor = 1.0 - np.divide(events, at_risk, out=np.zeros_like(events), where=at_risk > 0)
     surv = np.cumprod(factor, axis=1)  # still unsolved just after each t_j
     widths = np.diff(np.append(ev, tau))

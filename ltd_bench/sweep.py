@@ -53,8 +53,8 @@ from .outputs import (
     run_dir,
     write_result,
 )
+from . import compact, tboard
 from . import exclude as exclusions
-from . import tboard
 from .progress import UpdatesBar
 from .comparisons import Comparison
 from .comparisons import parse as parse_comparison
@@ -77,12 +77,17 @@ PACK_SIZES_SHOWN = 3  # pack sizes named in the sweep's opening lines (the most 
 RESERVED = {"name": "every run is named after the sweep", "method": "set by the methods: labels"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SweepRun:
-    config: Config
+    resolved: dict  # config.to_dict(), its sections shared with other runs (compact.py): read, never change
     label: str  # the method label (the sweep's, or derived: rnn+clip, ...)
     keys: dict  # swept dotted key -> resolved value
     run_id: str = ""  # config.run_id, computed once (a sweep of 50,000 runs asks for it often)
+
+    @property
+    def config(self) -> Config:
+        """The run's validated Config, built afresh at each call: a sweep keeps none (compact.py)."""
+        return compact.config(self.resolved)
 
 
 @dataclass
@@ -110,8 +115,13 @@ class Sweep:
 
 
 def _planned(r: SweepRun) -> dict:
-    c = r.config
-    return {"method": r.label, "steps": c.train.steps, "seed": c.seed, "seq_len": c.task.seq_len}
+    c = r.resolved
+    return {
+        "method": r.label,
+        "steps": c["train"]["steps"],
+        "seed": c["seed"],
+        "seq_len": c["task"]["seq_len"],
+    }
 
 
 # ------------------------------------------------------------------------------------------- loading
@@ -314,6 +324,7 @@ def _expand(
     exclude, hits = exclude or {}, {}
     zip_points = list(zip(*zipped.values(), strict=True)) or [()]
     runs, seen, errors = [], set(), {}  # errors: (path, msg, origin) -> method labels it occurs in
+    sections = compact.Sections()
     fixed = {"name": "the sweep's name:", "method": "a methods: label"}
     set_origins = {o.partition("=")[0].strip(): f"--set {o}" for o in overrides}  # applied last: they win
     for label, over in (methods or {None: {}}).items():
@@ -351,19 +362,19 @@ def _expand(
                     errors.setdefault(key, []).append(label)
                 if cfg is None:
                     continue
-                resolved = cfg.to_dict()  # a swept mapping (task.options) keeps its whole value
+                resolved = sections.resolved(cfg)  # a swept mapping (task.options) keeps its whole value
                 run_id = run_id_of(resolved)
                 if run_id in seen:
                     continue
                 seen.add(run_id)
                 keys = {k: dotted_get(resolved, k) for k in [*grid, *zipped]}
-                runs.append(SweepRun(cfg, method_of(cfg), keys, run_id))
+                runs.append(SweepRun(resolved, method_of(cfg), keys, run_id))
     unused = exclusions.unused(exclude, hits, src)
     if errors or unused:
         raise ConfigError([_describe(src, k, labels, list(methods)) for k, labels in errors.items()] + unused)
     n_points = max(1, len(methods)) * len(zip_points) * math.prod(len(v) for v in grid.values())
     return Sweep(
-        runs[0].config.name if runs else name,
+        runs[0].resolved["name"] if runs else name,
         path,
         runs,
         list(grid),
@@ -424,7 +435,7 @@ def sweep_command(
     "off" or K, how compatible runs are packed (pack.plan); each run keeps its own folder either way."""
     try:
         sw = load_sweep(sweep_file, overrides, max_runs=max_runs)
-        tboard.check([r.config for r in sw.runs], str(sweep_file))
+        tboard.check(compact.shapes(r.resolved for r in sw.runs), str(sweep_file))
     except ConfigError as e:
         for msg in e.errors:
             err_console.print(f"[red]error[/red] {escape(msg)}", soft_wrap=True)
@@ -448,7 +459,8 @@ def sweep_command(
     except (ValueError, ExecutorError) as e:
         err_console.print(f"[red]error[/red] {escape(str(e))}", soft_wrap=True)
         return 2
-    configs = {r.run_id: r.config for r in sw.runs}
+    by_id = {r.run_id: r for r in sw.runs}
+    config = lambda run_id: by_id[run_id].config  # built when needed: a sweep keeps no Config per run
     fresh = dry_run and not (out / sw.name).exists()  # nothing done yet: no folder to look at per run
     paths = {} if fresh else _folders(out, sw)
     done = set() if fresh else _done(sw.runs, paths, err_console)
@@ -461,8 +473,8 @@ def sweep_command(
     )
     # a larger budget than a finished run of the same config: begin where that one stopped (extend.py)
     origins = (
-        Siblings(out / sw.name, set(configs)).plan(
-            [r.config for r in pending], [paths[r.run_id] for r in pending]
+        Siblings(out / sw.name, set(by_id)).plan(
+            (r.config for r in pending), [paths[r.run_id] for r in pending]
         )
         if pending and not fresh  # a folder that does not exist yet holds no shorter run
         else {}
@@ -472,7 +484,8 @@ def sweep_command(
     share = workers or default_workers()  # --pack auto leaves no worker idle
 
     def units(pending: list[Job]) -> list[list[Job]]:
-        return [[pending[i] for i in p] for p in plan([configs[j.run_id] for j in pending], size, share)]
+        shaped = compact.shapes(by_id[j.run_id].resolved for j in pending)
+        return [[pending[i] for i in p] for p in plan(shaped, size, share)]
 
     line = _pack_line([len(u) for u in units(pending) if len(u) > 1])
     if line:
@@ -480,7 +493,7 @@ def sweep_command(
     if dry_run:
         _dry_run(console, sw, done, sweep_file)
         return 0
-    todo = [Job(r.run_id, r.label, r.config.to_dict(), paths[r.run_id], r.keys) for r in pending]
+    todo = [Job(r.run_id, r.label, _copy(r.resolved), paths[r.run_id], r.keys) for r in pending]
     _write_manifest(out / sw.name / "sweep.json", sw.manifest())
     if not todo:
         return 0
@@ -502,10 +515,11 @@ def sweep_command(
                 elif is_finished(job.path):  # another sweep finished it just before we claimed it
                     claims.release(job.path)
                 else:
-                    prepare(job.path, configs[job.run_id])
+                    cfg = config(job.run_id)
+                    prepare(job.path, cfg)
                     o = origins.get(job.run_id)
                     if o and not (job.path / CHECKPOINT).is_file():  # one of its own: continue from that
-                        copied, how = begin(job.path, configs[job.run_id], o)
+                        copied, how = begin(job.path, cfg, o)
                         if copied:  # its result is a shorter run's: nothing to train
                             claims.release(job.path)
                             tally(job, read_summary(job.path) or {}, f" ({how})")
@@ -525,7 +539,7 @@ def sweep_command(
         def on_done(job: Job, res: RunResult) -> None:
             with signals_deferred():  # a signal now would leave the run without its summary
                 prepare(
-                    job.path, configs[job.run_id]
+                    job.path, config(job.run_id)
                 )  # the parent writes: a killed worker leaves nothing trusted
                 write_result(job.path, res)
                 claims.release(job.path)

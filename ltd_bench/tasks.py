@@ -86,9 +86,14 @@ def task_variants(name: str) -> list[str]:
 def task_options(name: str, variant: str | None = None) -> dict[str, object]:
     """Option name -> default for `variant` (None: the preset's default variant). Task-wide options
     come from the preset's `options`; a variant's own `options` add to or override them."""
+    return copy.deepcopy(options_view(name, variant))
+
+
+def options_view(name: str, variant: str | None = None) -> dict[str, object]:
+    """task_options, its values not copied: for reading only (validating every run of a big sweep reads it)."""
     p = _preset_view(name)
     v = _check_variant(name, p, variant)
-    return copy.deepcopy({**(p.get("options") or {}), **(p["variants"][v] or {}).get("options", {})})
+    return {**(p.get("options") or {}), **(p["variants"][v] or {}).get("options", {})}
 
 
 def _check_variant(name: str, p: dict, variant: str | None) -> str:

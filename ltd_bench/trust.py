@@ -14,14 +14,18 @@ what is in the folder now is judged, never how it got there.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
+import os
+import stat
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from .bounded import read_fd
 from .config import Config, NOT_IN_RUN_ID
 
 SWEEP_JSON_BYTES = 64 << 20  # a sweep.json lists its run ids, 16 bytes each: millions of runs fit
@@ -129,12 +133,18 @@ def parse_json(data: bytes) -> object:
 # --------------------------------------------------------------------------------------- bounded reads
 def read_capped(file: Path, cap: int) -> bytes:
     """A file's bytes, refused (ValueError) beyond `cap` bytes: checked by size first, then by reading at
-    most cap + 1 bytes (a file that grows meanwhile, or a FIFO, cannot make it read more)."""
-    size = file.stat().st_size
-    if size > cap:
-        raise ValueError(f"{file.name} is {size:,} bytes, beyond the {cap:,} it can need")
-    with open(file, "rb") as f:
-        data = f.read(cap + 1)
+    most cap + 1 bytes (a file that grows meanwhile, or a FIFO, cannot make it read more). OSError as
+    open() raises it (a directory: IsADirectoryError)."""
+    fd = os.open(file, os.O_RDONLY | os.O_CLOEXEC)  # like open(): waits for a FIFO's writer
+    try:
+        st = os.fstat(fd)
+        if st.st_size > cap:
+            raise ValueError(f"{file.name} is {st.st_size:,} bytes, beyond the {cap:,} it can need")
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(file))
+        data = read_fd(fd, st.st_size, cap)
+    finally:
+        os.close(fd)
     if len(data) > cap:
         raise ValueError(f"{file.name} is more than the {cap:,} bytes it can need")
     return data

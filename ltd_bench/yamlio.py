@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from .bounded import read_fd
 from .plainyaml import parse as parse_plain
 from .registry import short
 
@@ -291,8 +292,11 @@ def read_yaml(path: Path, fast: bool = False) -> Any:
             raise YamlError("not a regular file")
         if st.st_size > MAX_BYTES:
             raise YamlError(f"file is {st.st_size} bytes; configs are at most {MAX_BYTES}")
-        with open(path, "rb") as f:
-            data = f.read(MAX_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = read_fd(fd, st.st_size, MAX_BYTES)
+        finally:
+            os.close(fd)
     except OSError as e:
         raise YamlError(f"cannot read file: {e.strerror or e}") from None
     if len(data) > MAX_BYTES:

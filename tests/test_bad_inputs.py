@@ -103,15 +103,17 @@ def _write(tmp: Path, name: str, data: bytes | str = GOOD) -> Path:
 def deny_reading(monkeypatch, path: Path) -> None:
     """Opening `path` fails with EACCES, as it does for anyone but root after chmod 000. Tests run as root
     in CI, where chmod alone stops nothing: this makes the refusal happen there too."""
-    real_open = io.open
 
-    def guarded(file, *args, **kwargs):
-        if isinstance(file, (str, os.PathLike)) and os.path.abspath(file) == os.path.abspath(path):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(file))
-        return real_open(file, *args, **kwargs)
+    def guard(real_open):
+        def guarded(file, *args, **kwargs):
+            if isinstance(file, (str, os.PathLike)) and os.path.abspath(file) == os.path.abspath(path):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(file))
+            return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "open", guarded)
-    monkeypatch.setattr(io, "open", guarded)
+        return guarded
+
+    for module, name in ((builtins, "open"), (io, "open"), (os, "open")):  # os.open: the bounded reads
+        monkeypatch.setattr(module, name, guard(getattr(module, name)))
 
 
 def _missing(tmp, mp):

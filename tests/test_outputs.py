@@ -171,3 +171,38 @@ def test_beat_refreshes_held_claims(tmp_path):
     os.utime(tmp_path / CLAIM, (0, 0))
     c.beat()
     assert (tmp_path / CLAIM).stat().st_mtime > 1e9
+
+
+# ------------------------------------------------------------------------------------------- reading
+def test_reading_many_folders_stage_by_stage_judges_each_as_one_by_one(tmp_path):
+    """read_runs reads every summary, then every config, ...: each folder gets what read_run gives it
+    alone, its first failure included, whatever its neighbours' state."""
+    from runfolders import make_run
+
+    dirs = [make_run(tmp_path, seed=s, status=("solved", "unsolved", "diverged")[s % 3]) for s in range(9)]
+    (dirs[1] / "summary.json").write_text("{")  # its summary fails first: nothing else read
+    (dirs[2] / "config.yaml").unlink()
+    (dirs[3] / "config.yaml").write_text((dirs[3] / "config.yaml").read_text().replace("seed: 3", "seed: 4"))
+    (dirs[4] / "metrics.csv").write_text("step,test_error\n0,0.5\n")
+    (dirs[5] / "metrics.csv").unlink()
+    s = json.loads((dirs[6] / "summary.json").read_text())
+    (dirs[6] / "summary.json").write_text(json.dumps({**s, "steps": 10**9}))
+    (dirs[7] / "summary.json").unlink()
+    (dirs[7] / "summary.json").mkdir()
+
+    def alone(d):
+        try:
+            return outputs.read_run(d, frame=False)
+        except (ValueError, OSError) as e:
+            return f"{type(e).__name__}: {e}"
+
+    got = outputs.read_runs(dirs, frame=False)
+    want = [alone(d) for d in dirs]
+    assert [i for i, g in enumerate(got) if isinstance(g, tuple)] == [0, 8]  # the healthy ones
+    for g, w in zip(got, want, strict=True):
+        if isinstance(g, tuple):  # (config, summary, (columns, table))
+            assert g[:2] == w[:2] and g[2][0] == w[2][0] and (g[2][1] == w[2][1]).all()
+        else:
+            assert f"{type(g).__name__}: {g}" == w
+    assert "missing config.yaml" in want[2] and "hashes to run id" in want[3] and "header lacks" in want[4]
+    assert "missing metrics.csv" in want[5] and "steps 1000000000" in want[6] and "missing summary" in want[7]

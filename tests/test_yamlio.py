@@ -230,15 +230,17 @@ def test_read_yaml_unreadable(tmp_path, monkeypatch):
     assert read_yaml(p) == {"name": "x"}
     p.chmod(0)
     if os.geteuid() == 0:
-        real_open = io.open
 
-        def guarded(file, *args, **kwargs):
-            if isinstance(file, (str, os.PathLike)) and os.path.abspath(file) == str(p):
-                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(file))
-            return real_open(file, *args, **kwargs)
+        def guard(real_open):
+            def guarded(file, *args, **kwargs):
+                if isinstance(file, (str, os.PathLike)) and os.path.abspath(file) == str(p):
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(file))
+                return real_open(file, *args, **kwargs)
 
-        monkeypatch.setattr(builtins, "open", guarded)
-        monkeypatch.setattr(io, "open", guarded)
+            return guarded
+
+        for module, name in ((builtins, "open"), (io, "open"), (os, "open")):
+            monkeypatch.setattr(module, name, guard(getattr(module, name)))
     with pytest.raises(YamlError) as e:
         read_yaml(p)
     assert str(e.value) == "cannot read file: Permission denied"
