@@ -171,7 +171,10 @@ def validate(
     try:
         if is_sweep_file(config):
             sw = load_sweep(config, set_ or [])
-            out_console.print(f"sweep {sw.name}: {len(sw.runs)} runs, all valid", markup=False, emoji=False)
+            left = f" ({sw.excluded} left out by exclude:)" if sw.excluded else ""
+            out_console.print(
+                f"sweep {sw.name}: {len(sw.runs)} runs{left}, all valid", markup=False, emoji=False
+            )
             for r in sw.runs:
                 out_console.print(f"  {r.run_id}  {r.label}", markup=False, emoji=False, soft_wrap=True)
             return

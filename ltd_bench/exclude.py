@@ -7,8 +7,8 @@
 An entry leaves out every expanded point that has all of the entry's values: `method` is a methods:
 label, every other key a grid: or zip: key, compared with the values as the sweep file writes them (so
 `task.options: {copy_len: 3}` matches the zip's `{copy_len: 3}`). An entry that names a key the sweep
-does not sweep, a value no axis has, or that leaves out nothing is an error: a typo must not quietly keep
-a run in, or take one out.
+does not sweep, a value no axis has, a key that --set also sets, or that leaves out nothing is an error: a
+typo must not quietly keep a run in, or take one out. Entries may overlap.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def parse(raw: Any, src: str, axes: dict[str, list], labels: list[str], errors: 
     for i, entry in enumerate(raw):
         where = f"{src}: exclude[{i}]"
         if not isinstance(entry, dict) or not entry:
-            errors.append(f"{where}: expected a mapping of method or swept.key: value, got {_show(entry)}")
+            got = "an empty one (it would leave out every run)" if entry == {} else _show(entry)
+            errors.append(f"{where}: expected a mapping of method or swept.key: value, got {got}")
             continue
         ok = True
         for key, value in entry.items():
@@ -46,33 +47,47 @@ def parse(raw: Any, src: str, axes: dict[str, list], labels: list[str], errors: 
                 )
                 ok = False
             elif not any(_same(value, v) for v in allowed[key]):
-                shown = ", ".join(_show(v) for v in {_key(v): v for v in allowed[key]}.values())
-                errors.append(f"{where}.{key}: {_show(value)} is not one of the swept values ({shown})")
+                shown = ", ".join(_key(v) for v in {_key(v): v for v in allowed[key]}.values())
+                errors.append(f"{where}.{key}: {_key(value)} is not one of the swept values ({shown})")
                 ok = False
         if ok:
             out[i] = {str(k): v for k, v in entry.items()}
     return out
 
 
-def excluded(entries: dict[int, dict], point: dict) -> int | None:
-    """The index of the first entry that leaves `point` (method and swept key -> value) out, else None."""
-    for i, entry in entries.items():
-        if all(k in point and _same(v, point[k]) for k, v in entry.items()):
-            return i
-    return None
+def excluded(entries: dict[int, dict], point: dict) -> list[int]:
+    """The indices of the entries that leave `point` (method and swept key -> value) out."""
+    return [i for i, e in entries.items() if all(k in point and _same(v, point[k]) for k, v in e.items())]
+
+
+def overridden(entries: dict[int, dict], overrides: list[str], src: str) -> list[str]:
+    """Errors for --set options on a key an entry names: the entry would match the value before --set and
+    so leave out (or keep) runs by a value they no longer have."""
+    keys = {o.partition("=")[0].strip(): o for o in overrides}
+    return [
+        f"{src}: exclude[{i}].{k}: also set by --set {keys[s]}, which would change what the entry leaves out"
+        for i, e in entries.items()
+        for k in e
+        for s in keys
+        if s == k or s.startswith(k + ".") or k.startswith(s + ".")
+    ]
 
 
 def unused(entries: dict[int, dict], hits: dict[int, int], src: str) -> list[str]:
     """Errors for entries that left nothing out (hits: index -> points it left out)."""
     return [
-        f"{src}: exclude[{i}]: leaves out no run (no point of the sweep has all of {_show(e)})"
+        f"{src}: exclude[{i}]: leaves out no run (no point of the sweep has all of {_key(e)})"
         for i, e in entries.items()
         if not hits.get(i)
     ]
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Equal as YAML values, so that 1 and 1.0 match but True and 1 do not."""
+    """Equal as YAML values, so that 1 and 1.0 match but True and 1 do not, at any depth."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     return type(a) is type(b) and a == b or (_number(a) and _number(b) and a == b)
 
 

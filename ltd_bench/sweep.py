@@ -251,6 +251,7 @@ def load_sweep(path: Path | str, overrides: list[str] = (), max_runs: int = MAX_
         )
         zipped = {}
     exclude = exclusions.parse(raw.get("exclude"), str(path), {**grid, **zipped}, list(methods), errors)
+    errors += exclusions.overridden(exclude, list(overrides), str(path))
     n_runs = max(1, len(methods)) * math.prod(len(v) for v in [*grid.values(), *list(zipped.values())[:1]])
     if n_runs > max_runs:
         sizes = [f"methods: {len(methods)}"] if methods else []
@@ -321,7 +322,7 @@ def _expand(
     exclude: dict[int, dict] | None = None,
 ) -> Sweep:
     src = str(path)
-    exclude, hits = exclude or {}, {}
+    exclude, hits, n_out = exclude or {}, {}, 0  # hits: points each entry names; n_out: points left out
     zip_points = list(zip(*zipped.values(), strict=True)) or [()]
     runs, seen, errors = [], set(), {}  # errors: (path, msg, origin) -> method labels it occurs in
     sections = compact.Sections()
@@ -333,8 +334,10 @@ def _expand(
                 points = [*over.items(), *zip(grid, gvals, strict=True), *zip(zipped, zvals, strict=True)]
                 if exclude:
                     swept = {"method": label, **dict(points[len(over) :])}
-                    if (i := exclusions.excluded(exclude, swept)) is not None:
-                        hits[i] = hits.get(i, 0) + 1
+                    if hit := exclusions.excluded(exclude, swept):
+                        for i in hit:
+                            hits[i] = hits.get(i, 0) + 1
+                        n_out += 1
                         continue
                 run = {
                     **_copy(base),
@@ -380,8 +383,8 @@ def _expand(
         list(grid),
         list(zipped),
         methods,
-        duplicates=n_points - sum(hits.values()) - len(runs),
-        excluded=sum(hits.values()),
+        duplicates=n_points - n_out - len(runs),
+        excluded=n_out,
     )
 
 

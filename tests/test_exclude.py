@@ -68,7 +68,7 @@ def test_bad_entries_are_all_reported_at_once_and_nothing_is_written(tmp_path):
     errors = ei.value.errors
     expected = [
         "exclude[0].methd: not a swept key (did you mean 'method'?)",
-        "exclude[1].method: gru is not one of the swept values (rnn, rnn+Ω, lstm)",
+        'exclude[1].method: "gru" is not one of the swept values ("rnn", "rnn+Ω", "lstm")',
         "exclude[2].task.seq_len: 50 is not one of the swept values (10, 20)",
         "exclude[3].task.name: not a swept key",
         "exclude[5]: leaves out no run",
@@ -95,10 +95,35 @@ def test_not_a_list_is_an_error(tmp_path):
         ({"a": True}, {"a": 1}, False),  # YAML's true is not the number 1
         ({"a": {"k": 3}}, {"a": {"k": 3}}, True),
         ({"a": {"k": 3}}, {"a": {"k": 3, "j": 1}}, False),
+        ({"a": {"k": True}}, {"a": {"k": 1}}, False),  # at any depth
+        ({"a": [1, {"k": 2}]}, {"a": [1.0, {"k": 2.0}]}, True),
+        ({"a": "20"}, {"a": 20}, False),
         ({"a": None}, {"a": None}, True),
         ({"a": 1, "b": "x"}, {"a": 1, "b": "y"}, False),
         ({"a": 1}, {"b": 1}, False),
     ],
 )
 def test_matching_is_by_yaml_value(entry, point, hit):
-    assert (excluded({0: entry}, point) == 0) is hit
+    assert (excluded({0: entry}, point) == [0]) is hit
+
+
+def test_overlapping_entries_each_count_what_they_name(tmp_path):
+    sw = load_sweep(sweep(tmp_path, [{"method": "lstm"}, {"method": "lstm", "task.seq_len": 20}]))
+    assert sw.excluded == 6 and {r.label for r in sw.runs} == {"rnn", "rnn+Ω"}
+
+
+def test_set_on_a_key_an_entry_names_is_refused(tmp_path):
+    """Else the entry would leave out runs by a value --set replaces (T = 10 runs trained as T = 20)."""
+    p = sweep(tmp_path, [{"method": "lstm", "task.seq_len": 20}])
+    for key in ("task.seq_len=20", "task=adding"):
+        with pytest.raises(ConfigError) as ei:
+            load_sweep(p, [key])
+        assert any("exclude[0].task.seq_len: also set by --set" in e for e in ei.value.errors), (
+            ei.value.errors
+        )
+    assert load_sweep(p, ["train.steps=10"]).excluded == 2  # another key: fine
+
+
+def test_validate_says_how_many_were_left_out(tmp_path, ltd_main):
+    code, out, _ = ltd_main("validate", sweep(tmp_path, [{"method": "lstm"}]))
+    assert code == 0 and "sweep exp: 12 runs (6 left out by exclude:), all valid" in out
