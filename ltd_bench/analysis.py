@@ -336,8 +336,8 @@ def _matches(a: pd.DataFrame, b: pd.DataFrame, axes: list[str]):
     """Pairs of cell rows (same task/variant/T) to compare: equal on every axis, except that a reference
     that ran one value of an axis is compared at each of the method's (e.g. an unclipped LSTM against every
     clipping threshold), and so is a method that ran one value its reference never ran. Noted. Never
-    along a task axis (task.seq_len, task.options, ...): a method that a sweep's exclude: left out at
-    other lengths is compared at its own length only."""
+    along a task axis (task.options.copy_len, ...; task, variant and T are cells already): a method that a
+    sweep's exclude: left out of the other settings is compared at its own setting only."""
     vals_a = {x: a[x].tolist() for x in axes}
     vals_b = {x: b[x].tolist() for x in axes}
     single = lambda vals: len(set(map(str, vals))) <= 1
@@ -347,7 +347,7 @@ def _matches(a: pd.DataFrame, b: pd.DataFrame, axes: list[str]):
             for x in axes:
                 if _same(ra[x], rb[x]):
                     key[x] = ra[x]
-                elif x.startswith("task."):  # another length or task is never the same problem
+                elif x.startswith("task."):  # another task setting (options, test size) is another problem
                     ok = False
                     break
                 elif single(vals_b[x]):
