@@ -17,9 +17,10 @@ neither, so folders written before the endpoint existed read the same.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from .registry import shown
 
 TESTS = {"time": "time to solve (log-rank)", "solved": "solved by the budget (Boschloo's exact test)"}
 KEYS = ("method", "reference", "test", "family")
@@ -46,10 +47,6 @@ class Comparison:
         }
 
 
-def _show(v: Any) -> str:
-    return json.dumps(v, ensure_ascii=False, default=str)
-
-
 def parse(item: Any, where: str, errors: list[str]) -> Comparison | None:
     """One `compare:` entry ([method, reference] or a mapping with KEYS) -> Comparison, or None after
     appending every problem to errors as '<where>.<field>: ...'."""
@@ -58,12 +55,12 @@ def parse(item: Any, where: str, errors: list[str]) -> Comparison | None:
             return _checked(Comparison(*item), where, errors)
         errors.append(
             f"{where}: expected [method, reference], two method labels (or a mapping with "
-            f"{', '.join(KEYS)}), got {_show(item)}"
+            f"{', '.join(KEYS)}), got {shown(item, quote_str=True)}"
         )
         return None
     if not isinstance(item, dict):
         errors.append(
-            f"{where}: expected [method, reference] or a mapping with {', '.join(KEYS)}, got {_show(item)}"
+            f"{where}: expected [method, reference] or a mapping with {', '.join(KEYS)}, got {shown(item, quote_str=True)}"
         )
         return None
     n = len(errors)
@@ -72,14 +69,14 @@ def parse(item: Any, where: str, errors: list[str]) -> Comparison | None:
             errors.append(f"{where}.{k}: unknown key (allowed: {', '.join(KEYS)})")
     for k in ("method", "reference"):
         if not isinstance(item.get(k), str) or not item.get(k):
-            errors.append(f"{where}.{k}: required, a method label, got {_show(item.get(k))}")
+            errors.append(f"{where}.{k}: required, a method label, got {shown(item.get(k), quote_str=True)}")
     test = item.get("test", "time")
     if test not in TESTS:
         allowed = "; ".join(f"{k}: {v}" for k, v in TESTS.items())
-        errors.append(f"{where}.test: {_show(test)} is not an endpoint (allowed: {allowed})")
+        errors.append(f"{where}.test: {shown(test, quote_str=True)} is not an endpoint (allowed: {allowed})")
     family = item.get("family", "")
     if not isinstance(family, str):
-        errors.append(f"{where}.family: expected a name (a string), got {_show(family)}")
+        errors.append(f"{where}.family: expected a name (a string), got {shown(family, quote_str=True)}")
     if len(errors) > n:
         return None
     return _checked(Comparison(item["method"], item["reference"], test, family), where, errors)

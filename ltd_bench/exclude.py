@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .registry import did_you_mean
+from .registry import did_you_mean, shown
 
 
 def parse(raw: Any, src: str, axes: dict[str, list], labels: list[str], errors: list[str]) -> dict[int, dict]:
@@ -26,7 +26,7 @@ def parse(raw: Any, src: str, axes: dict[str, list], labels: list[str], errors: 
         return {}
     if not isinstance(raw, list):
         errors.append(
-            f"{src}: exclude: expected a list of {{method or swept.key: value}} mappings, got {_show(raw)}"
+            f"{src}: exclude: expected a list of {{method or swept.key: value}} mappings, got {shown(raw)}"
         )
         return {}
     allowed = {"method": labels, **axes} if labels else dict(axes)
@@ -34,7 +34,7 @@ def parse(raw: Any, src: str, axes: dict[str, list], labels: list[str], errors: 
     for i, entry in enumerate(raw):
         where = f"{src}: exclude[{i}]"
         if not isinstance(entry, dict) or not entry:
-            got = "an empty one (it would leave out every run)" if entry == {} else _show(entry)
+            got = "an empty one (it would leave out every run)" if entry == {} else shown(entry)
             errors.append(f"{where}: expected a mapping of method or swept.key: value, got {got}")
             continue
         ok = True
@@ -47,8 +47,8 @@ def parse(raw: Any, src: str, axes: dict[str, list], labels: list[str], errors: 
                 )
                 ok = False
             elif not any(_same(value, v) for v in allowed[key]):
-                shown = ", ".join(_key(v) for v in {_key(v): v for v in allowed[key]}.values())
-                errors.append(f"{where}.{key}: {_key(value)} is not one of the swept values ({shown})")
+                swept = ", ".join(_key(v) for v in {_key(v): v for v in allowed[key]}.values())
+                errors.append(f"{where}.{key}: {_key(value)} is not one of the swept values ({swept})")
                 ok = False
         if ok:
             out[i] = {str(k): v for k, v in entry.items()}
@@ -97,7 +97,3 @@ def _number(v: Any) -> bool:
 
 def _key(v: Any) -> str:
     return json.dumps(v, sort_keys=True, ensure_ascii=False, default=str)
-
-
-def _show(v: Any) -> str:
-    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)

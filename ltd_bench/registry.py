@@ -1,9 +1,10 @@
 """A small name → object registry whose unknown-name error suggests the nearest names, and the two
-helpers every error message uses (did_you_mean, short)."""
+helpers every error message uses (did_you_mean, short, shown)."""
 
 from __future__ import annotations
 
 import difflib
+import json
 from typing import Any, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -19,6 +20,14 @@ def short(value: Any, limit: int = 60, quote: bool = True) -> str:
     """repr (or str) cut to `limit` characters: a 1 MiB junk value must not become a 1 MiB error line."""
     text = repr(value) if quote else str(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown(value: Any, quote_str: bool = False) -> str:
+    """A config value as a message shows it: JSON (a YAML date or other non-JSON value by its str), a
+    string bare unless quote_str (where a bare word would read as part of the sentence)."""
+    if isinstance(value, str) and not quote_str:
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 class UnknownName(KeyError):

@@ -17,7 +17,6 @@ import itertools
 import json
 import math
 import os
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,28 +36,17 @@ from .config import (
     set_dotted,
     validate_dict,
 )
-from .extend import Siblings, begin, describe
+from .extend import Siblings, describe
 from .outputs import (
-    CHECKPOINT,
-    FINAL,
-    Claims,
-    RunResult,
     atomic_write,
-    claim_holder,
     finished,
-    heartbeat,
-    is_finished,
-    prepare,
-    read_summary,
     run_dir,
-    write_result,
 )
 from . import compact, tboard
 from . import exclude as exclusions
-from .progress import UpdatesBar
 from .comparisons import Comparison
 from .comparisons import parse as parse_comparison
-from .registry import did_you_mean
+from .registry import did_you_mean, shown
 from .trust import SWEEP_JSON_BYTES, read_capped
 from .yamlio import YamlError, read_yaml
 
@@ -134,10 +122,6 @@ def is_sweep_file(path: Path | str) -> bool:
     return isinstance(raw, dict) and bool(MARKERS & set(raw))
 
 
-def _show(v: Any) -> str:
-    return json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v
-
-
 def _axes(raw: Any, where: str, src: str, errors: list[str]) -> dict[str, list]:
     """A grid: or zip: section: dotted key -> non-empty list."""
     if raw is None:
@@ -152,7 +136,7 @@ def _axes(raw: Any, where: str, src: str, errors: list[str]) -> dict[str, list]:
             errors.append(f"{src}: {where}.{key}: cannot be swept ({RESERVED[key]})")
         elif not isinstance(v, list):
             errors.append(
-                f"{src}: {where}.{key}: expected a list of values, got {_show(v)} ({type(v).__name__})"
+                f"{src}: {where}.{key}: expected a list of values, got {shown(v)} ({type(v).__name__})"
             )
         elif not v:
             errors.append(f"{src}: {where}.{key}: empty list (an axis needs at least one value)")
@@ -165,14 +149,14 @@ def _methods(raw: Any, src: str, errors: list[str]) -> dict[str, dict]:
     if raw is None:
         return {}
     if not isinstance(raw, dict) or not raw:
-        errors.append(f"{src}: methods: expected a mapping of label: {{dotted.key: value}}, got {_show(raw)}")
+        errors.append(f"{src}: methods: expected a mapping of label: {{dotted.key: value}}, got {shown(raw)}")
         return {}
     out = {}
     for label, over in raw.items():
         over = {} if over is None else over
         if not isinstance(over, dict):
             errors.append(
-                f"{src}: methods.{label}: expected a mapping of dotted.key: value, got {_show(over)}"
+                f"{src}: methods.{label}: expected a mapping of dotted.key: value, got {shown(over)}"
             )
             continue
         flat = flatten(over)
@@ -193,7 +177,7 @@ def _base(raw: dict, path: Path, errors: list[str]) -> tuple[dict | None, str]:
     if isinstance(base, dict):
         return base, "base"
     if not isinstance(base, str):
-        errors.append(f"{path}: base: expected a file path or a mapping, got {_show(base)}")
+        errors.append(f"{path}: base: expected a file path or a mapping, got {shown(base)}")
         return None, "base"
     file = path.parent / base
     try:
@@ -231,7 +215,7 @@ def load_sweep(path: Path | str, overrides: list[str] = (), max_runs: int = MAX_
             )
     name = raw.get("name")
     if not isinstance(name, str):
-        errors.append(f"{path}: name: required, a string (runs go to OUT/<name>/), got {_show(name)}")
+        errors.append(f"{path}: name: required, a string (runs go to OUT/<name>/), got {shown(name)}")
     base, base_desc = _base(raw, path, errors)
     methods = _methods(raw.get("methods"), str(path), errors)
     compare = _compare(raw.get("compare"), str(path), list(methods) or None, errors)
@@ -286,7 +270,7 @@ def _compare(raw: Any, src: str, labels: list[str] | None, errors: list[str]) ->
     if not isinstance(raw, list):
         errors.append(
             f"{src}: compare: expected a list of [method, reference] pairs or "
-            f"{{method, reference, test, family}} mappings, got {_show(raw)}"
+            f"{{method, reference, test, family}} mappings, got {shown(raw)}"
         )
         return []
     out = []
@@ -357,7 +341,7 @@ def _expand(
                     kinds = [f"method '{label}':"] * len(over) + ["grid"] * len(grid) + ["zip"] * len(zipped)
                     origins = (
                         fixed
-                        | {k: f"{kind} {k}={_show(v)}" for kind, (k, v) in zip(kinds, points, strict=True)}
+                        | {k: f"{kind} {k}={shown(v)}" for kind, (k, v) in zip(kinds, points, strict=True)}
                         | set_origins
                     )
                 for e in errs + set_errs:
@@ -445,9 +429,9 @@ def sweep_command(
         return 2
     # the training side is imported only now; torch itself only when a run trains (not on a dry run)
     from .executors import make_executor
-    from .jobs import ExecutorError, Job, PackJob, default_workers
+    from .jobs import ExecutorError, Job, default_workers
     from .packplan import parse_size, plan
-    from .runner import interrupt_once, signals_deferred
+    from .sweeprun import execute
 
     try:
         size = parse_size(pack)
@@ -500,103 +484,7 @@ def sweep_command(
     _write_manifest(out / sw.name / "sweep.json", sw.manifest())
     if not todo:
         return 0
-    counts: dict[str, int] = {}
-    start = time.perf_counter()
-    claims, elsewhere = Claims(), []
-
-    def claimed(pending: list[Job]):
-        """Jobs (or packs of them) this sweep claimed, one unit at a time as the executor asks: another
-        sweep on the same folder skips them, and this one skips theirs (`elsewhere`), so two sweeps split
-        the work. A pack claims each of its runs' folders; the runs it got train together."""
-        for unit in units(pending):
-            mine = []
-            for job in unit:
-                if is_finished(job.path):
-                    continue
-                if not claims.acquire(job.path):
-                    elsewhere.append(job)
-                elif is_finished(job.path):  # another sweep finished it just before we claimed it
-                    claims.release(job.path)
-                else:
-                    cfg = config(job.run_id)
-                    prepare(job.path, cfg)
-                    o = origins.get(job.run_id)
-                    if o and not (job.path / CHECKPOINT).is_file():  # one of its own: continue from that
-                        copied, how = begin(job.path, cfg, o)
-                        if copied:  # its result is a shorter run's: nothing to train
-                            claims.release(job.path)
-                            tally(job, read_summary(job.path) or {}, f" ({how})")
-                            continue
-                    mine.append(job)
-            if len(mine) > 1:
-                yield PackJob(tuple(mine))
-            elif mine:
-                yield mine[0]
-
-    with (
-        interrupt_once(),
-        heartbeat(claims),
-        UpdatesBar(console, progress and console.is_terminal, todo, lambda: claims.held) as bar,
-    ):
-
-        def on_done(job: Job, res: RunResult) -> None:
-            with signals_deferred():  # a signal now would leave the run without its summary
-                prepare(
-                    job.path, config(job.run_id)
-                )  # the parent writes: a killed worker leaves nothing trusted
-                write_result(job.path, res)
-                claims.release(job.path)
-            tally(job, res.summary)
-
-        def tally(job: Job, summary: dict, note: str = "") -> None:
-            status = summary.get("status", "failed")
-            counts[status] = counts.get(status, 0) + 1
-            bar.done(job.path, summary.get("steps"))
-            n = sum(counts.values())
-            console.print(f"[{n}/{len(todo)}] {_line(job, summary)}{note}", soft_wrap=True, markup=False)
-
-        try:
-            while todo:  # a second round takes over runs whose other sweep died meanwhile
-                ex.run(claimed(todo), on_done)
-                todo, elsewhere[:] = [j for j in elsewhere if claim_holder(j.path) is None], []
-        except KeyboardInterrupt:
-            n = sum(v for k, v in counts.items() if k in FINAL)
-            kept = counts.get("interrupted", 0)
-            err_console.print(
-                f"interrupted: {n} run(s) finished and kept, {kept} interrupted"
-                + (" (checkpointed: they continue from there)" if kept else "")
-                + "; rerun the same command to resume",
-                soft_wrap=True,
-            )
-            return 130
-        except RuntimeError as e:  # the Dask executor lost (or never reached) its scheduler: one line
-            err_console.print(f"[red]error[/red] {escape(str(e))}", soft_wrap=True)
-            return 1
-        finally:
-            claims.release_all()
-    trained = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none trained here"
-    others = [j for j in elsewhere if not is_finished(j.path)]
-    console.print(
-        f"{sum(counts.values())} runs in {time.perf_counter() - start:.1f} s: {trained} · "
-        f"ltd-bench report {out / sw.name}",
-        soft_wrap=True,
-        markup=False,
-    )
-    if others:
-        holders = sorted({f"pid {h['pid']} on {h['host']}" for j in others if (h := claim_holder(j.path))})
-        console.print(
-            f"{len(others)} run(s) left to another sweep training them ({', '.join(holders) or 'now finished'})",
-            soft_wrap=True,
-            markup=False,
-        )
-    if counts.get("failed"):
-        err_console.print(
-            f"{counts['failed']} run(s) failed (summary.json says why); "
-            "the next sweep of this file retries them",
-            soft_wrap=True,
-        )
-        return 1
-    return 0
+    return execute(ex, todo, units, config, origins, out / sw.name, console, err_console, progress)
 
 
 def _folders(out: Path, sw: Sweep) -> dict[str, Path]:
@@ -623,24 +511,6 @@ def _done(runs: list[SweepRun], paths: dict[str, Path], err_console: Console) ->
         elif why:
             err_console.print(f"warning: not trusted, trained again: {why}", soft_wrap=True, markup=False)
     return done
-
-
-def _line(job: Job, s: dict) -> str:
-    keys = " ".join(f"{k}={_show(v)}" for k, v in job.keys.items())
-    status = s.get("status")
-    if status == "failed":
-        outcome = f"FAILED {s.get('error')}"
-    elif status == "solved":
-        outcome = f"solved at step {s.get('steps_to_solve')}"
-    elif status == "diverged":
-        outcome = f"diverged at step {s.get('diverged_at_step')}"
-    else:
-        err = s.get("test_error")
-        outcome = f"{status}" + (f" (test error {err:.3f})" if isinstance(err, float) else "")
-    return (
-        f"{job.label}  {keys}  {outcome}  {s.get('steps') or 0} steps  {s.get('wall_time_s') or 0:.1f} s  "
-        f"{job.run_id}"
-    )
 
 
 def _pack_line(packs: list[int]) -> str | None:
@@ -682,7 +552,7 @@ def _plan(sw: Sweep, done: set[str], console: Console):
     ends = [a.split(".")[-1] for a in axes]  # narrower headers where the last parts are unambiguous
     short = dict(zip(axes, ends, strict=True)) if len(set(ends)) == len(ends) else {}
     rows = [
-        [r.run_id, r.label, *(_show(v) for v in r.keys.values()), "done" if r.run_id in done else "todo"]
+        [r.run_id, r.label, *(shown(v) for v in r.keys.values()), "done" if r.run_id in done else "todo"]
         for r in sw.runs
     ]
     fit = Fit(short, {"method": (" (",), **{a: (", ",) for a in axes}}, drop=("run_id",))

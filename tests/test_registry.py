@@ -1,8 +1,10 @@
-"""The registry and the two helpers every error message uses."""
+"""The registry and the helpers every error message uses."""
+
+import datetime
 
 import pytest
 
-from ltd_bench.registry import Registry, UnknownName, did_you_mean, short
+from ltd_bench.registry import Registry, UnknownName, did_you_mean, short, shown
 
 
 def test_did_you_mean_suggests_only_close_names():
@@ -13,6 +15,13 @@ def test_did_you_mean_suggests_only_close_names():
 def test_short_cuts_long_values():
     assert short("x" * 1000) == repr("x" * 1000)[:57] + "..." and len(short("x" * 1000)) == 60
     assert short("ab") == "'ab'" and short("ab", quote=False) == "ab"
+
+
+def test_shown_writes_values_as_json_strings_bare_unless_asked():
+    assert shown("norm") == "norm" and shown("norm", quote_str=True) == '"norm"'
+    assert shown({"copy_len": 3}) == '{"copy_len": 3}' and shown([1, None, True]) == "[1, null, true]"
+    assert shown("Ω") == "Ω" and shown(["Ω"]) == '["Ω"]'  # not escaped to \\u03a9
+    assert shown(datetime.date(2026, 1, 2)) == '"2026-01-02"'  # YAML reads 2026-01-02 as a date
 
 
 def test_unknown_name_lists_and_suggests():

@@ -1,6 +1,7 @@
 """Sweeps: expansion (methods × grid × zip, de-dup, --set), every error at once with exit 2 and nothing
 written, dry runs, resume after partial writes / SIGKILL / Ctrl-C, failed runs, workers-independent numbers."""
 
+import datetime
 import io
 import json
 import os
@@ -196,6 +197,10 @@ ERRORS = {
     ),
     "empty_list": ({"grid": {"seed": []}}, ["grid.seed: empty list"]),
     "not_a_list": ({"grid": {"seed": 3}}, ["grid.seed: expected a list of values, got 3 (int)"]),
+    "a_date": (  # YAML reads 2026-01-02 as a date, which JSON cannot write: the message still can
+        {"grid": {"seed": datetime.date(2026, 1, 2)}},
+        ['grid.seed: expected a list of values, got "2026-01-02" (date)'],
+    ),
     "unknown_grid_key": (
         {"grid": {"model.hiden_size": [4, 8]}},
         [
