@@ -43,9 +43,9 @@ def execute(
     progress: bool,
 ) -> int:
     """Train `todo` on executor `ex` (units: how pending jobs group into packs; config: a run id's Config;
-    origins: run id -> the finished shorter run it continues from; folder: the sweep's, named in
-    the closing line). 0 all ran, 1 some run failed or the
-    executor lost its scheduler, 130 interrupted (finished runs kept, the others resume)."""
+    origins: run id -> the finished shorter run it continues from; folder: the sweep's, named in the
+    closing line). 0 all ran, 1 some run failed or the executor lost its scheduler, 130 interrupted
+    (finished runs kept, the others resume)."""
     counts: dict[str, int] = {}
     start = time.perf_counter()
     claims, elsewhere = Claims(), []
@@ -87,9 +87,8 @@ def execute(
 
         def on_done(job: Job, res: RunResult) -> None:
             with signals_deferred():  # a signal now would leave the run without its summary
-                prepare(
-                    job.path, config(job.run_id)
-                )  # the parent writes: a killed worker leaves nothing trusted
+                # the parent writes: a killed worker leaves nothing trusted
+                prepare(job.path, config(job.run_id))
                 write_result(job.path, res)
                 claims.release(job.path)
             tally(job, res.summary)
