@@ -133,7 +133,7 @@ def cell_axes(fin: pd.DataFrame) -> tuple[list[str], list[str]]:
     notes = []
     for c in axes:
         methods = sorted({k[0] for k in counts.index[counts[c] > 1]})
-        values = ", ".join(sorted({str(v) for v in fin[c]}))
+        values = ", ".join(sorted({str(v) for v in fin[c] if not pd.isna(v)}))  # not where it does not apply
         notes.append(
             f"runs of {', '.join(methods)} differ in {c} ({values}): separate cells, never pooled "
             f"(column '{c.split('.')[-1]}')"

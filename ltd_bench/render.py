@@ -106,6 +106,17 @@ def _missing(v) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
 
 
+def setting(row, axis: str) -> str:
+    """A cell's value on one axis; '–' where it does not apply: a task without that option, or the
+    threshold of a run without clipping."""
+    v = row[axis]
+    if _missing(v) or (axis == "clipping.threshold" and row.get("clipping.mode") == "none"):
+        return "–"
+    if axis.startswith("task.options.") and isinstance(v, float) and v.is_integer():
+        return str(int(v))  # grouping made the column float: copy_len 3, not 3.0
+    return str(v)
+
+
 def steps(v, short: bool = False) -> str:
     """A number of updates: 12,125 (or 12.1k when short); '–' when missing."""
     if _missing(v):
@@ -139,7 +150,7 @@ def axis_parts(row, axes: list[str]) -> list[str]:
         elif a == "clipping.mode" and none:
             parts.append("no clipping")
         elif not (a == "clipping.threshold" and none):
-            parts.append(f"{a.split('.')[-1]}={row[a]}")
+            parts.append(f"{a.split('.')[-1]}={setting(row, a)}")
     return parts
 
 
@@ -167,7 +178,9 @@ def cell_table(an: Analysis, short: bool) -> tuple[list[str], list[list[str]], l
         key = tuple(str(c[k]) for k in an.keys)
         new = key != prev
         prev = key
-        cell = [task_label(c), _int(c.seq_len), *[str(c[a]) for a in an.axes]] if new or not short else None
+        cell = (
+            [task_label(c), _int(c.seq_len), *[setting(c, a) for a in an.axes]] if new or not short else None
+        )
         row = cell or [""] * (2 + len(an.axes))
         row += [str(c.method), f"{c.n_solved}/{c.n_runs}"]
         row += [] if short else [f"{c.success_rate:.2f} [{c.success_lo:.2f}, {c.success_hi:.2f}]"]
@@ -205,7 +218,7 @@ def verdict_table(an: Analysis, short: bool) -> tuple[list[str], list[list[str]]
         if v.scope == "pooled":
             cell = [f"{task_label(v)}, pooled ({int(v.n_cells)} cells)", "", *[""] * len(an.axes)]
         else:
-            cell = [task_label(v), _int(v.seq_len), *[str(v[a]) for a in an.axes]]
+            cell = [task_label(v), _int(v.seq_len), *[setting(v, a) for a in an.axes]]
         new = cell != prev
         prev = cell
         row = (cell if new or not short else [""] * len(cell)) + [f"{v.method} vs {v.reference}"]

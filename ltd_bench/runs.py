@@ -24,6 +24,7 @@ from .comparisons import Comparison, from_json
 from .config import method_label
 from .extend import supersede
 from .outputs import FINAL, read_runs
+from .tasks import options_view
 from .trust import SWEEP_JSON_BYTES, read_capped
 
 INT_FIELDS = ("steps_to_solve", "steps", "diverged_at_step", "nonfinite_grad_steps")
@@ -117,13 +118,45 @@ def _declared(path: Path, warnings: list[str]) -> list[Comparison]:
 
 
 def typed(runs: pd.DataFrame) -> pd.DataFrame:
-    """The summary's numbers as numbers (nullable integers, floats), whatever JSON gave."""
+    """The summary's numbers as numbers (nullable integers, floats), whatever JSON gave; task options at
+    their effective values (with_task_defaults)."""
+    runs = with_task_defaults(runs)
     for c in INT_FIELDS:
         if c in runs:
             runs[c] = pd.to_numeric(runs[c], errors="coerce").astype("Int64")
     for c in FLOAT_FIELDS:
         if c in runs:
             runs[c] = pd.to_numeric(runs[c], errors="coerce").astype(float)
+    return runs
+
+
+def with_task_defaults(runs: pd.DataFrame) -> pd.DataFrame:
+    """A task option some run sets (a `task.options.<name>` column) filled in, for the runs that left it
+    at its default, with the default of their task and variant: copying with `options: {}` is copy_len 10,
+    the same cell as `{copy_len: 10}`, and reads so in tables. Runs of tasks without the option keep it
+    missing; values keep the default's type (3, not 3.0)."""
+    cols = [c for c in runs.columns if c.startswith("task.options.")]
+    if not cols or "task.name" not in runs:
+        return runs
+    variants = runs["task.variant"] if "task.variant" in runs else [None] * len(runs)
+    keys = [(t, None if pd.isna(v) else v) for t, v in zip(runs["task.name"], variants, strict=True)]
+    defaults = {}
+    for key in set(keys):
+        try:
+            defaults[key] = options_view(*key)
+        except (ValueError, KeyError, TypeError):  # an unknown task in an edited folder: nothing to fill
+            defaults[key] = {}
+    runs = runs.copy()
+    for c in cols:
+        name, values = c.removeprefix("task.options."), []
+        for key, v in zip(keys, runs[c], strict=True):
+            default = defaults[key].get(name)
+            if v is None or (isinstance(v, float) and pd.isna(v)):
+                v = default
+            elif isinstance(default, int) and isinstance(v, float) and v.is_integer():
+                v = int(v)  # the column went float only because some rows lacked the option
+            values.append(v)
+        runs[c] = pd.Series(values, index=runs.index, dtype=object)
     return runs
 
 

@@ -119,7 +119,9 @@ def test_a_method_run_at_one_task_setting_is_compared_there_only(tmp_path):
     assert an.axes == ["task.options.copy_len"] and len(an.cells) == 3
     cells = an.verdicts[an.verdicts.scope == "cell"]
     assert (
-        len(cells) == 1 and cells["task.options.copy_len"].isna().all() and "only" not in cells.reason.iloc[0]
+        len(cells) == 1
+        and (cells["task.options.copy_len"] == 10).all()  # `options: {}` is the default copy_len, 10
+        and "only" not in cells.reason.iloc[0]
     )
 
 

@@ -110,3 +110,21 @@ def test_reading_a_results_folder_needs_no_torch():
     code = "import sys, ltd_bench, ltd_bench.report; ltd_bench.load_runs('.'); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_task_options_read_at_their_effective_values(tmp_path):
+    """Copying with `options: {}` is copy_len 10 (its default): the same value as a run that says so, an
+    int as in the config; a task without the option (adding) leaves it missing."""
+    make_run(tmp_path, task="copying", seq_len=10, seed=0)
+    make_run(tmp_path, task="copying", seq_len=10, seed=1, options={"copy_len": 3})
+    make_run(tmp_path, task="copying", seq_len=10, seed=2, options={"copy_len": 10})
+    make_run(tmp_path, task="adding", seq_len=10, seed=3)
+    runs = load(tmp_path).runs.set_index("seed")
+    col = runs["task.options.copy_len"]
+    assert [col[0], col[1], col[2]] == [10, 3, 10] and all(type(col[s]) is int for s in (0, 1, 2))
+    assert col[3] is None
+
+
+def test_no_option_set_no_column(tmp_path):
+    make_run(tmp_path, task="copying", seq_len=10)
+    assert not [c for c in load(tmp_path).runs.columns if c.startswith("task.options.")]
