@@ -568,18 +568,26 @@ def _plan(sw: Sweep, done: set[str], console: Console):
 
 def _write_manifest(path: Path, new: dict) -> None:
     """sweep.json for the report. A folder that earlier sweeps of this name also wrote into keeps their axes,
-    methods and runs too (their runs are still there), merged in order."""
+    methods and the runs they started (those folders are still there), merged in order. An earlier run that
+    never started is dropped: the sweep now writing no longer plans it (an `exclude:` added since, a seed
+    taken out), and `status` would otherwise count it as waiting for ever."""
     try:
         old = json.loads(read_capped(path, SWEEP_JSON_BYTES))
         merged = {"name": new["name"]}
-        for k in ("grid_keys", "zip_keys", "runs"):
+        for k in ("grid_keys", "zip_keys"):
             merged[k] = list(dict.fromkeys([*old[k], *new[k]]))
+        folders = {p.name for p in path.parent.iterdir() if p.is_dir()}
+        started = [r for r in old["runs"] if r in new["runs"] or r in folders]
+        merged["runs"] = list(dict.fromkeys([*started, *new["runs"]]))
         merged["methods"] = {**old["methods"], **new["methods"]}
         pairs = [*old.get("compare", []), *new.get("compare", [])]
         merged["compare"] = [
             json.loads(p) for p in dict.fromkeys(json.dumps(p, ensure_ascii=False) for p in pairs)
         ]
-        merged["plan"] = {**old.get("plan", {}), **new.get("plan", {})}
+        kept = set(merged["runs"])
+        merged["plan"] = {
+            r: p for r, p in {**old.get("plan", {}), **new.get("plan", {})}.items() if r in kept
+        }
     except (OSError, ValueError, KeyError, TypeError):  # none yet, or unreadable: start afresh
         merged = new
     atomic_write(path, json.dumps(merged, indent=2, ensure_ascii=False) + "\n")

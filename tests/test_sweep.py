@@ -537,3 +537,19 @@ def test_an_absurd_grid_is_refused_at_once(tmp_path):
         load_sweep(
             write(tmp_path, {"name": "s", "base": BASE, "grid": {"seed": list(range(11))}}), max_runs=10
         )
+
+
+def test_sweep_json_drops_earlier_runs_that_never_started(tmp_path):
+    """A run an earlier sweep planned but no longer plans (an exclude: added since) and never started must
+    not stay in sweep.json, where status would count it as waiting for ever; a started one stays."""
+    from ltd_bench.sweep import _write_manifest
+
+    path = tmp_path / "sweep.json"
+    plan = {r: {"method": "m", "steps": 10} for r in ("started", "dropped", "kept")}
+    first = {"name": "s", "grid_keys": [], "zip_keys": [], "methods": {}, "runs": list(plan), "plan": plan}
+    _write_manifest(path, first)
+    (tmp_path / "started").mkdir()
+    _write_manifest(path, first | {"runs": ["kept"], "plan": {"kept": plan["kept"]}})
+    merged = json.loads(path.read_text())
+    assert merged["runs"] == ["started", "kept"]
+    assert set(merged["plan"]) == {"started", "kept"}
