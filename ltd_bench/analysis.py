@@ -34,7 +34,15 @@ import pandas as pd
 
 from .comparisons import Comparison, normalise
 from .config import Config, flatten
-from .stats import boschloo, holm, quartiles, stratified_solved, wilson_interval
+from .stats import (
+    boschloo,
+    holm,
+    mh_solved_difference,
+    quartiles,
+    solved_difference,
+    stratified_solved,
+    wilson_interval,
+)
 from .survival import censor_at, km_median, logrank, rmst, rmst_ci, rmst_ratio, stratified_logrank
 
 COUNTED = ("solved", "unsolved", "diverged")  # interrupted/failed runs say nothing about a method
@@ -189,6 +197,9 @@ def default_pairs(fin: pd.DataFrame) -> list[tuple[str, str]]:
     return pairs
 
 
+SOLVED_DIFF = ("solved_diff", "solved_diff_low", "solved_diff_high")  # the solved endpoint's effect
+
+
 def compare(a: Arm, b: Arm, ci: bool = True, test: str = "time") -> dict:
     """One cell's comparison: counts, RMSTs and their ratio (a / b), and the declared endpoint's test
     (log-rank for "time", Boschloo for "solved"; no Holm yet). A side that never solved makes the ratio a
@@ -214,7 +225,9 @@ def compare(a: Arm, b: Arm, ci: bool = True, test: str = "time") -> dict:
     row |= dict(rmst_method=ra, rmst_ref=rb, rmst_ratio=ratio, rmst_ratio_low=lo, rmst_ratio_high=hi)
     row["ratio_bound"] = bound
     if test == "solved":
-        res = boschloo(row["k_method"], row["n_method"], row["k_ref"], row["n_ref"])
+        counts = row["k_method"], row["n_method"], row["k_ref"], row["n_ref"]
+        res = boschloo(*counts)
+        row |= dict(zip(SOLVED_DIFF, solved_difference(*counts), strict=True))
         return row | dict(p=res.p, p_boschloo=res.p, test=res.name, p_min=res.p_min)
     lr = logrank(ta, sa, tb, sb)
     return row | dict(p=lr.p, p_logrank=lr.p, test=f"log-rank ({lr.describe()})", p_min=lr.p_min)
@@ -250,6 +263,8 @@ def compare_pooled(strata: list[tuple[Arm, Arm]], test: str = "time") -> dict:
     row["ratio_bound"] = bounds.pop() if len(bounds) == 1 else "mixed" if bounds else ""
     if test == "solved":
         res, u = stratified_solved([(c[1], c[3]) for c in cut])
+        diff = mh_solved_difference([(c[1].sum(), len(c[1]), c[3].sum(), len(c[3])) for c in cut])
+        row |= dict(zip(SOLVED_DIFF, (diff, math.nan, math.nan), strict=True))  # no interval when pooled
         return row | dict(p=res.p, p_boschloo=math.nan, test=res.name, p_min=res.p_min, _u=u)
     lr = stratified_logrank([c[:4] for c in cut])
     desc = f"log-rank stratified by cell ({lr.describe()})"
@@ -277,6 +292,16 @@ def ratio_text(row: dict, ci: bool = True) -> str:
     return f"{sign}{ratio:.2g}{interval}"
 
 
+def solved_text(row: dict) -> str:
+    """'+0.9 [0.61, 0.98]' (a cell: Newcombe's interval), '+0.45' (pooled: Mantel–Haenszel), or '–'."""
+    d = row.get("solved_diff", math.nan)
+    if not math.isfinite(d):
+        return "–"
+    lo, hi = row.get("solved_diff_low", math.nan), row.get("solved_diff_high", math.nan)
+    interval = f" [{lo:.2g}, {hi:.2g}]" if math.isfinite(lo) else ""
+    return f"{d:+.2g}{interval}" if d else f"0{interval}"
+
+
 def decide(row: dict, p_adjusted: float, n_tests: int, margin: float | None = None) -> tuple[str, str]:
     """(verdict, reason naming its numbers) for one comparison row of compare()/compare_pooled()."""
     solved = f"{row['k_method']}/{row['n_method']} vs {row['k_ref']}/{row['n_ref']} solved"
@@ -294,7 +319,8 @@ def decide(row: dict, p_adjusted: float, n_tests: int, margin: float | None = No
     p = f"{row['test']}: p={_p(row['p'])}, Holm {_p(p_adjusted)} over {n_tests} test{'s' * (n_tests != 1)}{family}"
     if row.get("endpoint") == "solved":
         fa, fb = row["k_method"] / row["n_method"], row["k_ref"] / row["n_ref"]
-        text = f"{solved}{where}; {p}"
+        mh = " (Mantel–Haenszel)" if pooled else ""
+        text = f"{solved}{where}; difference in fraction solved{mh} {solved_text(row)}; {p}"
         if p_adjusted < ALPHA and fa != fb:
             return (
                 "helps" if fa > fb else "behind"

@@ -1,8 +1,9 @@
 """Report figures as png, pdf or svg. At most 4 × 3 panels and 10 inches tall a page; more panels, more
 pages (name.png, name_2.png, ...). Object API only (Figure + its canvas): no pyplot state, no GUI.
 
-verdicts              per declared comparison, the RMST ratio and its 95% interval in every cell and
-                      pooled per task, marked by verdict; a bound (one side never solved) is an arrow
+verdicts              per declared comparison, its endpoint's effect with a 95% interval in every cell
+                      and pooled per task, marked by verdict: the RMST ratio (a bound, where one side
+                      never solved, is an arrow) or the difference in fraction solved
 time_to_solve         Kaplan–Meier fraction solved vs updates per cell; ticks mark censored runs
 success_vs_length     solved/n (Wilson 95%) vs T per task and variant, only panels with 2+ lengths
 success_vs_threshold  the same vs the clipping threshold, when some method's runs vary it
@@ -31,7 +32,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from .analysis import COUNTED, Analysis, prepare
+from .analysis import COUNTED, SOLVED_DIFF, Analysis, prepare
 from .outputs import read_flow
 from .render import axis_parts, steps, task_label
 from .survival import censor_at, kaplan_meier
@@ -174,51 +175,86 @@ def _cell_label(row, keys: list[str]) -> str:
 
 
 def _verdicts(an: Analysis, out, fmt, saved) -> None:
-    """A forest plot per declared comparison: each cell's RMST ratio, interval and verdict, then pooled."""
+    """A forest plot per declared comparison, each in its endpoint's own effect: the RMST ratio (time to
+    solve) or the difference in fraction solved (solved by the budget), in every cell and pooled."""
     v = an.verdicts
     if v.empty:
         return
-    v = v.reindex(columns=[*v.columns, *(c for c in RATIO_COLUMNS if c not in v)])  # none: nothing solved
+    extra = [*RATIO_COLUMNS, *SOLVED_DIFF]
+    v = v.reindex(columns=[*v.columns, *(c for c in extra if c not in v)])  # none: nothing solved
     cells = v[v.scope == "cell"]
     keys = [k for k in an.keys if cells[k].nunique(dropna=False) > 1]
     pairs = list(dict.fromkeys(zip(v.method, v.reference, v.endpoint, strict=True)))
     title = "Declared comparisons: RMST ratio (95% CI; arrow: a bound, one side never solved)"
+    if (v.endpoint == "solved").all():
+        title = "Declared comparisons: difference in fraction solved (95% Newcombe interval; pooled: MH)"
+    elif (v.endpoint == "solved").any():
+        title = "Declared comparisons: each one's endpoint's effect (95% CI; arrow: a bound)"
     pages = _Pages(len(pairs), title, "verdicts", ncols=min(2, len(pairs)), panel_w=1.5 * PANEL_W)  # + labels
     for ax, (m, ref, endpoint) in zip(pages.axes, pairs, strict=True):
         rows = v[(v.method == m) & (v.reference == ref) & (v.endpoint == endpoint)].reset_index(drop=True)
         y = np.arange(len(rows))[::-1]
-        for yi, (_, r) in zip(y, rows.iterrows(), strict=True):
-            counts = f"{r.k_method:.0f}/{r.n_method:.0f} vs {r.k_ref:.0f}/{r.n_ref:.0f}"
-            if r.verdict not in VERDICT_STYLE or not np.isfinite(r.rmst_ratio):
-                ax.text(1, yi, f"{r.verdict} ({counts})", ha="center", va="center", fontsize=6, color="0.45")
-                continue
-            color, marker = VERDICT_STYLE[r.verdict]
-            bound = {"lower": 1, "upper": -1}.get(r.get("ratio_bound") or "", 0)
-            if bound:  # one side never solved: a one-sided arrow from the bound, never an interval
-                tip = r.rmst_ratio * BOUND_ARROW**bound
-                ax.annotate("", (tip, yi), (r.rmst_ratio, yi), arrowprops=dict(arrowstyle="->", color=color))
-                ax.plot(r.rmst_ratio, yi, "|", ms=8, mew=2, color=color)
-                label = f"  {'≥' if bound > 0 else '≤'} {r.rmst_ratio:.2g}: {r.verdict} ({counts})"
-                ax.text(max(tip, r.rmst_ratio), yi, label, fontsize=6, color=color, va="center")
-                continue
-            err = [[r.rmst_ratio - r.rmst_ratio_low], [r.rmst_ratio_high - r.rmst_ratio]]
-            ax.errorbar(r.rmst_ratio, yi, xerr=err, fmt=marker, ms=4, capsize=2, color=color)
-            ax.text(r.rmst_ratio_high, yi, f"  {r.verdict} ({counts})", fontsize=6, color=color, va="center")
-        ax.axvline(1, color="gray", lw=1, ls=":")
-        ax.set_xscale("log")
-        ends = pd.concat([rows.rmst_ratio_low, rows.rmst_ratio_high, rows.rmst_ratio * BOUND_ARROW])
-        ends = pd.concat([ends, rows.rmst_ratio / BOUND_ARROW])
-        lo, hi = np.nanmin([ends.min(), 0.5]), np.nanmax([ends.max(), 2.0])
-        ax.set_xlim(lo / 1.5, hi * 3)  # room on the right for the verdict labels
-        ticks = [t for t in RATIO_TICKS if lo / 1.5 <= t <= hi * 3]
-        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        (_solved_panel if endpoint == "solved" else _ratio_panel)(ax, rows, y)
         ax.set_yticks(y, [_cell_label(r, keys) for _, r in rows.iterrows()], fontsize=6)
         ax.set_ylim(-0.7, len(rows) - 0.3)
-        ax.set(xlabel="RMST ratio, method / reference (< 1: solves sooner)")
         ax.set_title(f"{m} vs {ref}" + (" (test: solved by the budget)" if endpoint == "solved" else ""))
         _small(ax, legend=False)
     pages.save(out, fmt, saved)
+
+
+def _counts(r) -> str:
+    return f"{r.k_method:.0f}/{r.n_method:.0f} vs {r.k_ref:.0f}/{r.n_ref:.0f}"
+
+
+def _ratio_panel(ax, rows: pd.DataFrame, y: np.ndarray) -> None:
+    """RMST ratios on a log axis; a bound (one side never solved) is a one-sided arrow, never an interval."""
+    for yi, (_, r) in zip(y, rows.iterrows(), strict=True):
+        if r.verdict not in VERDICT_STYLE or not np.isfinite(r.rmst_ratio):
+            ax.text(1, yi, f"{r.verdict} ({_counts(r)})", ha="center", va="center", fontsize=6, color="0.45")
+            continue
+        color, marker = VERDICT_STYLE[r.verdict]
+        bound = {"lower": 1, "upper": -1}.get(r.get("ratio_bound") or "", 0)
+        if bound:
+            tip = r.rmst_ratio * BOUND_ARROW**bound
+            ax.annotate("", (tip, yi), (r.rmst_ratio, yi), arrowprops=dict(arrowstyle="->", color=color))
+            ax.plot(r.rmst_ratio, yi, "|", ms=8, mew=2, color=color)
+            label = f"  {'≥' if bound > 0 else '≤'} {r.rmst_ratio:.2g}: {r.verdict} ({_counts(r)})"
+            ax.text(max(tip, r.rmst_ratio), yi, label, fontsize=6, color=color, va="center")
+            continue
+        err = [[r.rmst_ratio - r.rmst_ratio_low], [r.rmst_ratio_high - r.rmst_ratio]]
+        ax.errorbar(r.rmst_ratio, yi, xerr=err, fmt=marker, ms=4, capsize=2, color=color)
+        ax.text(r.rmst_ratio_high, yi, f"  {r.verdict} ({_counts(r)})", fontsize=6, color=color, va="center")
+    ax.axvline(1, color="gray", lw=1, ls=":")
+    ax.set_xscale("log")
+    ends = pd.concat([rows.rmst_ratio_low, rows.rmst_ratio_high, rows.rmst_ratio * BOUND_ARROW])
+    ends = pd.concat([ends, rows.rmst_ratio / BOUND_ARROW])
+    lo, hi = np.nanmin([ends.min(), 0.5]), np.nanmax([ends.max(), 2.0])
+    ax.set_xlim(lo / 1.5, hi * 3)  # room on the right for the verdict labels
+    ticks = [t for t in RATIO_TICKS if lo / 1.5 <= t <= hi * 3]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set(xlabel="RMST ratio, method / reference (< 1: solves sooner)")
+
+
+def _solved_panel(ax, rows: pd.DataFrame, y: np.ndarray) -> None:
+    """Differences in fraction solved on [−1, 1], Newcombe's interval per cell (pooled: a point)."""
+    for yi, (_, r) in zip(y, rows.iterrows(), strict=True):
+        if r.verdict not in VERDICT_STYLE or not np.isfinite(r.solved_diff):
+            ax.text(0, yi, f"{r.verdict} ({_counts(r)})", ha="center", va="center", fontsize=6, color="0.45")
+            continue
+        color, marker = VERDICT_STYLE[r.verdict]
+        lo, hi = (
+            (r.solved_diff_low, r.solved_diff_high)
+            if np.isfinite(r.solved_diff_low)
+            else (r.solved_diff,) * 2
+        )
+        ax.errorbar(r.solved_diff, yi, xerr=[[r.solved_diff - lo], [hi - r.solved_diff]], fmt=marker, ms=4,
+                    capsize=2, color=color)  # fmt: skip
+        ax.text(hi, yi, f"  {r.verdict} ({_counts(r)})", fontsize=6, color=color, va="center")
+    ax.axvline(0, color="gray", lw=1, ls=":")
+    ax.set_xlim(-1.05, 2.0)  # room on the right for the verdict labels
+    ax.set_xticks([-1, -0.5, 0, 0.5, 1])
+    ax.set(xlabel="fraction solved, method − reference (> 0: solves more)")
 
 
 def _success(an, colors, out, fmt, saved, x: str, stem: str, xlabel: str) -> None:

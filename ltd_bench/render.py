@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .analysis import ALPHA, Analysis, ratio_text
+from .analysis import ALPHA, SOLVED_DIFF, Analysis, ratio_text, solved_text
 
 RULE = (
     "Each comparison tests the endpoint declared with it. Time to solve (the default): two-sided log-rank "
@@ -20,6 +20,11 @@ RULE = (
     "declared). equivalent: only with --margin, when the ratio's 95% bootstrap interval lies inside it. "
     "no-information: neither side solved a run. inconclusive: anything else. Only solved/unsolved/"
     "diverged runs count."
+)
+SOLVED_RULE = (
+    " Δ solved: the method's fraction solved by the budget minus the reference's, with Newcombe's hybrid "
+    "score 95% interval (pooled: the Mantel–Haenszel difference over the cells, no interval); the solved "
+    "endpoint's effect, in place of the RMST ratio."
 )
 CELL_CSV = [
     "method",
@@ -98,7 +103,7 @@ RUN_CSV = [
 ]
 # where a terminal too narrow for a table may break its cells (fit.py): never inside a number or a label
 CELL_BREAKS = {"method": (" (",), "RMST [95% CI]": (" [",)}
-VERDICT_BREAKS = {"method vs reference": (" vs ",), "RMST ratio [CI]": (" [",)}
+VERDICT_BREAKS = {"method vs reference": (" vs ",), "RMST ratio [CI]": (" [",), "Δ solved [95% CI]": (" [",)}
 STYLE = {"helps": "green", "behind": "red", "equivalent": "cyan", "no-information": "dim", "inconclusive": ""}
 
 
@@ -197,6 +202,18 @@ def _declared_columns(an: Analysis) -> tuple[bool, bool]:
     return any(c.test != "time" for c in an.comparisons), len(an.families) > 1
 
 
+def _effects(an: Analysis) -> tuple[bool, bool]:
+    """(show the RMST ratio, show Δ solved): each comparison's effect is its endpoint's own, so a column
+    appears only when some comparison has that endpoint."""
+    ends = set(an.verdicts.endpoint) if len(an.verdicts) else set()
+    return "time" in ends or not ends, "solved" in ends
+
+
+def rule(an: Analysis) -> str:
+    """The verdict rule under the table, with Δ solved explained where that column shows."""
+    return RULE + SOLVED_RULE * _effects(an)[1]
+
+
 def holm_caption(an: Analysis) -> str:
     if len(an.families) > 1:
         return "Holm within each family: " + ", ".join(
@@ -207,10 +224,13 @@ def holm_caption(an: Analysis) -> str:
 
 def verdict_table(an: Analysis, short: bool) -> tuple[list[str], list[list[str]], list[bool]]:
     endpoint, family = _declared_columns(an)
+    ratio, diff = _effects(an)
     header = ["task", "T", *_axis_names(an.axes), "method vs reference"] + ["test"] * endpoint
     header += (
         ["family (m)"] * family
-        + ["RMST ratio [CI]", "p", "Holm p", "verdict"]
+        + ["RMST ratio [CI]"] * ratio
+        + ["Δ solved [95% CI]"] * diff
+        + ["p", "Holm p", "verdict"]
         + ([] if short else ["reason"])
     )
     rows, first, prev = [], [], None
@@ -223,9 +243,9 @@ def verdict_table(an: Analysis, short: bool) -> tuple[list[str], list[list[str]]
         prev = cell
         row = (cell if new or not short else [""] * len(cell)) + [f"{v.method} vs {v.reference}"]
         row += [v.endpoint] * endpoint + [f"{v.family or '–'} ({int(v.family_size)})"] * family
-        row += [ratio_text(v.to_dict()), num(v.p), num(v.p_adjusted), v.verdict] + (
-            [] if short else [v.reason]
-        )
+        time = v.endpoint != "solved"
+        row += [ratio_text(v.to_dict()) if time else "–"] * ratio + [solved_text(v.to_dict())] * diff
+        row += [num(v.p), num(v.p_adjusted), v.verdict] + ([] if short else [v.reason])
         rows.append(row)
         first.append(new)
     return header, rows, first
@@ -275,7 +295,7 @@ def terminal(console, an: Analysis, title: str) -> None:
     if len(an.verdicts):
         caption = f"Verdicts ({an.source}; {holm_caption(an)})"
         show(caption, verdict_table, Fit(breaks=VERDICT_BREAKS, drop=("p",)))
-        console.print(RULE, style="dim", markup=False, highlight=False)
+        console.print(rule(an), style="dim", markup=False, highlight=False)
     else:
         console.print("No comparison has runs on both sides: no verdicts.", markup=False, highlight=False)
 
@@ -311,7 +331,7 @@ def write_markdown(path: Path, root: Path, an: Analysis, warnings: list[str], ex
         *([*[f"- {note}" for note in an.notes], ""] if an.notes else []),
         f"## Verdicts ({an.source}; {holm_caption(an)})",
         "",
-        RULE,
+        rule(an),
         "",
         _pipe_table(vh, vr) if vr else "_No comparison has runs on both sides._",
         "",
@@ -330,7 +350,8 @@ def write_csvs(path: Path, runs: pd.DataFrame, an: Analysis) -> list[Path]:
     cells = an.cells.reindex(columns=[*an.keys, *CELL_CSV, *interim(an.cells)])
     first = list(dict.fromkeys(c for c in [*RUN_CSV[:4], *an.axes, *RUN_CSV[4:]] if c in runs.columns))
     tidy = runs[first + sorted(c for c in runs.columns if c not in first)]
-    verdicts = an.verdicts.reindex(columns=[*an.keys, *VERDICT_CSV, *interim(an.verdicts)])
+    diff = [*SOLVED_DIFF] * _effects(an)[1]
+    verdicts = an.verdicts.reindex(columns=[*an.keys, *VERDICT_CSV, *diff, *interim(an.verdicts)])
     for p, df in zip(out, (cells, tidy, verdicts), strict=True):
         df.to_csv(p, index=False)
     return out

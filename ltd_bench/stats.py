@@ -1,4 +1,5 @@
-"""Statistics for counts and for many tests at once: Wilson intervals, Holm's adjustment, quartiles.
+"""Statistics for counts and for many tests at once: Wilson intervals, Holm's adjustment, quartiles, and
+the solved-by-the-budget endpoint (differences in fraction solved, Boschloo's test, its stratified form).
 
 numpy and scipy only. The time-to-solve statistics (Kaplan–Meier, RMST, log-rank) are in survival.py.
 """
@@ -58,6 +59,26 @@ def quartiles(values) -> tuple[float, float, float]:
 
 
 # ------------------------------------------------------------------------------------ solved by the budget
+def solved_difference(k_a: int, n_a: int, k_b: int, n_b: int) -> tuple[float, float, float]:
+    """(k_a/n_a − k_b/n_b, 95% interval): Newcombe's hybrid score interval (Newcombe 1998, Statistics in
+    Medicine 17:873, method 10), built from the two sides' Wilson intervals. Unlike the Wald interval it
+    stays inside [−1, 1] and is not degenerate at 10 of 10 against 0 of 10, the counts this tool sees."""
+    if not (n_a and n_b):
+        return math.nan, math.nan, math.nan
+    pa, pb = k_a / n_a, k_b / n_b
+    (la, ua), (lb, ub) = wilson_interval(k_a, n_a), wilson_interval(k_b, n_b)
+    d = pa - pb
+    return d, d - math.hypot(pa - la, ub - pb), d + math.hypot(ua - pa, pb - lb)
+
+
+def mh_solved_difference(strata) -> float:
+    """The Mantel–Haenszel difference in fraction solved over cells [(k_a, n_a, k_b, n_b), ...]: each
+    cell's difference weighted by n_a n_b / (n_a + n_b), so cells of equal sizes count equally."""
+    w = [(na * nb / (na + nb), ka / na - kb / nb) for ka, na, kb, nb in strata if na and nb]
+    total = sum(x for x, _ in w)
+    return sum(x * d for x, d in w) / total if total else math.nan
+
+
 @dataclass(frozen=True)
 class CountTest:
     p: float  # two-sided

@@ -6,8 +6,10 @@ from runfolders import make_run
 
 from ltd_bench import plots
 from ltd_bench.analysis import analyse, prepare
+from ltd_bench.comparisons import Comparison
 from ltd_bench.plots import NCOLS, NROWS, _Pages, common_step, make_plots
 from ltd_bench.runs import load
+from ltd_bench.stats import solved_difference
 
 SIGNATURES = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF", "svg": b"<?xml"}
 
@@ -175,6 +177,28 @@ def test_verdict_forest_has_a_row_per_cell_and_pool_at_its_ratio(tmp_path):
     assert "no-information (0/5 vs 0/5)" in texts
     assert {"helps", "no-information"} <= set(rows.verdict)  # a coloured row and a written-out one
     assert sorted(t.split(" (")[0].strip() for t in texts) == sorted(rows.verdict)  # one verdict per row
+
+
+def test_a_solved_comparison_is_drawn_as_a_difference_in_fraction_solved(tmp_path):
+    """The solved endpoint's panel shows what its test tested: k/n differences with Newcombe's interval on
+    a linear axis, the pooled row a point; the same runs' time comparison stays on the RMST ratio's log axis."""
+    for T in (20, 50):
+        for s in range(5):
+            make_run(tmp_path, seq_len=T, seed=s, omega=2.0, steps_to_solve=1000 + 250 * s, steps=8000)
+            make_run(tmp_path, seq_len=T, seed=s, status="solved" if s < 2 else "unsolved", steps=8000)
+    cmp = [Comparison("rnn+clip+Ω", "rnn+clip", "solved"), Comparison("rnn+clip+Ω", "rnn+clip", "time")]
+    an = analyse(load(tmp_path).runs, cmp)
+    with Capture() as cap:
+        plots._verdicts(an, tmp_path, "png", [])
+    solved, time_ = (a for a in cap.figs["verdicts"][0].axes if a.get_visible())
+    assert solved.get_title().endswith("(test: solved by the budget)") and solved.get_xscale() == "linear"
+    assert time_.get_xscale() == "log"
+    d, lo, hi = solved_difference(5, 5, 2, 5)
+    points = [ln for ln in solved.get_lines() if ln.get_marker() == "o"]
+    assert [float(ln.get_xdata()[0]) for ln in points] == pytest.approx([d, d, d])  # two cells and pooled
+    bars = [seg for c in solved.collections for seg in c.get_segments()]  # the intervals' horizontal lines
+    spans = sorted((round(float(s[0][0]), 6), round(float(s[1][0]), 6)) for s in bars if s[0][1] == s[1][1])
+    assert spans.count((round(lo, 6), round(hi, 6))) == 2  # each cell's Newcombe interval, none pooled
 
 
 def test_verdict_forest_when_nothing_solved_anywhere(tmp_path):

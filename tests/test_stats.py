@@ -1,4 +1,5 @@
-"""Wilson intervals and Holm's adjustment against independent references."""
+"""Wilson intervals, differences in fraction solved, Holm's adjustment and the count tests against
+independent references."""
 
 import itertools
 import math
@@ -8,7 +9,15 @@ import pytest
 
 from scipy import stats
 
-from ltd_bench.stats import boschloo, holm, quartiles, stratified_solved, wilson_interval
+from ltd_bench.stats import (
+    boschloo,
+    holm,
+    mh_solved_difference,
+    quartiles,
+    solved_difference,
+    stratified_solved,
+    wilson_interval,
+)
 
 
 @pytest.mark.parametrize(
@@ -139,3 +148,31 @@ def test_stratified_solved_counts_is_fisher_in_one_cell_and_exact_over_several()
     brute = np.mean(np.abs(total) >= abs(obs) - 1e-9)
     test, _ = stratified_solved(cells)
     assert test.p == pytest.approx(brute) and "all splits" in test.name
+
+
+@pytest.mark.parametrize(
+    "k_a, n_a, k_b, n_b, lo, hi",
+    [  # Newcombe (1998), Statistics in Medicine 17:873, Table II, method 10 (hybrid score)
+        (56, 70, 48, 80, 0.0524, 0.3339),
+        (9, 10, 3, 10, 0.1705, 0.8090),
+        (5, 56, 0, 29, -0.0381, 0.1926),
+        (0, 10, 0, 20, -0.1611, 0.2775),
+        (0, 10, 0, 10, -0.2775, 0.2775),
+        (10, 10, 0, 20, 0.6791, 1.0000),
+        (10, 10, 0, 10, 0.6075, 1.0000),
+    ],
+)
+def test_solved_difference_is_newcombes_hybrid_score_interval(k_a, n_a, k_b, n_b, lo, hi):
+    d, low, high = solved_difference(k_a, n_a, k_b, n_b)
+    assert d == pytest.approx(k_a / n_a - k_b / n_b)
+    assert (round(low, 4), round(high, 4)) == (lo, hi)
+    flipped = solved_difference(k_b, n_b, k_a, n_a)  # swapping the sides mirrors the interval
+    assert flipped == pytest.approx((-d, -high, -low))
+
+
+def test_mh_solved_difference_weights_cells_by_their_sizes():
+    # weights n_a n_b / (n_a + n_b): 16/8 = 2 and 50/15 = 10/3; differences 3/4 - 1/4 and 2/10 - 5/5
+    assert mh_solved_difference([(3, 4, 1, 4), (2, 10, 5, 5)]) == pytest.approx(-5 / 16)
+    equal = [(9, 10, 2, 10), (4, 10, 4, 10), (10, 10, 1, 10)]
+    assert mh_solved_difference(equal) == pytest.approx((0.7 + 0 + 0.9) / 3)  # equal sizes: the mean
+    assert math.isnan(mh_solved_difference([(0, 0, 1, 2)]))
