@@ -146,10 +146,13 @@ def task_label(row) -> str:
 
 
 def axis_parts(row, axes: list[str]) -> list[str]:
-    """'threshold=0.1' per axis; a run without clipping reads 'no clipping' (its threshold is unused)."""
+    """'threshold=0.1' per axis; a run without clipping reads 'no clipping' (its threshold is unused), and
+    a setting its cell does not have (adding's copy_len) is left out."""
     none = row.get("clipping.mode") == "none"
     parts = []
     for a in axes:
+        if a != "seq_len" and _missing(row[a]):
+            continue
         if a == "seq_len":
             parts.append(f"T={_int(row[a])}")
         elif a == "clipping.mode" and none:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis import Analysis
-from .render import setting_label
+from .render import setting, setting_label
 
 SYMBOL = {"helps": "+", "behind": "−", "equivalent": "=", "inconclusive": "?", "no-information": "○"}
 COLOR = {"helps": "tab:green", "behind": "tab:red", "equivalent": "tab:cyan", "inconclusive": "0.35"}
@@ -47,12 +47,12 @@ def _order(values: list) -> list:
 
 
 def value_label(axis: str, value, row=None) -> str:
-    """'T=20', 'threshold=0.1', 'no clipping' (a clipping mode of none has no threshold to show)."""
+    """'T=20', 'threshold=0.1', 'copy_len=3', 'no clipping' (a clipping mode of none has no threshold)."""
     if axis == "seq_len":
         return f"T={int(value)}" if float(value).is_integer() else f"T={value}"
     if axis == "clipping.mode" and value == "none":
         return "no clipping"
-    return f"{axis.split('.')[-1]}={value}"
+    return f"{axis.split('.')[-1]}={setting({axis: value}, axis)}"
 
 
 def where_map(an: Analysis) -> pd.DataFrame:
@@ -177,6 +177,15 @@ def write_csv(path: Path, an: Analysis) -> Path | None:
 
 
 # ------------------------------------------------------------------------------------------------ figure
+def _cells_of(an: Analysis, key: dict) -> np.ndarray:
+    """Which rows of the cell table a where-map group covers (a missing setting matches a missing one)."""
+    sel = np.ones(len(an.cells), bool)
+    for k, val in key.items():
+        col = an.cells[k]
+        sel &= (col == val).to_numpy() | (col.isna().to_numpy() & pd.isna(val))
+    return sel
+
+
 def figure(an: Analysis, out_dir: Path, fmt: str = "png") -> list[Path]:
     """where.<fmt>: per axis and group, success against the axis per method of the group's comparisons
     (95% Wilson band), each comparison's verdicts marked above the curves, the pooled one on the right."""
@@ -185,17 +194,16 @@ def figure(an: Analysis, out_dir: Path, fmt: str = "png") -> list[Path]:
     wm = where_map(an)
     if wm.empty:
         return []
-    groups = list(wm.groupby(["axis", "group"], sort=False))
+    first = lambda comps: np.flatnonzero(_cells_of(an, comps._key.iloc[0]))[0]  # the report's cell order
+    axes = list(dict.fromkeys(wm.axis))  # where_map's order: the axis with the most values first
+    groups = sorted(
+        wm.groupby(["axis", "group"], sort=False), key=lambda g: (axes.index(g[0][0]), first(g[1]))
+    )
     colors = _colors(an.cells.method)
     title = f"Where, at a glance: solved fraction (95% Wilson band) and verdicts ({LEGEND})"
     pages = _Pages(len(groups), title, "where", ncols=min(2, len(groups)), panel_w=1.6 * PANEL_W)
     for ax, ((axis, label), comps) in zip(pages.axes, groups, strict=True):
-        key = comps._key.iloc[0]
-        sel = np.ones(len(an.cells), bool)
-        for k, val in key.items():
-            col = an.cells[k]
-            sel &= (col == val).to_numpy() | (col.isna().to_numpy() & pd.isna(val))
-        cells = an.cells[sel]
+        cells = an.cells[_cells_of(an, comps._key.iloc[0])]
         values = _order(list(cells[axis].unique()))
         pos = {x: i for i, x in enumerate(values)}  # even spacing: values as categories, in order
         methods = list(dict.fromkeys([*comps.method, *comps.reference]))
@@ -217,7 +225,7 @@ def figure(an: Analysis, out_dir: Path, fmt: str = "png") -> list[Path]:
         ax.set_xlim(-0.5, len(values) - 0.5 + RIGHT)
         ax.set_ylim(-0.04, 1.12 + 0.13 * len(comps))
         ax.set_yticks([0, 0.25, 0.5, 0.75, 1])
-        ax.set(xlabel="T" if axis == "seq_len" else axis, ylabel="fraction solved")
+        ax.set(xlabel="T" if axis == "seq_len" else axis.split(".")[-1], ylabel="fraction solved")
         ax.set_title(label, fontsize=8)
         _small(ax, legend=False)
         ax.legend(fontsize=6, loc="lower right", frameon=False)  # in the room right of the last value

@@ -7,7 +7,7 @@ import pytest
 from rich.console import Console
 from runfolders import make_run
 
-from ltd_bench import wheremap
+from ltd_bench import plots, wheremap
 from ltd_bench.analysis import analyse
 from ltd_bench.render import setting_label
 from ltd_bench.report import run_report
@@ -109,3 +109,32 @@ def test_cells_without_clipping_say_so():
     )
     assert wheremap.value_label("clipping.mode", "none") == "no clipping"
     assert wheremap.value_label("seq_len", 20) == "T=20"
+
+
+def test_a_task_option_reads_as_written_and_only_where_it_applies(tmp_path):
+    """Copying with 3 and with 10 symbols beside adding: the groups and values read copy_len=3 (never 3.0),
+    adding's group names no copy_len, and the figure's panels run along T first, in the report's cell order."""
+    for s in range(3):
+        for T in (10, 20):
+            for task, options in (("adding", None), ("copying", {"copy_len": 3}), ("copying", None)):
+                kw = dict(task=task, seq_len=T, seed=s, options=options, steps=4000)
+                make_run(tmp_path, omega=2.0, **kw)
+                make_run(tmp_path, status="unsolved" if s else "solved", **kw)
+    an = analyse(load(tmp_path).runs, [("rnn+clip+Ω", "rnn+clip")])
+    wm = wheremap.where_map(an)
+    groups = {(r.axis, r.group): r["values"] for _, r in wm.iterrows()}
+    assert groups == {
+        ("seq_len", "adding"): ["T=10", "T=20"],
+        ("seq_len", "copying · copy_len=3"): ["T=10", "T=20"],
+        ("seq_len", "copying · copy_len=10"): ["T=10", "T=20"],
+        ("task.options.copy_len", "copying · T=10"): ["copy_len=3", "copy_len=10"],
+        ("task.options.copy_len", "copying · T=20"): ["copy_len=3", "copy_len=10"],
+    }
+    drawn, save = [], plots._Pages.save
+    with pytest.MonkeyPatch.context() as mp:  # figure() lays its panels out with plots._Pages
+        mp.setattr(plots._Pages, "save", lambda pages, *a: drawn.append(pages) or save(pages, *a))
+        wheremap.figure(an, tmp_path / "plots")
+    axes = [a for a in drawn[0].figs[0].axes if a.get_visible()]
+    titles = [a.get_title() for a in axes]
+    assert titles[:3] == ["adding", "copying · copy_len=3", "copying · copy_len=10"]  # T first, cell order
+    assert {a.get_xlabel() for a in axes[3:]} == {"copy_len"}
