@@ -187,7 +187,7 @@ def _verdicts(an: Analysis, out, fmt, saved) -> None:
     pairs = list(dict.fromkeys(zip(v.method, v.reference, v.endpoint, strict=True)))
     title = "Declared comparisons: RMST ratio (95% CI; arrow: a bound, one side never solved)"
     if (v.endpoint == "solved").all():
-        title = "Declared comparisons: difference in fraction solved (95% Newcombe interval; pooled: MH)"
+        title = "Declared comparisons: difference in fraction solved (95% Newcombe interval; pooled: Mantel–Haenszel)"
     elif (v.endpoint == "solved").any():
         title = "Declared comparisons: each one's endpoint's effect (95% CI; arrow: a bound)"
     pages = _Pages(len(pairs), title, "verdicts", ncols=min(2, len(pairs)), panel_w=1.5 * PANEL_W)  # + labels
