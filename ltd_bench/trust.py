@@ -27,6 +27,7 @@ import numpy as np
 
 from .bounded import read_fd
 from .config import Config, NOT_IN_RUN_ID
+from .tasks import task_of
 
 SWEEP_JSON_BYTES = 64 << 20  # a sweep.json lists its run ids, 16 bytes each: millions of runs fit
 SUMMARY_BYTES = 1 << 20  # a summary.json is ~1 KB; a note or an error message never reaches a MiB
@@ -70,7 +71,9 @@ def max_evals(cfg: Config) -> int:
 
 
 def max_len(cfg: Config) -> int:
-    return max(cfg.task.seq_len, cfg.task.seq_len_max or 0)
+    """The longest sequence a run of this config feeds its net: the task's own (copying adds 2 copy_len
+    steps to T, a jittered task a tenth), not task.seq_len."""
+    return task_of(cfg.task).max_len()
 
 
 # ------------------------------------------------------------------------------------- the summary

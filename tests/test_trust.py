@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from runfolders import make_run
 from test_sweep import BASE, cli, run, write
@@ -36,6 +37,7 @@ from ltd_bench.outputs import (
 )
 from ltd_bench.runner import train_in
 from ltd_bench.runs import load
+from ltd_bench.tasks import task_of
 from ltd_bench.train import resume_problem
 
 TINY = {
@@ -268,6 +270,23 @@ def test_an_npz_whose_header_claims_a_huge_shape_is_refused_before_reading(tmp_p
     with pytest.raises(ValueError, match=r"gradient_flow.npz: grad_norm has shape \(1048576, 4096\), beyond"):
         read_flow(d)
     assert peak_mb(lambda: read_flow(d)) < 8
+
+
+def test_the_flow_bound_is_the_tasks_own_sequence_length(tmp_path):
+    """Copying feeds T + 2 copy_len steps, not T: a real record of every step is read, one wider refused."""
+    d = make_run(tmp_path, task="copying", seq_len=10, options={"copy_len": 3}, flow=True)
+    cfg = trust.config_of(yaml.safe_load((d / "config.yaml").read_text()), d.name)
+    x, _ = task_of(cfg.task).sample(2, torch.Generator().manual_seed(0))
+    rows = trust.max_evals(cfg)
+    for width, ok in ((x.shape[0], True), (x.shape[0] + 1, False)):
+        buf = io.BytesIO()
+        np.savez(buf, step=np.arange(rows), grad_norm=np.ones((rows, width), np.float32))
+        (d / "gradient_flow.npz").write_bytes(buf.getvalue())
+        if ok:
+            assert read_flow(d)["grad_norm"].shape == (rows, 16)
+        else:
+            with pytest.raises(ValueError, match="beyond the"):
+                read_flow(d)
 
 
 def test_a_compressed_bomb_is_refused_by_its_declared_size(tmp_path):
