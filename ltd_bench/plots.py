@@ -206,13 +206,19 @@ def _counts(r) -> str:
     return f"{r.k_method:.0f}/{r.n_method:.0f} vs {r.k_ref:.0f}/{r.n_ref:.0f}"
 
 
+def _estimated(ax, rows: pd.DataFrame, y: np.ndarray, effect: str, at: float):
+    """(y, row, colour, marker) of each row with an estimate of `effect`; a row without one (nothing
+    solved) has its verdict and counts written out at x = `at` instead."""
+    for yi, (_, r) in zip(y, rows.iterrows(), strict=True):
+        if r.verdict not in VERDICT_STYLE or not np.isfinite(r[effect]):
+            ax.text(at, yi, f"{r.verdict} ({_counts(r)})", ha="center", va="center", fontsize=6, color="0.45")
+            continue
+        yield yi, r, *VERDICT_STYLE[r.verdict]
+
+
 def _ratio_panel(ax, rows: pd.DataFrame, y: np.ndarray) -> None:
     """RMST ratios on a log axis; a bound (one side never solved) is a one-sided arrow, never an interval."""
-    for yi, (_, r) in zip(y, rows.iterrows(), strict=True):
-        if r.verdict not in VERDICT_STYLE or not np.isfinite(r.rmst_ratio):
-            ax.text(1, yi, f"{r.verdict} ({_counts(r)})", ha="center", va="center", fontsize=6, color="0.45")
-            continue
-        color, marker = VERDICT_STYLE[r.verdict]
+    for yi, r, color, marker in _estimated(ax, rows, y, "rmst_ratio", at=1):
         bound = {"lower": 1, "upper": -1}.get(r.get("ratio_bound") or "", 0)
         if bound:
             tip = r.rmst_ratio * BOUND_ARROW**bound
@@ -238,11 +244,7 @@ def _ratio_panel(ax, rows: pd.DataFrame, y: np.ndarray) -> None:
 
 def _solved_panel(ax, rows: pd.DataFrame, y: np.ndarray) -> None:
     """Differences in fraction solved on [−1, 1], Newcombe's interval per cell (pooled: a point)."""
-    for yi, (_, r) in zip(y, rows.iterrows(), strict=True):
-        if r.verdict not in VERDICT_STYLE or not np.isfinite(r.solved_diff):
-            ax.text(0, yi, f"{r.verdict} ({_counts(r)})", ha="center", va="center", fontsize=6, color="0.45")
-            continue
-        color, marker = VERDICT_STYLE[r.verdict]
+    for yi, r, color, marker in _estimated(ax, rows, y, "solved_diff", at=0):
         lo, hi = (
             (r.solved_diff_low, r.solved_diff_high)
             if np.isfinite(r.solved_diff_low)
