@@ -4,10 +4,10 @@ A run that has trained 200k updates without solving is a censored observation: u
 evaluation, its fate after that unknown. An interim report counts, besides the finished runs, every
 unfinished one that has been evaluated after step 0:
 
-    training     a live sweep holds its claim on the folder
+    training     a live process (a sweep or `ltd-bench run`) holds its claim on the folder
     interrupted  its summary.json says so (Ctrl-C, SIGTERM: it has a checkpoint to continue from)
-    unclaimed    no summary.json and nobody holds its claim: a killed process, or `ltd-bench run` still
-                 training (that one takes no claim)
+    unclaimed    no summary.json and nobody holds its claim: a killed process (or a folder from before
+                 runs took claims)
 
 each as solved at its first evaluation under train.success_error (as train.py decides), else censored
 at its last evaluation (metrics.csv, flushed row by row as it trains; or a checkpoint's rows). Kaplan–Meier takes the staggered
