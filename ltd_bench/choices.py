@@ -34,7 +34,7 @@ ORTHOGONAL_INITS = ("default", "henaff", "cayley", "identity")
 ORTHOGONAL_NONLINEARITIES = ("tanh", "relu", "modrelu")
 ORTHOGONAL_MAPS = {
     "matrix_exp": "W_hh = exp(A), A skew-symmetric: expRNN (Lezcano-Casado & Martínez-Rubio 2019)",
-    "cayley": "W_hh = (I - A/2)^-1 (I + A/2): a Cayley transform (as in scoRNN, Helfrich et al. 2018)",
+    "cayley": "W_hh = (I - A/2)^-1 (I + A/2): PyTorch's Cayley transform (expRNN's: (I + A)^-1 (I - A))",
 }
 OPTIMIZERS = {
     "sgd": "SGD with optional momentum (Pascanu et al. 2013: plain SGD, lr 0.01)",

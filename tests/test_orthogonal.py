@@ -43,11 +43,11 @@ def _pre(net, w_hh, x_t, h_prev):
     return net.rnn.weight_ih_l0 @ x_t + w_hh @ h_prev
 
 
-def reference(net, task, x, y, form, alpha):
+def reference(net, task, x, y, form, alpha, ambient=False):
     """Per-example unroll with W_hh = the parametrization of `skew` (autograd through matrix_exp);
     g_t by autograd; J_t = ∂h_t/∂h_{t-1} = D_t W_hh with D_t = ∂f/∂a at a_t by jacobian() (autograd's
     derivative of f, not a formula for f'), held constant with g_t; then Ω. Returns
-    (Ω, {name: ∂(loss + α Ω)/∂param})."""
+    (Ω, {name: ∂(loss + α Ω)/∂param}), and with `ambient` also ∂Ω/∂W_hh, W_hh taken as a free matrix."""
     skew = net.rnn.skew
     params = dict(net.named_parameters())
     w = net.rnn.weight_hh_l0  # with the graph to `skew`
@@ -78,12 +78,12 @@ def reference(net, task, x, y, form, alpha):
         omega = sum(((a / n) ** 2 - 1) ** 2 for a, n in terms) / len(terms)
     names = list(params)
     loss_grads = torch.autograd.grad(loss, [params[n] for n in names], retain_graph=True)
-    (omega_grad,) = torch.autograd.grad(omega, skew)
+    omega_grad, omega_w = torch.autograd.grad(omega, [skew, w])
     grads = dict(zip(names, loss_grads, strict=True))
     grads["rnn.parametrizations.weight_hh_l0.original"] = (
         grads["rnn.parametrizations.weight_hh_l0.original"] + alpha * omega_grad
     )
-    return omega.detach(), grads
+    return (omega.detach(), grads, omega_w) if ambient else (omega.detach(), grads)
 
 
 @pytest.mark.parametrize(
@@ -120,6 +120,37 @@ def test_training_path_and_probe_match_explicit_jacobians(nl, omap, form, task_n
     assert got["omega"] == pytest.approx(ref_omega.item(), rel=1e-8)
     eig = np.abs(np.linalg.eigvals(net.w_hh.detach().numpy())).max()
     assert got["spectral_radius"] == pytest.approx(eig, rel=1e-10) and eig == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("omap", ["matrix_exp", "cayley"])
+@pytest.mark.parametrize("nl", ["tanh", "relu", "modrelu"])
+def test_omega_has_no_gradient_on_the_orthogonal_group(nl, omap):
+    """Ω holds g_t and h_t constant, so D_t = diag f'(a_t), a function of h_t, is constant too, and Ω
+    depends on W_hh only through ‖u_t W_hh‖ with u_t = g_t D_t; ‖u W‖ = ‖u‖ for every orthogonal W. Its
+    gradient w.r.t. W_hh as a free matrix is not zero, but it is normal to the orthogonal group at W_hh
+    (W_hhᵀ G symmetric), so through the parametrization, w.r.t. A, it is zero: with Ω on, the orthogonal
+    RNN's training path adds nothing to A's gradient but rounding."""
+    task = make_task("copying", L, copy_len=2, n_symbols=3)  # a target at every step: no g_t = 0
+    net, _ = _net(nl, omap, task=task)
+    if nl == "modrelu":  # every unit on gives Ω = 0 outright: switch some off
+        with torch.no_grad():
+            net.rnn.modrelu_bias.copy_(torch.linspace(-0.8, 0.1, H))
+    x, y = task.sample(B, torch.Generator().manual_seed(3))
+    x = x.double()
+    omega, _, free = reference(net, task, x, y, "pascanu2013", alpha=1.0, ambient=True)
+    assert omega.item() > 1e-2 and free.norm() > 1e-2  # Ω is there and pulls on a free W_hh
+    m = net.w_hh.detach().T @ free
+    assert (m - m.T).norm() < 1e-12 * free.norm()
+    got = []
+    for alpha in (1.0, 0.0):
+        net.zero_grad()
+        hook = OmegaRNN(alpha, "pascanu2013", last_only=False)
+        with net.cached():
+            out, _ = net.forward_fast(x, hook, last_only=False)
+            task.loss(out, y).backward()
+        got.append(net.rnn.skew.grad.clone())
+    assert hook.omega.item() == pytest.approx(omega.item(), rel=1e-8)
+    assert (got[0] - got[1]).norm() < 1e-12 * got[1].norm()
 
 
 @pytest.mark.parametrize("nl", ["tanh", "modrelu"])
@@ -175,8 +206,11 @@ def cfg(**over):
     return validate_dict(raw, "test")
 
 
-def test_w_hh_stays_orthogonal_at_float_precision_and_moves():
-    c = cfg(**{"train.lr": 0.05, "train.lr_orth": 0.05, "train.steps": 200})
+@pytest.mark.parametrize("omap", ["matrix_exp", "cayley"])
+def test_w_hh_stays_orthogonal_at_float_precision_and_moves(omap):
+    """After training, the W_hh the model uses is orthogonal to float32 precision and is the map of the
+    trained A, computed independently in float64 (scipy's expm; the Cayley formula by a linear solve)."""
+    c = cfg(**{"train.lr": 0.05, "train.lr_orth": 0.05, "train.steps": 200, "model.orthogonal_map": omap})
     task = make_task("copying", 10, copy_len=3, n_symbols=4)
     start = build_model(c.model, task.input_size, task.output_size, c.seed).w_hh.detach()
     res = train(c)
@@ -185,6 +219,12 @@ def test_w_hh_stays_orthogonal_at_float_precision_and_moves():
     w = net.w_hh.detach()
     assert (w - start).norm() > 0.05  # it trained
     assert orthogonality_error(w) < 1e-5  # float32: ~1e-7 per entry
+    low = net.rnn.skew.detach().double().tril(-1)
+    a = (low - low.T).numpy()
+    assert np.abs(a).sum(axis=0).max() > 1.0  # ‖A‖₁: not a near-identity W_hh, where any map is exact
+    eye = np.eye(a.shape[0])
+    want = scipy.linalg.expm(a) if omap == "matrix_exp" else np.linalg.solve(eye - a / 2, eye + a / 2)
+    np.testing.assert_allclose(w.double().numpy(), want, atol=1e-5)
 
 
 def test_same_config_same_numbers_and_resume_is_bit_identical(tmp_path):
@@ -211,6 +251,53 @@ def test_a_has_its_own_learning_rate_lr_orth_defaulting_to_a_tenth():
         lr = 0.01 if n.endswith("original") else 0.1
         torch.testing.assert_close(p.detach(), before[n] - lr * p.grad, rtol=0, atol=1e-7, msg=n)
     assert Trainer(cfg(**{"train.lr_orth": 0.003})).opt.param_groups[1]["lr"] == 0.003
+
+
+def test_two_steps_match_an_update_written_out_by_hand():
+    """Two Trainer.step()s with Ω on, clipping and momentum, against the update from independent parts:
+    ∂(loss + αΩ) of every parameter by `reference` (autograd through the parametrization, Ω from explicit
+    Jacobians), global-norm clipping of the sum over all parameters, A among them, then SGD with momentum
+    (buf = g, then μ·buf + g) at lr, and at lr_orth for A. A's gradient with the others' rate, or A left
+    out of the norm, moves the weights elsewhere."""
+    import copy
+
+    from test_train import recording
+
+    alpha, lr, lr_orth, mu, v = 0.5, 0.5, 0.2, 0.9, 0.2
+    c = cfg(
+        **{
+            "model.nonlinearity": "tanh",
+            "model.hidden_size": H,
+            "train.optimizer": "sgd",
+            "train.lr": lr,
+            "train.lr_orth": lr_orth,
+            "train.momentum": mu,
+            "train.batch_size": B,
+            "clipping.threshold": v,
+            "regularizer.omega_weight": alpha,
+        }
+    )
+    tr = Trainer(c)
+    net = copy.deepcopy(tr.model).double()
+    start = {n: p.detach().clone().double() for n, p in tr.model.named_parameters()}
+    batches = recording(tr)
+    reported = [tr.step(alpha) for _ in range(2)]
+    buf, norms = {}, []
+    for (x, y), (_, _, clipped, finite) in zip(batches, reported, strict=True):
+        _, grads = reference(net, tr.task, x.double(), y, "pascanu2013", alpha)
+        total = math.sqrt(sum(float(g.square().sum()) for g in grads.values()))
+        assert total > 2 * v and clipped and finite  # clipping acts on this step
+        norms.append(total)
+        with torch.no_grad():
+            for n, p in net.named_parameters():
+                g = grads[n] * (v / total)
+                buf[n] = g if n not in buf else mu * buf[n] + g
+                p -= (lr_orth if n.endswith("original") else lr) * buf[n]
+    for n, p in tr.model.named_parameters():
+        want = dict(net.named_parameters())[n].detach() - start[n]
+        torch.testing.assert_close(p.detach().double() - start[n], want, rtol=1e-3, atol=1e-6, msg=n)
+    for (_, norm, _, _), total in zip(reported, norms, strict=True):
+        assert norm == pytest.approx(total, rel=1e-4)
 
 
 def test_one_exponential_per_update_and_per_evaluation(monkeypatch):
@@ -400,6 +487,9 @@ def test_what_packs_with_an_orthogonal_run():
             "model.orthogonal_map: is for model.type orthogonal",
         ),
         ({"type": "rnn"}, {"lr_orth": 0.001}, "train.lr_orth: is for model.type orthogonal"),
+        ({"type": "rnn", "init": "cayley"}, {}, "model.init: init 'cayley' is for model.type orthogonal"),
+        ({"type": "orthogonal"}, {"lr_orth": 0}, "train.lr_orth:"),
+        ({"type": "orthogonal"}, {"lr_orth": 20}, "train.lr_orth:"),
         ({"type": "orthogonal", "orthogonal_map": "expm"}, {}, "unknown value 'expm'"),
         ({"type": "orthogonl"}, {}, "(did you mean 'orthogonal'?)"),
     ],
