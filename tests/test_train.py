@@ -202,6 +202,34 @@ def recording(tr):
     return batches
 
 
+def two_steps_by_hand(tr, alpha, grads_of, v, mu, lr_of):
+    """Two tr.step(alpha)s against the same update written out by hand on a float64 copy of the model:
+    grads_of(net, x, y) -> ({name: ∂(loss + αΩ)/∂param}, loss) from independent parts, global-norm
+    clipping of the sum at v (asserted to act), SGD with momentum (buf = g, then μ·buf + g; p -= lr·buf) at
+    lr_of(name). Asserts the weights moved alike; returns [(reported, (loss, pre-clip norm) by hand)]."""
+    import copy
+
+    net = copy.deepcopy(tr.model).double()
+    start = {n: p.detach().clone().double() for n, p in tr.model.named_parameters()}
+    batches = recording(tr)
+    reported = [tr.step(alpha) for _ in range(2)]
+    buf, expected = {}, []
+    for (x, y), (_, _, clipped, finite) in zip(batches, reported, strict=True):
+        grads, loss = grads_of(net, x.double(), y)
+        total = math.sqrt(sum(float(g.square().sum()) for g in grads.values()))
+        assert total > 2 * v and clipped and finite  # clipping acts on this step
+        expected.append((loss, total))
+        with torch.no_grad():
+            for n, p in net.named_parameters():
+                g = grads[n] * (v / total)
+                buf[n] = g if n not in buf else mu * buf[n] + g
+                p -= lr_of(n) * buf[n]
+    for n, p in tr.model.named_parameters():
+        want = dict(net.named_parameters())[n].detach() - start[n]
+        torch.testing.assert_close(p.detach().double() - start[n], want, rtol=1e-3, atol=1e-6, msg=n)
+    return list(zip(reported, expected, strict=True))
+
+
 STEP_CASES = {  # model, the route its backward takes, task (and options), Ω form
     "rnn_fast_path": ("rnn", "fast", "adding", {}, "book"),
     "rnn_autograd_path": ("rnn", "autograd", "adding", {}, "pascanu2013"),
@@ -218,8 +246,6 @@ def test_one_step_matches_a_hand_computed_update(case, monkeypatch):
     from explicit Jacobians (test_omega.reference), then global-norm clipping of the sum, then SGD with
     momentum (buf = g, then buf = μ·buf + g; p -= lr·buf). Clipping acts on both steps, so Ω's gradient
     added after it, or momentum ignored (it first shows on step 2), moves the weights elsewhere."""
-    import copy
-
     from test_omega import example_loss, reference
 
     from ltd_bench import models
@@ -246,31 +272,16 @@ def test_one_step_matches_a_hand_computed_update(case, monkeypatch):
         monkeypatch.setattr(models.RecurrentNet, "fast_path", property(lambda self: False))
     tr = Trainer(c)
     assert tr.model.fast_path == (route == "fast")
-    net = copy.deepcopy(tr.model).double()
-    start = {n: p.detach().clone().double() for n, p in tr.model.named_parameters()}
-    batches = recording(tr)
-    reported = [tr.step(alpha) for _ in range(2)]
 
-    buf, expected = {}, []
-    for (x, y), (_, _, clipped, finite) in zip(batches, reported, strict=True):
-
-        def batch_loss(out, y=y):  # the batch mean of each example's own loss
+    def grads_of(net, x, y):
+        def batch_loss(out):  # the batch mean of each example's own loss
             return sum(example_loss(task, out[:, b], y[..., b]) for b in range(y.shape[-1])) / y.shape[-1]
 
-        _, omega_grad, ref_loss, grads = reference(net, kind, x.double(), batch_loss, form)
+        _, omega_grad, ref_loss, grads = reference(net, kind, x, batch_loss, form)
         grads["rnn.weight_hh_l0"] = grads["rnn.weight_hh_l0"] + alpha * omega_grad
-        total = math.sqrt(sum(float(g.square().sum()) for g in grads.values()))
-        assert total > 2 * v and clipped and finite  # clipping acts on this step
-        expected.append((float(ref_loss), total))
-        with torch.no_grad():
-            for n, p in net.named_parameters():
-                g = grads[n] * (v / total)
-                buf[n] = g if n not in buf else mu * buf[n] + g
-                p -= lr * buf[n]
-    for n, p in tr.model.named_parameters():
-        want = dict(net.named_parameters())[n].detach() - start[n]
-        torch.testing.assert_close(p.detach().double() - start[n], want, rtol=1e-3, atol=1e-6, msg=n)
-    for (loss, norm, _, _), (ref_loss, total) in zip(reported, expected, strict=True):
+        return grads, float(ref_loss)
+
+    for (loss, norm, _, _), (ref_loss, total) in two_steps_by_hand(tr, alpha, grads_of, v, mu, lambda n: lr):
         assert loss == pytest.approx(ref_loss, rel=1e-5)
         assert norm == pytest.approx(total, rel=1e-4)  # the pre-clip norm includes Ω's gradient
 
