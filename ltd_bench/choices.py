@@ -18,9 +18,9 @@ NONLINEARITIES = {
     "modrelu": "h_t = sign(a_t)·max(0, |a_t| + b), b learned (Arjovsky et al. 2016; expRNN): orthogonal only",
 }
 INITS = {
-    "default": "PyTorch's U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias",
+    "default": "PyTorch's U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias; orthogonal model: henaff",
     "orthogonal": "orthogonal W_hh (Saxe et al. 2014), default elsewhere, zero biases",
-    "identity": "IRNN (Le et al. 2015): W_hh = I, W_ih ~ N(0, 0.001), zero biases; use with relu",
+    "identity": "IRNN (Le et al. 2015): W_hh = I, W_ih ~ N(0, 0.001), zero biases; use with relu. Orthogonal model: A = 0",
     "smart_tanh": "Pascanu et al. 2013 code: N(0, 0.01) weights, W_hh sparse (15 per unit) at spectral radius 0.95",
     "basic_tanh": "Pascanu et al. 2013 code: every weight N(0, 0.1), zero biases",
     "sigmoid": "Pascanu et al. 2013 code's sigmoid setting: every weight N(0, 0.01), zero biases",
@@ -49,7 +49,7 @@ CLIPPING = {
 NONFINITE = {
     "skip": "a NaN/Inf gradient skips the update (counted in nonfinite_steps)",
     "shrink": "Pascanu et al. 2013 code: the update becomes 0.02·W_hh on W_hh alone",
-    "random_step": "Goodfellow et al. §10.11: a random step of norm v (the clipping threshold)",
+    "random_step": "Goodfellow et al. §10.11: a random step of norm v (the clipping threshold; on A's read entries)",
 }
 OMEGA_FORMS = {
     "book": "Σ_t (‖g_t J_t‖/‖g_t‖ − 1)², summed over t, averaged over the batch (Goodfellow et al. §10.11)",

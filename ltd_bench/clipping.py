@@ -28,7 +28,9 @@ class ClipResult:
 
 class Clipper:
     """Clips the gradients of `params` in place, one call per step: `clip(loss)` -> ClipResult. A norm
-    that is NaN/Inf, or above `bad_norm` (the original code's guard: 1e10), goes to the non-finite policy."""
+    that is NaN/Inf, or above `bad_norm` (the original code's guard: 1e10), goes to the non-finite policy.
+    `w_hh`: the parameter behind W_hh (shrink's target); `skew`: it is the orthogonal model's, of which the
+    map reads the strict lower triangle alone (random_step draws its noise there)."""
 
     def __init__(
         self,
@@ -39,10 +41,12 @@ class Clipper:
         w_hh: torch.nn.Parameter,
         gen: torch.Generator,
         bad_norm: float | None = None,
+        skew: bool = False,
     ):
         self.mode, self.v, self.bad_norm = mode, threshold, bad_norm
         self._clip, self._nonfinite = CLIPPING.get(mode), NONFINITE.get(nonfinite)
         self.params, self.w_hh, self.gen = params, w_hh, gen
+        self.skew_at = next(i for i, p in enumerate(params) if p is w_hh) if skew else None
 
     def __call__(self, loss: torch.Tensor | None = None) -> ClipResult:
         grads = [p.grad for p in self.params if p.grad is not None]
@@ -110,6 +114,8 @@ def _shrink(clipper: Clipper, grads: list[torch.Tensor]) -> bool:
 @NONFINITE.register("random_step")
 def _random_step(clipper: Clipper, grads: list[torch.Tensor]) -> bool:
     noise = [torch.randn(g.shape, generator=clipper.gen).to(g.device) for g in grads]
+    if clipper.skew_at is not None:  # noise the map does not read would move nothing, and shrink the step
+        noise[clipper.skew_at].tril_(-1)
     scale = clipper.v / float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(noise))))
     for g, z in zip(grads, noise, strict=True):
         g.copy_(z * scale)

@@ -76,8 +76,12 @@ class TaskConfig(_Section):
 class ModelConfig(_Section):
     type: _one_of(choices.MODELS) = Field("rnn", description="recurrent cell")
     hidden_size: int = Field(50, ge=1, le=4096, description="hidden units H")  # 50: Pascanu et al. 2013
-    nonlinearity: _one_of(choices.NONLINEARITIES) = Field("tanh", description="vanilla RNN activation")
-    init: _one_of(choices.INITS) = Field("default", description="weight initialisation")
+    nonlinearity: _one_of(choices.NONLINEARITIES) = Field(
+        "tanh", description="activation of the vanilla and orthogonal RNN (modrelu: orthogonal only)"
+    )
+    init: _one_of(choices.INITS) = Field(
+        "default", description="weight initialisation (orthogonal model: of A, its other weights expRNN's)"
+    )
     # 1 keeps the cell open early (Gers et al. 2000; Jozefowicz et al. 2015)
     forget_bias: float = Field(1.0, ge=-10, le=10, description="LSTM forget-gate bias at initialisation")
     # matrix_exp: expRNN's map (its `--mode exprnn`); PyTorch's parametrizations.orthogonal names it so

@@ -25,10 +25,11 @@ import warnings
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils import parametrize
 
 from . import choices
 from .config import ModelConfig
-from .orthogonal import OrthogonalRNN, cached, modrelu_
+from .orthogonal import OrthogonalRNN, modrelu_
 from .registry import Registry
 
 MODELS: Registry = Registry("model", choices.MODELS)
@@ -62,7 +63,7 @@ class RecurrentNet(nn.Module):
     def cached(self):
         """A context in which W_hh is computed once (the orthogonal model's exponential: once per update
         and once per evaluation); a no-op for the other models."""
-        return cached() if self.kind == "orthogonal" else contextlib.nullcontext()
+        return parametrize.cached() if self.kind == "orthogonal" else contextlib.nullcontext()
 
     def param_groups(self, lr_orth: float | None) -> list:
         """The optimizer's parameters: all in one group, or for the orthogonal model A in a group of its

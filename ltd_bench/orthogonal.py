@@ -33,7 +33,7 @@ import math
 
 import torch
 from torch import nn
-from torch.nn.utils import parametrizations, parametrize
+from torch.nn.utils import parametrizations
 
 
 def modrelu_(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -80,6 +80,12 @@ def cotangent_exponent(norm: float) -> int:
     return max(-100, min(100, math.frexp(norm)[1] + COTANGENT_LOG2))
 
 
+def one_norm(m: torch.Tensor) -> torch.Tensor:
+    """The operator 1-norm (largest column sum of |m|) of each matrix of (…, H, H), as ATen's matrix_exp
+    takes it to choose its degree and scaling."""
+    return m.abs().sum(-2).amax(-1)
+
+
 def scale_cotangent(w: torch.Tensor) -> torch.Tensor:
     """Hooks on W = matrix_exp(A)'s own backward node (PyTorch's), once per node: each matrix's cotangent G
     goes in as 2^-k G (k from `cotangent_exponent`), its A's gradient comes out × 2^k (module docstring).
@@ -102,7 +108,7 @@ def scale_cotangent(w: torch.Tensor) -> torch.Tensor:
         up.clear()
         if g is None:
             return None
-        norms = g.abs().sum(-2).amax(-1).reshape(-1).tolist()  # ATen's operator 1-norm, per matrix
+        norms = one_norm(g).reshape(-1).tolist()
         up.extend(2.0 ** cotangent_exponent(n) for n in norms)
         return (scale(g, [1 / f for f in up]),) if any(f != 1 for f in up) else None
 
@@ -130,7 +136,7 @@ def pack_weights(par: nn.Module, xs: list[torch.Tensor]) -> list[torch.Tensor]:
     x = torch.stack(xs)
     if par.orthogonal_map.name == "matrix_exp":
         low = x.detach().tril()  # A as the parametrization forms it, and its 1-norm as ATen takes it
-        norm = (low - low.mH).abs().sum(-2).amax(-1)
+        norm = one_norm(low - low.mH)
         theta = THETA_12.get(x.dtype)
         batch = (norm >= theta).tolist() if theta is not None else [False] * len(xs)
     else:
@@ -223,11 +229,6 @@ class OrthogonalRNN(nn.Module):
 
 
 ACT = {"tanh": torch.tanh, "relu": torch.relu}
-
-
-def cached():
-    """Inside: every parametrized weight is computed once and reused (torch.nn.utils.parametrize.cached)."""
-    return parametrize.cached()
 
 
 def orthogonality_error(w: torch.Tensor) -> float:

@@ -73,6 +73,7 @@ class Trainer:
             self.model.w_hh_param,
             torch.Generator().manual_seed(cfg.seed + 2),
             bad_norm=c.bad_norm,
+            skew=self.model.kind == "orthogonal",
         )
 
     def step(self, alpha: float) -> tuple[float, float, bool, bool]:

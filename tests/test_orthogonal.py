@@ -86,6 +86,29 @@ def reference(net, task, x, y, form, alpha, ambient=False):
     return (omega.detach(), grads, omega_w) if ambient else (omega.detach(), grads)
 
 
+def w_hh_cotangent(net, task, x, y, alpha, form):
+    """One training-path backward (forward_fast with Ω's hook at α, W_hh read once): (the hook, the
+    gradient arriving at W_hh, before the parametrization's backward takes it to A)."""
+    net.zero_grad()
+    hook, seen = OmegaRNN(alpha, form, last_only=task.target == "last"), []
+    weights = net.rnn.weights
+
+    def spied():
+        out = weights()
+        out[1].register_hook(lambda g: seen.append(g.clone()))  # tensor hooks run before the node's
+        return out
+
+    net.rnn.weights = spied
+    try:
+        with net.cached():
+            out, _ = net.forward_fast(x, hook, last_only=task.target == "last")
+            task.loss(out, y).backward()
+    finally:
+        del net.rnn.weights
+    (cot,) = seen
+    return hook, cot
+
+
 @pytest.mark.parametrize(
     "nl,omap,form,task_name",
     [
@@ -106,16 +129,15 @@ def test_training_path_and_probe_match_explicit_jacobians(nl, omap, form, task_n
             net.rnn.modrelu_bias.copy_(torch.linspace(-0.8, 0.1, H))
     x, y = task.sample(B, torch.Generator().manual_seed(3))
     x = x.double()
-    ref_omega, ref_grads = reference(net, task, x, y, form, alpha=0.5)
-    assert ref_omega.item() > 1e-6
-    net.zero_grad()
-    hook = OmegaRNN(0.5, form, last_only=task.target == "last")
-    with net.cached():
-        out, _ = net.forward_fast(x, hook, last_only=task.target == "last")
-        task.loss(out, y).backward()
+    ref_omega, ref_grads, free = reference(net, task, x, y, form, alpha=0.5, ambient=True)
+    assert ref_omega.item() > 1e-6 and free.norm() > 1e-4
+    (_, cot0), (hook, cot) = (w_hh_cotangent(net, task, x, y, alpha, form) for alpha in (0.0, 0.5))
     torch.testing.assert_close(hook.omega, ref_omega, rtol=1e-8, atol=1e-10)
     for n, p in net.named_parameters():
         torch.testing.assert_close(p.grad, ref_grads[n], rtol=1e-6, atol=1e-9, msg=n)
+    # A's gradient cannot show Ω's term (it is zero there: the next test), W_hh's cotangent must: the
+    # hook adds α ∂Ω/∂W_hh, W_hh taken as a free matrix, to the loss's
+    torch.testing.assert_close(cot - cot0, 0.5 * free, rtol=1e-7, atol=1e-10)
     got = probe(net, task, x, y, form)
     assert got["omega"] == pytest.approx(ref_omega.item(), rel=1e-8)
     eig = np.abs(np.linalg.eigvals(net.w_hh.detach().numpy())).max()
@@ -285,6 +307,27 @@ def test_two_steps_match_an_update_written_out_by_hand():
 
     for (_, norm, _, _), (_, total) in two_steps_by_hand(tr, alpha, grads_of, v, mu, lr_of):
         assert norm == pytest.approx(total, rel=1e-4)
+
+
+def test_random_step_moves_a_on_the_entries_the_map_reads():
+    """A non-finite gradient under random_step: a random step of norm v over all parameters, A's part in
+    its strict lower triangle (the map reads nothing else: noise there would move no weight); the same
+    draws as the other models (seed + 2), so the other parameters' noise is theirs as alone."""
+    tr = Trainer(cfg(**{"clipping.nonfinite": "random_step", "clipping.threshold": 0.7}))
+    for p in tr.params:
+        p.grad = torch.full_like(p, math.nan)
+    assert not tr.clip().finite
+    skew = tr.model.w_hh_param.grad
+    low = torch.ones_like(skew, dtype=torch.bool).tril(-1)
+    assert torch.all(skew[~low] == 0) and torch.all(skew[low] != 0)
+    total = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in tr.params]))
+    assert total.item() == pytest.approx(0.7, rel=1e-5)
+    gen = torch.Generator().manual_seed(tr.cfg.seed + 2)
+    draws = [torch.randn(p.shape, generator=gen) for p in tr.params]
+    draws = [z.tril(-1) if p is tr.model.w_hh_param else z for p, z in zip(tr.params, draws, strict=True)]
+    scale = 0.7 / torch.linalg.vector_norm(torch.cat([z.flatten() for z in draws]))
+    for p, z in zip(tr.params, draws, strict=True):
+        torch.testing.assert_close(p.grad, z * scale, rtol=1e-6, atol=0)
 
 
 def test_one_exponential_per_update_and_per_evaluation(monkeypatch):
