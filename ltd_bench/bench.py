@@ -306,11 +306,13 @@ def bench_command(
     pack: list[int] | None = None,
     measures: Callable[[list[int], Setup, Path | None, Console], int] | None = None,
     update: str = "auto",
+    pack_measures: Callable | None = None,
 ) -> int:
     """Run the benchmark, print the table, optionally write CSV. Exit code: 0 done, 2 bad usage.
     seq_lens None: 200 and 1000, or with `pack` (pack sizes K) PACK_SEQ_LENS; `update`: how the packs'
     runs clip and step (batched.UPDATES, or "both" to time each path). `measures`: another bench to run
-    with this command's checks and setup instead (e.g. bench_models.bench_orthogonal)."""
+    with this command's checks and setup instead (e.g. bench_models.bench_orthogonal); `pack_measures`, the
+    same with `pack` (bench_models.bench_orthogonal_packs: called with the pack sizes and `update` too)."""
     from .train import resolve_device
 
     if device not in choices.DEVICES:
@@ -328,9 +330,6 @@ def bench_command(
         dev = resolve_device(device)
     except (RuntimeError, ValueError) as e:
         console.print(f"[red]error[/red] --device: {e}")
-        return 2
-    if measures and pack:
-        console.print("[red]error[/red] --orthogonal and --pack are separate benches: choose one")
         return 2
     if update not in (*UPDATES, "both"):
         allowed = ", ".join((*UPDATES, "both"))
@@ -366,6 +365,8 @@ def bench_command(
             console.print(f"[red]error[/red] {why}", soft_wrap=True)
             return 2
         with training_threads(threads):
+            if pack_measures is not None:
+                return pack_measures(seq_lens, setup, sizes, update, csv, console)
             return bench_pack(seq_lens, setup, sizes, update, csv, console)
     with training_threads(threads):  # as train() does; restored afterwards
         if measures is not None:

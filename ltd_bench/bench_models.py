@@ -7,6 +7,12 @@ ratio to step_rnn, the first with the goal ORTHOGONAL_GOAL; and both with Ω (α
 orthogonal one's ratio to the vanilla one's. The orthogonal step is the vanilla step (the same hand-written
 BPTT) plus one exponential of A and its backward (orthogonal.py): its cost is fixed per update, so the ratio
 falls with T and rises with H (H³ against T·B·H²).
+
+`ltd-bench bench --orthogonal --pack K` (`bench_orthogonal_packs`): per model of PACK_VARIANTS (the
+vanilla RNN beside the orthogonal variants, Ω off), one run's `Trainer.step` against `pack.Pack.step` of K
+runs (seeds 0..K-1, what `ltd-bench sweep` trains), in ms per run-step; speedup = the single step's ms ÷
+the pack's. No goal: the orthogonal pack batches its exponentials only where that keeps every run's bits
+(orthogonal.pack_weights), and the vanilla row says what the same pack engine gives without them.
 """
 
 from __future__ import annotations
@@ -35,8 +41,16 @@ VARIANTS = {  # measure: (model fields over the bench's vanilla RNN, Ω on, the 
 }
 
 
-def config(setup: Setup, seq_len: int, model: dict, omega: bool) -> Config:
-    raw = setup.config("rnn", seq_len, alpha=OMEGA_WEIGHT if omega else 0.0).to_dict()
+PACK_VARIANTS = {
+    name.removeprefix("step_"): model for name, (model, omega, _) in VARIANTS.items() if not omega
+}
+PACK_TEST_SIZE = 100  # held-out sequences of the timed packs' runs (built, not timed)
+
+
+def config(setup: Setup, seq_len: int, model: dict, omega: bool, **kw) -> Config:
+    """The bench's run (Setup.config: adding, SGD, norm clipping; `kw` its seed, test_size) with `model`'s
+    fields over the vanilla RNN's."""
+    raw = setup.config("rnn", seq_len, alpha=OMEGA_WEIGHT if omega else 0.0, **kw).to_dict()
     raw["model"].update(model)
     return Config.model_validate(raw)
 
@@ -116,5 +130,112 @@ def render(rows: list[dict]) -> Table:
             fmt(r["ratio"]),
             goal,
             ok,
+        )
+    return t
+
+
+def bench_orthogonal_packs(
+    seq_lens: list[int], setup: Setup, sizes: list[int], update: str, csv: Path | None, console: Console
+) -> int:
+    from . import batched
+    from .pack import Pack
+
+    if update == "both":
+        console.print(
+            "[red]error[/red] --update both: with --orthogonal, one path (auto, per_run or batched)"
+        )
+        return 2
+    info = header(console, setup, "ltd-bench bench --orthogonal --pack")
+    path = batched.resolve(update, setup.device)
+    console.print(
+        f"adding, H={setup.hidden}, batch {setup.batch}, SGD + norm clipping, Ω off; packs of "
+        f"{', '.join(map(str, sizes))} runs ({path} update) against one run, per model; {setup.repeats} "
+        f"repeats × ≥ {setup.steps} run-steps, interleaved; medians",
+        highlight=False,
+    )
+    rows: list[dict] = []
+    with console.status("benchmarking") as st:
+        for T in seq_lens:
+            ms = []
+            for name, model in PACK_VARIANTS.items():
+                single = Trainer(config(setup, T, model, False, test_size=PACK_TEST_SIZE))
+                ms.append(Measure(f"{name}:single", lambda tr=single: _steps(tr, setup.steps)))
+                for k in sizes:
+                    runs = [
+                        Trainer(config(setup, T, model, False, test_size=PACK_TEST_SIZE, seed=s))
+                        for s in range(k)
+                    ]
+                    p, n = Pack(runs, update=path), -(-setup.steps // k)  # ≥ setup.steps run-steps
+                    ms.append(Measure(f"{name}:pack_{k}", lambda p=p, n=n: _pack_steps(p, n)))
+            for m in ms:  # warm-up; a pack's first step also checks it against the single runs
+                m.run()
+            for r in range(setup.repeats):
+                st.update(f"T={T}: repeat {r + 1}/{setup.repeats}")
+                for m in ms:
+                    timed(m, setup.device)
+            rows += pack_rows(ms, T, setup.device, path)
+    return finish(rows, setup, info, render_packs(rows), csv, console)
+
+
+def _steps(tr: Trainer, n: int) -> int:
+    for _ in range(n):
+        tr.step(0.0)
+    return n
+
+
+def _pack_steps(p, n: int) -> int:
+    for _ in range(n):
+        p.step([0.0] * len(p))
+    return n * len(p)
+
+
+def pack_rows(ms: list[Measure], seq_len: int, device, update: str) -> list[dict]:
+    """One row per measure: median ms per (run-)step, run-steps per second, a pack's speedup over its
+    model's single run."""
+    med = {m.name: statistics.median(m.wall) for m in ms}
+    rows = []
+    for m in ms:
+        model, _, kind = m.name.partition(":")
+        k = int(kind.removeprefix("pack_")) if kind.startswith("pack_") else 1
+        rows.append(
+            {
+                "measure": m.name,
+                "model": model,
+                "pack": k if kind != "single" else "",
+                "seq_len": seq_len,
+                "median_ms_per_step": med[m.name],
+                "cpu_ms_per_step": statistics.median(m.cpu) if device.type == "cpu" else math.nan,
+                "peak_mb": math.nan,
+                "run_steps_per_s": 1e3 / med[m.name],
+                "speedup": med[f"{model}:single"] / med[m.name] if kind != "single" else math.nan,
+                "goal": math.nan,
+                "ok": "",
+                "update": update if kind != "single" else "",
+            }
+        )
+    return rows
+
+
+def render_packs(rows: list[dict]) -> Table:
+    t = Table(
+        title="ltd-bench bench --orthogonal --pack (medians; per run-step)",
+        title_justify="left",
+        caption="speedup: the model's single step ÷ its pack's ms per run-step",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    t.add_column("model", no_wrap=True)
+    for c in ("T", "runs", "ms", "cpu ms", "run-steps/s", "speedup"):
+        t.add_column(c, justify="right", no_wrap=True)
+    for r in rows:
+        t.add_row(
+            r["model"],
+            str(r["seq_len"]),
+            str(r["pack"] or 1),
+            fmt(r["median_ms_per_step"]),
+            fmt(r["cpu_ms_per_step"]),
+            fmt(r["run_steps_per_s"], 4),
+            fmt(r["speedup"]),
         )
     return t

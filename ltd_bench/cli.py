@@ -299,7 +299,7 @@ def bench(
         False,
         "--orthogonal",
         help="Time the orthogonal RNN's step against the vanilla RNN's (ratio; goal ≤ 1.3 at T=100), "
-        "instead of the measures above.",
+        "instead of the measures above; with --pack, its packs against one run, beside the vanilla RNN's.",
     ),
 ):
     """Time the training step, plain and with Ω, or packs of runs.
@@ -307,11 +307,12 @@ def bench(
     Side by side: the plain step, the Ω step (both forms), the naive Ω and a bare PyTorch loop; with --pack, packed runs (ltd-bench sweep --pack) against one run."""
     from .bench import bench_command
 
-    measures = None
-    if orthogonal:  # bench_models.py: the orthogonal RNN's step against the vanilla RNN's
-        from .bench_models import ORTHOGONAL_SEQ_LENS, bench_orthogonal
+    measures = pack_measures = None
+    if orthogonal:  # bench_models.py: the orthogonal RNN's step (or packs) against the vanilla RNN's
+        from .bench_models import ORTHOGONAL_SEQ_LENS, bench_orthogonal, bench_orthogonal_packs
 
-        measures, seq_len = bench_orthogonal, seq_len or ORTHOGONAL_SEQ_LENS
+        measures, pack_measures = bench_orthogonal, bench_orthogonal_packs
+        seq_len = seq_len or ORTHOGONAL_SEQ_LENS
     raise typer.Exit(
         bench_command(
             seq_lens=seq_len,
@@ -327,6 +328,7 @@ def bench(
             pack=pack or None,
             measures=measures,
             update=update,
+            pack_measures=pack_measures,
         )
     )
 

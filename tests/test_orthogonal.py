@@ -585,5 +585,23 @@ def test_bench_orthogonal_prints_the_step_ratio(ltd_main, tmp_path):
     assert row["ratio_to"] == "step_rnn" and row["goal"] == "1.3" and row["ok"] in ("yes", "no")
     ms = lambda name: float(dict(zip(header, rows[name], strict=True))["median_ms_per_step"])
     assert float(row["ratio"]) == pytest.approx(ms("step_orthogonal") / ms("step_rnn"))
-    code, _, err = ltd_main("bench", "--orthogonal", "--pack", "8")
-    assert code == 2 and "choose one" in err + _
+
+
+def test_bench_orthogonal_pack_times_each_models_pack_against_its_single_run(ltd_main, tmp_path):
+    code, out, err = ltd_main("bench", "--orthogonal", "--pack", "2", "--quick", "--csv", tmp_path / "p.csv")
+    assert code == 0, err
+    lines = (tmp_path / "p.csv").read_text().splitlines()
+    rows = {
+        r["measure"]: r
+        for r in (dict(zip(lines[0].split(","), x.split(","), strict=True)) for x in lines[1:])
+    }
+    models = ("rnn", "orthogonal", "orthogonal_cayley", "orthogonal_modrelu")
+    assert set(rows) == {f"{m}:{kind}" for m in models for kind in ("single", "pack_2")}
+    for m in models:
+        single, pack = rows[f"{m}:single"], rows[f"{m}:pack_2"]
+        assert pack["pack"] == "2" and single["speedup"] == ""
+        want = float(single["median_ms_per_step"]) / float(pack["median_ms_per_step"])
+        assert float(pack["speedup"]) == pytest.approx(want)
+    assert "orthogonal_cayley" in out and "speedup" in out and "goals" not in out  # no goal here
+    code, out, err = ltd_main("bench", "--orthogonal", "--pack", "2", "--quick", "--update", "both")
+    assert code == 2 and "one path" in out + err
