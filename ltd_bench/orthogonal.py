@@ -72,12 +72,14 @@ def _blocks(h: int, diag: torch.Tensor) -> torch.Tensor:
 COTANGENT_LOG2 = 10
 
 
-def cotangent_exponent(norm: float) -> int:
-    """k with ‖2^-k G‖₁ < 2^-COTANGENT_LOG2, for a cotangent G of 1-norm `norm`; 0 where the norm is 0 or
-    not finite (nothing to gain, or nothing to save). |k| ≤ 100: 2^±k is a normal float32."""
-    if norm == 0 or not math.isfinite(norm):
-        return 0
-    return max(-100, min(100, math.frexp(norm)[1] + COTANGENT_LOG2))
+def cotangent_scale(g: torch.Tensor) -> torch.Tensor:
+    """2^k per matrix of g (…, H, H), on g's device (no host read: on a GPU a pack's backward does not
+    wait), with ‖2^-k G‖₁ < 2^-COTANGENT_LOG2; 1 where the norm is 0 or not finite (nothing to gain, or
+    nothing to save). |k| ≤ 100: 2^±k is a normal float32, and scaling by it is exact."""
+    norm = one_norm(g)
+    k = (torch.frexp(norm).exponent + COTANGENT_LOG2).clamp_(-100, 100)
+    k = torch.where(torch.isfinite(norm) & (norm != 0), k, 0)
+    return torch.ldexp(torch.ones_like(norm), k)
 
 
 def one_norm(m: torch.Tensor) -> torch.Tensor:
@@ -96,26 +98,20 @@ def scale_cotangent(w: torch.Tensor) -> torch.Tensor:
     if type(node).__name__ != "LinalgMatrixExpBackward0" or node.metadata.get("scaled"):
         return w
     node.metadata["scaled"] = True
-    up = []  # 2^k per matrix, from the pre-hook to the hook (a list: no cycle through the node)
-
-    def scale(g: torch.Tensor, factors: list[float]) -> torch.Tensor:
-        if g.dim() == 2:
-            return g * factors[0]
-        return g * torch.tensor(factors, dtype=g.dtype, device=g.device).view(-1, 1, 1)
+    up = []  # 2^k per matrix (…, 1, 1), from the pre-hook to the hook (a list: no cycle through the node)
 
     def pre(grad_outputs):
         (g,) = grad_outputs
         up.clear()
         if g is None:
             return None
-        norms = one_norm(g).reshape(-1).tolist()
-        up.extend(2.0 ** cotangent_exponent(n) for n in norms)
-        return (scale(g, [1 / f for f in up]),) if any(f != 1 for f in up) else None
+        up.append(cotangent_scale(g)[..., None, None])
+        return (g / up[0],)  # powers of two: exact, and × 1 where k = 0
 
     def post(grad_inputs, grad_outputs):
-        if not any(f != 1 for f in up):
+        if not up:
             return None
-        return tuple(None if g is None else scale(g, up) for g in grad_inputs)
+        return tuple(None if g is None else g * up[0] for g in grad_inputs)
 
     node.register_prehook(pre)
     node.register_hook(post)
@@ -130,11 +126,13 @@ THETA_12 = {torch.float32: 1.461661507209034, torch.float64: 0.2996158913811580}
 
 
 def pack_weights(par: nn.Module, xs: list[torch.Tensor]) -> list[torch.Tensor]:
-    """W_hh = par(x) for each run's parameter x (a pack's, pack.py), each with its graph to x and the bits
-    it has alone: the Cayley map in one batched call (a batched solve solves each matrix as alone), the
-    exponential batched over the runs whose ‖A‖₁ ≥ θ₁₂ (THETA_12), the others one by one."""
+    """W_hh = par(x) for each run's parameter x (a pack's, pack.py), each with its graph to x and, on the
+    CPU, the bits it has alone: the Cayley map in one batched call (a batched solve solves each matrix as
+    alone), the exponential batched over the runs whose ‖A‖₁ ≥ θ₁₂ (THETA_12), the others one by one.
+    Elsewhere (a GPU promises a pack its runs' numbers to rounding only: pack.py) every run in one call,
+    with no host read of the norms."""
     x = torch.stack(xs)
-    if par.orthogonal_map.name == "matrix_exp":
+    if par.orthogonal_map.name == "matrix_exp" and x.device.type == "cpu":
         low = x.detach().tril()  # A as the parametrization forms it, and its 1-norm as ATen takes it
         norm = one_norm(low - low.mH)
         theta = THETA_12.get(x.dtype)
