@@ -43,14 +43,24 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from . import choices
 from .batched import UPDATES
 from .bench_pack import PACK_SEQ_LENS, bench_pack
-from .bench_timing import COLUMNS, OMEGA_WEIGHT, Measure, Setup, finish, fmt, goal_cells, header, timed
+from .bench_timing import (
+    COLUMNS,
+    OMEGA_WEIGHT,
+    Measure,
+    Setup,
+    finish,
+    fmt,
+    goal_cells,
+    header,
+    result_table,
+    timed,
+)
 from .config import TrainConfig
 from .models import WORKSPACE, training_threads
 from .omega import naive_omega
@@ -390,14 +400,7 @@ def _bench(seq_lens: list[int], setup: Setup, csv: Path | None, console: Console
 
 def render(rows: list[dict], device: torch.device) -> Table:
     dens = ", ".join(f"{m} ÷ {d}" for m, (d, _) in RATIOS.items())
-    t = Table(
-        title="ltd-bench bench (medians; ms per step, MB peak)",
-        title_justify="left",
-        caption=f"ratio: {dens}",
-        caption_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
+    t = result_table("ltd-bench bench (medians; ms per step, MB peak)", f"ratio: {dens}")
     t.add_column("measure", no_wrap=True, min_width=22)
     for c in ("T", "ms", "cpu ms", "MB", "ratio", "goal", "ok"):
         t.add_column(c, justify="right", no_wrap=True)

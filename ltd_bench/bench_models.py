@@ -21,11 +21,20 @@ import math
 import statistics
 from pathlib import Path
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from .bench_timing import OMEGA_WEIGHT, Measure, Setup, finish, fmt, goal_cells, header, timed
+from .bench_timing import (
+    OMEGA_WEIGHT,
+    Measure,
+    Setup,
+    finish,
+    fmt,
+    goal_cells,
+    header,
+    result_table,
+    time_interleaved,
+)
 from .config import Config
 from .train import Trainer
 
@@ -55,33 +64,37 @@ def config(setup: Setup, seq_len: int, model: dict, omega: bool, **kw) -> Config
     return Config.model_validate(raw)
 
 
-def bench_orthogonal(seq_lens: list[int], setup: Setup, csv: Path | None, console: Console) -> int:
-    info = header(console, setup, "ltd-bench bench --orthogonal")
-    console.print(
-        f"adding, H={setup.hidden}, batch {setup.batch}, SGD + norm clipping; {setup.repeats} repeats × "
-        f"{setup.steps} steps, interleaved; medians",
-        highlight=False,
-    )
+def run_bench(
+    console: Console, setup: Setup, what: str, intro: str, seq_lens: list[int], measures_of, rows_of
+):
+    """(machine info, rows): per T, the measures `measures_of(T)` timed interleaved, `rows_of(ms, T)`."""
+    info = header(console, setup, what)
+    console.print(intro, highlight=False)
     rows: list[dict] = []
     with console.status("benchmarking") as st:
         for T in seq_lens:
-            ms = []
-            for name, (model, omega, _) in VARIANTS.items():
-                tr, alpha = Trainer(config(setup, T, model, omega)), OMEGA_WEIGHT if omega else 0.0
+            ms = measures_of(T)
+            time_interleaved(ms, setup, st.update, f"T={T}")  # a pack's first step checks its bits
+            rows += rows_of(ms, T)
+    return info, rows
 
-                def run(tr=tr, alpha=alpha) -> int:
-                    for _ in range(setup.steps):
-                        tr.step(alpha)
-                    return setup.steps
 
-                ms.append(Measure(name, run))
-            for m in ms:  # warm-up
-                m.run()
-            for r in range(setup.repeats):
-                st.update(f"T={T}: repeat {r + 1}/{setup.repeats}")
-                for m in ms:
-                    timed(m, setup.device)
-            rows += ratio_rows(ms, T, setup.device)
+def bench_orthogonal(seq_lens: list[int], setup: Setup, csv: Path | None, console: Console) -> int:
+    def measures_of(T: int) -> list[Measure]:
+        ms = []
+        for name, (model, omega, _) in VARIANTS.items():
+            tr, alpha = Trainer(config(setup, T, model, omega)), OMEGA_WEIGHT if omega else 0.0
+            ms.append(Measure(name, lambda tr=tr, alpha=alpha: _steps(tr, setup.steps, alpha)))
+        return ms
+
+    intro = (
+        f"adding, H={setup.hidden}, batch {setup.batch}, SGD + norm clipping; {setup.repeats} repeats × "
+        f"{setup.steps} steps, interleaved; medians"
+    )
+    rows_of = lambda ms, T: ratio_rows(ms, T, setup.device)
+    info, rows = run_bench(
+        console, setup, "ltd-bench bench --orthogonal", intro, seq_lens, measures_of, rows_of
+    )
     return finish(rows, setup, info, render(rows), csv, console)
 
 
@@ -109,13 +122,9 @@ def ratio_rows(ms: list[Measure], seq_len: int, device) -> list[dict]:
 
 
 def render(rows: list[dict]) -> Table:
-    t = Table(
-        title="ltd-bench bench --orthogonal (medians; ms per training step)",
-        title_justify="left",
-        caption="ratio: the orthogonal step ÷ the vanilla RNN's (with Ω: ÷ the vanilla RNN's with Ω)",
-        caption_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
+    t = result_table(
+        "ltd-bench bench --orthogonal (medians; ms per training step)",
+        "ratio: the orthogonal step ÷ the vanilla RNN's (with Ω: ÷ the vanilla RNN's with Ω)",
     )
     t.add_column("measure", no_wrap=True, min_width=24)
     for c in ("T", "ms", "cpu ms", "ratio", "goal", "ok"):
@@ -145,41 +154,36 @@ def bench_orthogonal_packs(
             "[red]error[/red] --update both: with --orthogonal, one path (auto, per_run or batched)"
         )
         return 2
-    info = header(console, setup, "ltd-bench bench --orthogonal --pack")
     path = batched.resolve(update, setup.device)
-    console.print(
+
+    def measures_of(T: int) -> list[Measure]:
+        ms = []
+        for name, model in PACK_VARIANTS.items():
+            single = Trainer(config(setup, T, model, False, test_size=PACK_TEST_SIZE))
+            ms.append(Measure(f"{name}:single", lambda tr=single: _steps(tr, setup.steps)))
+            for k in sizes:
+                runs = [
+                    Trainer(config(setup, T, model, False, test_size=PACK_TEST_SIZE, seed=s))
+                    for s in range(k)
+                ]
+                p, n = Pack(runs, update=path), -(-setup.steps // k)  # ≥ setup.steps run-steps
+                ms.append(Measure(f"{name}:pack_{k}", lambda p=p, n=n: _pack_steps(p, n)))
+        return ms
+
+    intro = (
         f"adding, H={setup.hidden}, batch {setup.batch}, SGD + norm clipping, Ω off; packs of "
         f"{', '.join(map(str, sizes))} runs ({path} update) against one run, per model; {setup.repeats} "
-        f"repeats × ≥ {setup.steps} run-steps, interleaved; medians",
-        highlight=False,
+        f"repeats × ≥ {setup.steps} run-steps, interleaved; medians"
     )
-    rows: list[dict] = []
-    with console.status("benchmarking") as st:
-        for T in seq_lens:
-            ms = []
-            for name, model in PACK_VARIANTS.items():
-                single = Trainer(config(setup, T, model, False, test_size=PACK_TEST_SIZE))
-                ms.append(Measure(f"{name}:single", lambda tr=single: _steps(tr, setup.steps)))
-                for k in sizes:
-                    runs = [
-                        Trainer(config(setup, T, model, False, test_size=PACK_TEST_SIZE, seed=s))
-                        for s in range(k)
-                    ]
-                    p, n = Pack(runs, update=path), -(-setup.steps // k)  # ≥ setup.steps run-steps
-                    ms.append(Measure(f"{name}:pack_{k}", lambda p=p, n=n: _pack_steps(p, n)))
-            for m in ms:  # warm-up; a pack's first step also checks it against the single runs
-                m.run()
-            for r in range(setup.repeats):
-                st.update(f"T={T}: repeat {r + 1}/{setup.repeats}")
-                for m in ms:
-                    timed(m, setup.device)
-            rows += pack_rows(ms, T, setup.device, path)
+    rows_of = lambda ms, T: pack_rows(ms, T, setup.device, path)
+    what = "ltd-bench bench --orthogonal --pack"
+    info, rows = run_bench(console, setup, what, intro, seq_lens, measures_of, rows_of)
     return finish(rows, setup, info, render_packs(rows), csv, console)
 
 
-def _steps(tr: Trainer, n: int) -> int:
+def _steps(tr: Trainer, n: int, alpha: float = 0.0) -> int:
     for _ in range(n):
-        tr.step(0.0)
+        tr.step(alpha)
     return n
 
 
@@ -217,13 +221,9 @@ def pack_rows(ms: list[Measure], seq_len: int, device, update: str) -> list[dict
 
 
 def render_packs(rows: list[dict]) -> Table:
-    t = Table(
-        title="ltd-bench bench --orthogonal --pack (medians; per run-step)",
-        title_justify="left",
-        caption="speedup: the model's single step ÷ its pack's ms per run-step",
-        caption_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
+    t = result_table(
+        "ltd-bench bench --orthogonal --pack (medians; per run-step)",
+        "speedup: the model's single step ÷ its pack's ms per run-step",
     )
     t.add_column("model", no_wrap=True)
     for c in ("T", "runs", "ms", "cpu ms", "run-steps/s", "speedup"):

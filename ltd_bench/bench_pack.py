@@ -22,14 +22,13 @@ import statistics
 from pathlib import Path
 
 import torch
-from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from . import batched
 from .bench_floor import Floor
 from .bench_peer import Peer
-from .bench_timing import OMEGA_WEIGHT, Measure, Setup, finish, fmt, header, timed
+from .bench_timing import OMEGA_WEIGHT, Measure, Setup, finish, fmt, header, result_table, timed
 from .config import Config
 from .pack import Pack
 from .train import Trainer
@@ -216,17 +215,13 @@ def pack_rows(ms: list[Measure], seq_len: int, device: torch.device, paths: list
 
 
 def render_pack(rows: list[dict]) -> Table:
-    t = Table(
-        title="ltd-bench bench --pack (medians; per run-step)",
-        title_justify="left",
-        caption=f"speedup: the single run's ms ÷ the pack's per run-step (goal ≥ {PACK_GOAL:g}); Ω cost: the Ω "
+    t = result_table(
+        "ltd-bench bench --pack (medians; per run-step)",
+        f"speedup: the single run's ms ÷ the pack's per run-step (goal ≥ {PACK_GOAL:g}); Ω cost: the Ω "
         f"pack's ms ÷ the plain pack's (goal ≤ {PACK_OMEGA_GOAL:g}); ÷ floor: the pack's ms ÷ the floor row's "
         f"(the torch ops of its step timed alone; goal ≤ {FLOOR_GOAL:g}, plain packs; Ω rows over the same floor); "
         f"peer ÷: the peer row's ms (torch.func ensemble, plain SGD, no clipping) ÷ the plain pack's (goal ≥ {PEER_GOAL:g}); goals from "
         f"{PACK_GOAL_FROM} runs; batched K: a pack of K with the batched update (--update both)",
-        caption_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
         padding=(0, 1, 0, 0),  # one space between columns: the table fits 80 columns
     )
     t.add_column("T", justify="right", no_wrap=True)

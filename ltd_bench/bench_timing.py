@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -148,6 +149,30 @@ def timed(m: Measure, device: torch.device) -> None:
     sync()
     m.wall.append((time.perf_counter() - w0) * 1e3 / n)
     m.cpu.append((time.process_time() - c0) * 1e3 / n)
+
+
+def time_interleaved(ms: list[Measure], setup: Setup, status: Callable[[str], None], label: str) -> None:
+    """Each measure's warm-up (first-call costs), then `setup.repeats` rounds timing every measure once,
+    round-robin, so that a drift of the machine falls on all alike (medians taken from m.wall, m.cpu)."""
+    for m in ms:
+        (m.warmup or m.run)()
+    for r in range(setup.repeats):
+        status(f"{label}: repeat {r + 1}/{setup.repeats}")
+        for m in ms:
+            timed(m, setup.device)
+
+
+def result_table(title: str, caption: str, **style) -> Table:
+    """A bench's table: title and caption left-aligned, a simple head rule (`style`: more rich options)."""
+    return Table(
+        title=title,
+        title_justify="left",
+        caption=caption,
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        **style,
+    )
 
 
 def header(console: Console, setup: Setup, what: str) -> dict:
