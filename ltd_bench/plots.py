@@ -42,6 +42,9 @@ PANEL_W, PANEL_H, TITLE_H = 3.9, 2.3, 0.7  # inches: 4 rows and the title fit in
 TITLE_CHARS = 50  # what fits on one line above a PANEL_W panel at 8 pt
 CHARS_PER_INCH = 12  # characters of a 10 pt suptitle per inch of figure width (with margin)
 DPI = 110
+# a label "method (n=10, 10 solved)" longer than this overflows half a panel: the legends of a page that
+# has one go beside their panels, one column, on wider panels, two to a row (else they squeeze the data)
+LEGEND_CHARS = 40
 DECADES = 100  # log axis once the data spans two decades
 MEDIAN_LW, RUN_LW, RUN_ALPHA = 2.0, 0.7, 0.35
 RATIO_COLUMNS = ["rmst_ratio", "rmst_ratio_low", "rmst_ratio_high", "ratio_bound"]
@@ -135,8 +138,12 @@ def _small(ax, legend: bool = True, on_top: bool = False) -> None:
 # ------------------------------------------------------------------------------------------- figures
 def _time_to_solve(fin, an, colors, out, fmt, saved) -> None:
     cells = list(fin.groupby(an.keys, dropna=False, sort=True))
+    beside = max(len(str(m)) for m in fin.method) + len(" (n=10, 10 solved)") > LEGEND_CHARS
     pages = _Pages(
-        len(cells), "Time to solve: Kaplan–Meier fraction of runs solved (| = censored run)", "time_to_solve"
+        len(cells),
+        "Time to solve: Kaplan–Meier fraction of runs solved (| = censored run)",
+        "time_to_solve",
+        **({"ncols": 2, "panel_w": 2 * PANEL_W} if beside else {}),
     )
     for ax, (_, cell) in zip(pages.axes, cells, strict=True):
         tau = float(cell._budget.min())
@@ -158,7 +165,10 @@ def _time_to_solve(fin, an, colors, out, fmt, saved) -> None:
             ax.axvline(h, color="gray", ls=":", lw=1, label=f"interim horizon {steps(h, short=True)}")
         ax.set(xlabel="updates", ylabel="fraction solved")
         ax.set_title(_title(cell.iloc[0], an.axes, tau))
-        _small(ax, on_top=True)
+        _small(ax, legend=not beside, on_top=not beside)
+        if beside:
+            ax.set_ylim(-0.04, 1.04)
+            ax.legend(fontsize=6, framealpha=0.8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     for ax in pages.axes:  # one x range for all panels: the longest budget
         ax.set_xlim(0, float(fin._budget.max()) * 1.02)
     pages.save(out, fmt, saved)

@@ -136,6 +136,29 @@ def test_learning_curves_and_km_legends(drawn):
     assert top.get_ydata()[-1] == pytest.approx(1.0) and 2000 in top.get_xdata()
 
 
+def test_long_method_names_put_the_legend_beside_the_panel_not_over_it(tmp_path):
+    """A legend whose labels overflow half a panel goes beside its panel (one column, on wider panels, two
+    panels to a row): the axes keep their width and the fraction axis its plain range."""
+    root = tmp_path / "runs"
+    names = ["orthogonal+clip+Ω (rmsprop)", "orthogonal+clip (rmsprop)", "rnn+clip+Ω", "lstm+clip (adam)"]
+    for s in range(2):
+        for T in (20, 40, 60):
+            for m in names:
+                make_run(root, seq_len=T, seed=s, method=m, steps_to_solve=1000 + 500 * s)
+    res = load(root)
+    with Capture() as cap:
+        make_plots(res, analyse(res.runs), tmp_path / "plots")
+    (fig,) = cap.figs["time_to_solve"]
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 3 and fig.get_figwidth() == pytest.approx(2 * 2 * plots.PANEL_W)
+    fig.canvas.draw()
+    for ax in axes:
+        box, legend = ax.get_window_extent(), ax.get_legend().get_window_extent()
+        assert legend.x0 >= box.x1  # beside, not over the data
+        assert box.width > 0.45 * fig.bbox.width / 2  # the panel keeps most of its half of the figure
+        assert ax.get_ylim()[1] == pytest.approx(1.04)
+
+
 def test_long_panel_titles_wrap_between_parts():
     row = {"task": "temporal_order", "variant": None, "seq_len": 50}
     row |= {"clipping.mode": "value", "clipping.threshold": 0.01, "model.hidden_size": 50}
