@@ -90,7 +90,7 @@ def one_norm(m: torch.Tensor) -> torch.Tensor:
 
 def scale_cotangent(w: torch.Tensor) -> torch.Tensor:
     """Hooks on W = matrix_exp(A)'s own backward node (PyTorch's), once per node: each matrix's cotangent G
-    goes in as 2^-k G (k from `cotangent_exponent`), its A's gradient comes out × 2^k (module docstring).
+    goes in as 2^-k G (2^k from `cotangent_scale`), its A's gradient comes out × 2^k (module docstring).
     Node hooks cost no autograd call of their own. W is one matrix (H, H) or a batch (K, H, H), each
     matrix with its own k: alone or in a pack, the same bits. Any other node (the Cayley map's solve
     picks no degree; no graph): nothing. Returns w."""
