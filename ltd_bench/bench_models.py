@@ -32,9 +32,12 @@ from .bench_timing import (
     fmt,
     goal_cells,
     header,
+    pack_steps,
     result_table,
     time_interleaved,
+    train_steps,
 )
+from .bench_pack import PACK_TEST_SIZE
 from .config import Config
 from .train import Trainer
 
@@ -53,7 +56,6 @@ VARIANTS = {  # measure: (model fields over the bench's vanilla RNN, Ω on, the 
 PACK_VARIANTS = {
     name.removeprefix("step_"): model for name, (model, omega, _) in VARIANTS.items() if not omega
 }
-PACK_TEST_SIZE = 100  # held-out sequences of the timed packs' runs (built, not timed)
 
 
 def config(setup: Setup, seq_len: int, model: dict, omega: bool, **kw) -> Config:
@@ -84,7 +86,7 @@ def bench_orthogonal(seq_lens: list[int], setup: Setup, csv: Path | None, consol
         ms = []
         for name, (model, omega, _) in VARIANTS.items():
             tr, alpha = Trainer(config(setup, T, model, omega)), OMEGA_WEIGHT if omega else 0.0
-            ms.append(Measure(name, lambda tr=tr, alpha=alpha: _steps(tr, setup.steps, alpha)))
+            ms.append(Measure(name, lambda tr=tr, alpha=alpha: train_steps(tr, setup.steps, alpha)))
         return ms
 
     intro = (
@@ -160,14 +162,14 @@ def bench_orthogonal_packs(
         ms = []
         for name, model in PACK_VARIANTS.items():
             single = Trainer(config(setup, T, model, False, test_size=PACK_TEST_SIZE))
-            ms.append(Measure(f"{name}:single", lambda tr=single: _steps(tr, setup.steps)))
+            ms.append(Measure(f"{name}:single", lambda tr=single: train_steps(tr, setup.steps)))
             for k in sizes:
                 runs = [
                     Trainer(config(setup, T, model, False, test_size=PACK_TEST_SIZE, seed=s))
                     for s in range(k)
                 ]
                 p, n = Pack(runs, update=path), -(-setup.steps // k)  # ≥ setup.steps run-steps
-                ms.append(Measure(f"{name}:pack_{k}", lambda p=p, n=n: _pack_steps(p, n)))
+                ms.append(Measure(f"{name}:pack_{k}", lambda p=p, n=n: pack_steps(p, n)))
         return ms
 
     intro = (
@@ -179,18 +181,6 @@ def bench_orthogonal_packs(
     what = "ltd-bench bench --orthogonal --pack"
     info, rows = run_bench(console, setup, what, intro, seq_lens, measures_of, rows_of)
     return finish(rows, setup, info, render_packs(rows), csv, console)
-
-
-def _steps(tr: Trainer, n: int, alpha: float = 0.0) -> int:
-    for _ in range(n):
-        tr.step(alpha)
-    return n
-
-
-def _pack_steps(p, n: int) -> int:
-    for _ in range(n):
-        p.step([0.0] * len(p))
-    return n * len(p)
 
 
 def pack_rows(ms: list[Measure], seq_len: int, device, update: str) -> list[dict]:

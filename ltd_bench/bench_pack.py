@@ -28,7 +28,18 @@ from rich.table import Table
 from . import batched
 from .bench_floor import Floor
 from .bench_peer import Peer
-from .bench_timing import OMEGA_WEIGHT, Measure, Setup, finish, fmt, header, result_table, timed
+from .bench_timing import (
+    OMEGA_WEIGHT,
+    Measure,
+    Setup,
+    finish,
+    fmt,
+    header,
+    pack_steps,
+    result_table,
+    timed,
+    train_steps,
+)
 from .config import Config
 from .pack import Pack
 from .train import Trainer
@@ -62,24 +73,14 @@ def pack_measures(seq_len: int, setup: Setup, sizes: list[int], update: str = "a
 
         single = Trainer(cfg(0))
 
-        def run_single(tr=single, alpha=alpha) -> int:
-            for _ in range(steps):
-                tr.step(alpha)
-            return steps
-
-        ms.append(Measure(f"single{suffix}", run_single))
+        ms.append(Measure(f"single{suffix}", lambda tr=single, a=alpha: train_steps(tr, steps, a)))
         for k in sizes:
             n = -(-steps // k)  # pack steps: at least `steps` run-steps
             for path in paths:
                 p = Pack([Trainer(cfg(seed)) for seed in range(k)], update=path)
                 tag = "_batched" if path == "batched" and len(paths) > 1 else ""
 
-                def run_pack(p=p, n=n, alpha=alpha) -> int:
-                    for _ in range(n):
-                        p.step([alpha] * len(p))
-                    return n * len(p)
-
-                ms.append(Measure(f"pack_{k}{tag}{suffix}", run_pack))
+                ms.append(Measure(f"pack_{k}{tag}{suffix}", lambda p=p, n=n, a=alpha: pack_steps(p, n, a)))
             if alpha:
                 continue
             task = single.task

@@ -151,6 +151,20 @@ def timed(m: Measure, device: torch.device) -> None:
     m.cpu.append((time.process_time() - c0) * 1e3 / n)
 
 
+def train_steps(tr, n: int, alpha: float = 0.0) -> int:
+    """n steps of one run's Trainer.step at Ω weight alpha; returns n (a Measure's run)."""
+    for _ in range(n):
+        tr.step(alpha)
+    return n
+
+
+def pack_steps(p, n: int, alpha: float = 0.0) -> int:
+    """n steps of a pack.Pack, every run at Ω weight alpha; returns the run-steps done (n × K)."""
+    for _ in range(n):
+        p.step([alpha] * len(p))
+    return n * len(p)
+
+
 def time_interleaved(ms: list[Measure], setup: Setup, status: Callable[[str], None], label: str) -> None:
     """Each measure's warm-up (first-call costs), then `setup.repeats` rounds timing every measure once,
     round-robin, so that a drift of the machine falls on all alike (medians taken from m.wall, m.cpu)."""
